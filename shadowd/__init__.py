@@ -1,0 +1,1 @@
+"""shadowd: a live shadow of a production IP network."""
