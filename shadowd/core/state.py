@@ -160,8 +160,8 @@ def _router_removed(s: State, e: RouterRemoved) -> None:
     for link_id in [k for k, lk in s.links.items() if e.router in (lk.a, lk.b)]:
         del s.links[link_id]
     s.demands.pop(e.router, None)
-    for row in s.demands.values():
-        row.pop(e.router, None)
+    for src in list(s.demands):
+        _drop_demand(s, src, e.router)
 
 
 def _router_health(s: State, e: RouterHealth) -> None:
@@ -207,12 +207,15 @@ def _link_util(s: State, e: LinkUtilization) -> None:
 def _demand_set(s: State, e: DemandSet) -> None:
     if e.rate_bps > 0.0:
         s.demands.setdefault(e.src, {})[e.dst] = e.rate_bps
-        return
-    row = s.demands.get(e.src)
-    if row is not None:
-        row.pop(e.dst, None)
-        if not row:
-            del s.demands[e.src]
+    else:
+        _drop_demand(s, e.src, e.dst)
+
+
+def _drop_demand(s: State, src: str, dst: str) -> None:
+    """Remove one demand; an emptied row goes too, so equal matrices digest equally."""
+    row = s.demands.get(src)
+    if row is not None and row.pop(dst, None) is not None and not row:
+        del s.demands[src]
 
 
 _APPLY: Final[dict[type[Event], Callable[[State, Any], None]]] = {

@@ -1,0 +1,129 @@
+"""shadowd's configuration: one strict, frozen Struct decoded once from TOML.
+
+Unknown keys are rejected and every error names the key's ``$.path``, so a typo never
+starts a half-configured daemon. ``config/shadowd.toml`` is the documented default.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+import msgspec
+
+from shadowd.core.errors import ConfigError
+
+Positive = Annotated[float, msgspec.Meta(gt=0.0)]
+NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
+Name = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9_.:-]+$")]
+
+
+class _Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class DaemonConfig(_Section, frozen=True):
+    state_dir: str = "/var/lib/shadowd"
+    progress_interval_s: Positive = 2.0
+    # Used when systemd does not pass WATCHDOG_USEC; 0 disables the watchdog ping.
+    watchdog_interval_s: NonNegative = 0.0
+
+
+class LogConfig(_Section, frozen=True):
+    fsync_window_ms: Annotated[float, msgspec.Meta(ge=0.0, le=1000.0)] = 2.0
+    max_batch_events: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 50_000
+    segment_mb: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
+    snapshot_every: Annotated[int, msgspec.Meta(ge=1)] = 200_000
+    keep_snapshots: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+
+
+class ControlConfig(_Section, frozen=True):
+    socket: str = "/run/shadowd/shadowd.sock"
+    mode: Annotated[int, msgspec.Meta(ge=0, le=0o777)] = 0o660
+    group: str = ""
+    allowed_uids: list[Annotated[int, msgspec.Meta(ge=0)]] = []
+    allowed_gids: list[Annotated[int, msgspec.Meta(ge=0)]] = []
+    max_request_bytes: Annotated[int, msgspec.Meta(ge=64, le=64 * 1024 * 1024)] = 1024 * 1024
+    request_timeout_s: Positive = 10.0
+
+
+class LoggingConfig(_Section, frozen=True):
+    level: Literal["debug", "info", "warning", "error"] = "info"
+    format: Literal["auto", "json", "console"] = "auto"
+
+
+class ReplaySourceConfig(_Section, frozen=True, tag="replay", tag_field="kind"):
+    """Feed a recorded or generated telemetry trace, paced by its own timestamps.
+
+    ``trace`` is a trace file, or ``builtin:NAME`` for a trace generated deterministically
+    from a bundled real topology (``builtin:geant``). ``speed`` is trace seconds per wall
+    second; 0 replays as fast as shadowd can take it.
+    """
+
+    name: Name = "replay"
+    trace: str = "builtin:geant"
+    speed: NonNegative = 3600.0
+    days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 7
+    seed: int = 1
+    batch_events: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000
+
+
+SourceConfig = ReplaySourceConfig
+
+
+class Config(_Section, frozen=True):
+    daemon: DaemonConfig = DaemonConfig()
+    log: LogConfig = LogConfig()
+    control: ControlConfig = ControlConfig()
+    logging: LoggingConfig = LoggingConfig()
+    sources: list[SourceConfig] = []
+
+    def with_overrides(self, *, state_dir: str | None = None, socket: str | None = None) -> Config:
+        """Command-line flags win over the file, so instances can run side by side."""
+        daemon, control = self.daemon, self.control
+        if state_dir is not None:
+            daemon = msgspec.structs.replace(daemon, state_dir=state_dir)
+        if socket is not None:
+            control = msgspec.structs.replace(control, socket=socket)
+        return msgspec.structs.replace(self, daemon=daemon, control=control)
+
+    @property
+    def state_path(self) -> Path:
+        return Path(self.daemon.state_dir)
+
+
+def parse_config(text: str, *, file: str = "<config>") -> Config:
+    try:
+        config = msgspec.toml.decode(text, type=Config)
+    except msgspec.ValidationError as err:
+        raise ConfigError(f"{file}: {err}", file=file, path=_error_path(str(err))) from None
+    except msgspec.DecodeError as err:
+        raise ConfigError(f"{file}: not valid TOML: {err}", file=file) from None
+    _check_unique_sources(config, file)
+    return config
+
+
+def load_config(path: Path) -> Config:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot read config: {err.strerror}", file=str(path)) from None
+    return parse_config(text, file=str(path))
+
+
+def _check_unique_sources(config: Config, file: str) -> None:
+    seen: set[str] = set()
+    for i, source in enumerate(config.sources):
+        if source.name in seen:
+            raise ConfigError(
+                f"{file}: source name {source.name!r} used twice - at `$.sources[{i}].name`",
+                file=file, path=f"$.sources[{i}].name",
+            )
+        seen.add(source.name)
+
+
+def _error_path(message: str) -> str:
+    marker = " - at `"
+    if marker not in message:
+        return "$"
+    return message.rsplit(marker, 1)[1].rstrip("`")
