@@ -1,0 +1,203 @@
+"""The control protocol: the one module the server and ``shadowctl`` share.
+
+A conversation is a stream of frames over a Unix socket. A frame is a 4-byte big-endian
+body length followed by a msgpack body. The client sends a ``Request`` frame, the server
+answers with exactly one ``Reply`` frame (the reply named by the request, or an
+``ErrorReply``); a connection may carry several requests, one after the other.
+
+Adding a command: one tagged ``Request[YourReply]`` subclass (and its reply) here, added
+to ``AnyRequest`` / ``AnyReply``; one ``on_<tag>`` method on the daemon's handlers; one
+``shadowctl`` subcommand. The schema only grows: never rename, retype or reuse a tag or
+a field; new fields get defaults, so an older ``shadowctl`` still decodes newer replies.
+"""
+
+from __future__ import annotations
+
+import struct
+from typing import Annotated, Any, ClassVar, Final, Generic, TypeAlias, TypeVar, get_args
+
+import msgspec
+
+from shadowd.core.events import AnyEvent
+from shadowd.core.state import Link, Router
+
+PROTOCOL_VERSION: Final = 1
+
+HEADER: Final = struct.Struct(">I")
+MAX_REQUEST_BYTES: Final = 1 << 20  # 1 MiB: requests are small; anything bigger is garbage
+MAX_REPLY_BYTES: Final = 64 << 20  # 64 MiB: a whole topology or a long log tail fits
+MAX_LOG_TAIL: Final = 10_000
+
+# Error codes. Plain strings, not a Literal, so an older client still decodes a new code.
+FORBIDDEN: Final = "forbidden"  # the peer's uid/gid is not allowed
+TOO_LARGE: Final = "too_large"  # a frame over the size limit
+BAD_REQUEST: Final = "bad_request"  # not msgpack, unknown type, invalid fields, truncated
+TIMEOUT: Final = "timeout"  # a frame did not arrive in time
+UNSUPPORTED: Final = "unsupported"  # a known request this daemon has no handler for
+INTERNAL: Final = "internal"  # the daemon failed while handling it (see its log)
+
+
+# --- replies ---------------------------------------------------------------------------
+
+
+class Reply(msgspec.Struct, frozen=True, kw_only=True, tag_field="type"):
+    """Common base of every reply. Not itself sent: only its tagged subclasses are."""
+
+
+class ErrorReply(Reply, frozen=True, tag="error"):
+    """The request failed; ``code`` is one of the constants above (or a newer one)."""
+
+    code: str
+    message: str
+
+
+class SourceStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """How one telemetry source is doing: its last applied ``seq``/``ts`` and counters."""
+
+    seq: int = 0
+    ts: float = 0.0
+    accepted: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+
+
+class StatusReply(Reply, frozen=True, tag="status"):
+    seq: int  # log sequence number the shadow has applied (``State.lsn``)
+    digest: str  # ``shadowd.core.state.digest`` of the shadow at ``seq``
+    uptime_s: float
+    sources: dict[str, SourceStatus] = msgspec.field(default_factory=dict)
+    routers: int = 0
+    links: int = 0
+    demands: int = 0
+    version: str = ""  # shadowd's package version
+    protocol: int = PROTOCOL_VERSION
+
+
+class TopologyReply(Reply, frozen=True, tag="topology"):
+    seq: int = 0
+    routers: list[Router] = msgspec.field(default_factory=list)
+    links: list[Link] = msgspec.field(default_factory=list)
+
+
+class LoggedEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One event as the log holds it: its log sequence number and the event."""
+
+    lsn: int
+    event: AnyEvent
+
+
+class LogTailReply(Reply, frozen=True, tag="log_tail"):
+    events: list[LoggedEvent] = msgspec.field(default_factory=list)  # oldest first
+
+
+class SnapshotReply(Reply, frozen=True, tag="snapshot"):
+    lsn: int
+    path: str
+
+
+# --- requests --------------------------------------------------------------------------
+
+R = TypeVar("R", bound=Reply)
+
+
+class Request(msgspec.Struct, Generic[R], frozen=True, kw_only=True, tag_field="type"):
+    """Common base of every request, generic in the reply it asks for.
+
+    ``Request[StatusReply]`` lets the client's ``call`` return a ``StatusReply`` to the
+    type checker; ``reply_type`` is the same thing at run time, taken from the base.
+    """
+
+    reply_type: ClassVar[type[Reply]] = Reply
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        for base in getattr(cls, "__orig_bases__", ()):
+            args = get_args(base)
+            if args and isinstance(args[0], type) and issubclass(args[0], Reply):
+                cls.reply_type = args[0]
+
+    @classmethod
+    def tag(cls) -> str:
+        return str(cls.__struct_config__.tag)
+
+
+class StatusRequest(Request[StatusReply], frozen=True, tag="status"):
+    pass
+
+
+class TopologyRequest(Request[TopologyReply], frozen=True, tag="topology"):
+    pass
+
+
+class LogTailRequest(Request[LogTailReply], frozen=True, tag="log_tail"):
+    count: Annotated[int, msgspec.Meta(ge=1, le=MAX_LOG_TAIL)] = 20
+
+
+class SnapshotRequest(Request[SnapshotReply], frozen=True, tag="snapshot"):
+    pass
+
+
+AnyRequest: TypeAlias = StatusRequest | TopologyRequest | LogTailRequest | SnapshotRequest
+AnyReply: TypeAlias = ErrorReply | StatusReply | TopologyReply | LogTailReply | SnapshotReply
+
+REQUEST_TYPES: Final[tuple[type[Request[Any]], ...]] = get_args(AnyRequest)
+REQUEST_TAGS: Final = frozenset(t.tag() for t in REQUEST_TYPES)
+
+
+# --- encoding --------------------------------------------------------------------------
+
+
+class _Envelope(msgspec.Struct):
+    """Just the tag of a message, to name an unknown request type in an error."""
+
+    type: str
+
+
+_ENCODER: Final = msgspec.msgpack.Encoder()
+_REQUEST_DECODER: Final[msgspec.msgpack.Decoder[AnyRequest]] = msgspec.msgpack.Decoder(AnyRequest)
+_REPLY_DECODER: Final[msgspec.msgpack.Decoder[AnyReply]] = msgspec.msgpack.Decoder(AnyReply)
+_ENVELOPE_DECODER: Final = msgspec.msgpack.Decoder(_Envelope)
+
+
+def encode(message: Request[Any] | Reply) -> bytes:
+    """The msgpack body of ``message`` (no header)."""
+    return _ENCODER.encode(message)
+
+
+def frame(body: bytes) -> bytes:
+    """``body`` with its length header in front."""
+    return HEADER.pack(len(body)) + body
+
+
+def frame_length(header: bytes) -> int:
+    length: int = HEADER.unpack(header)[0]
+    return length
+
+
+def decode_request(body: bytes) -> AnyRequest:
+    """Decode a request, or raise ``ValueError`` with a message an operator can act on."""
+    try:
+        return _REQUEST_DECODER.decode(body)
+    except msgspec.DecodeError as err:
+        raise ValueError(f"request is not valid msgpack: {err}") from None
+    except msgspec.ValidationError as err:
+        raise ValueError(_explain_invalid(body, err)) from None
+
+
+def decode_reply(body: bytes) -> AnyReply:
+    """Decode a reply; raises ``msgspec.DecodeError``/``ValidationError`` as they come."""
+    return _REPLY_DECODER.decode(body)
+
+
+def _explain_invalid(body: bytes, err: msgspec.ValidationError) -> str:
+    try:
+        tag = _ENVELOPE_DECODER.decode(body).type
+    except msgspec.MsgspecError:
+        return f"request is not a control request: {err}"
+    if tag not in REQUEST_TAGS:
+        known = ", ".join(sorted(REQUEST_TAGS))
+        return (
+            f"unknown request type {tag!r} (this shadowd speaks control protocol "
+            f"{PROTOCOL_VERSION}: {known})"
+        )
+    return f"invalid {tag!r} request: {err}"
