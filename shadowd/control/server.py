@@ -1,0 +1,283 @@
+"""The control server: a Unix socket that answers ``shadowctl``.
+
+Who may talk to it is checked twice: by the file mode and group of the socket, and by
+the peer's credentials from the kernel (SO_PEERCRED, SO_PEERGROUPS). A peer is allowed
+when its uid is the daemon's own, root's (root can read the daemon's memory anyway; it
+gains nothing new), or in ``allowed_uids``; or when its primary or a supplementary gid is
+in ``allowed_gids`` or is the socket's ``group``. Anyone else gets ``forbidden``.
+
+Each connection is read one frame at a time, under limits:
+- a header announcing more than ``max_request_bytes`` gets ``too_large`` at once, without
+  reading the body;
+- undecodable bodies get ``bad_request`` naming what was wrong;
+- a frame that has started must finish within ``request_timeout_s`` (``timeout``);
+  a connection idle for ``idle_timeout_s`` between requests is closed;
+- after any of these errors the connection is closed; after a reply from the service
+  (error or not) it stays open for the next request.
+
+Run it inside the daemon's root TaskGroup::
+
+    server = ControlServer(path, handlers, allowed_gids={gid})
+    tg.create_task(server.serve(), name="control")
+    await server.wait_bound()  # then tell systemd READY=1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import time
+from collections.abc import Iterable
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Final
+
+import structlog
+
+from shadowd.control.errors import FrameError
+from shadowd.control.protocol import (
+    BAD_REQUEST,
+    FORBIDDEN,
+    INTERNAL,
+    MAX_REPLY_BYTES,
+    MAX_REQUEST_BYTES,
+    TIMEOUT,
+    TOO_LARGE,
+    AnyRequest,
+    ErrorReply,
+    Reply,
+    decode_request,
+    encode,
+    frame,
+)
+from shadowd.control.service import ControlService, Peer, expected_reply
+from shadowd.control.socketfile import (
+    bind_socket,
+    file_identity,
+    group_id,
+    peer_of,
+    remove_if_ours,
+)
+from shadowd.control.wire import read_body, read_header
+
+log = structlog.get_logger()
+
+ROOT_UID: Final = 0
+LINGER_S: Final = 1.0  # how long a refused peer gets to read its error reply
+
+
+class _FrameTimeout(FrameError):
+    code = TIMEOUT
+
+
+class ControlServer:
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        service: ControlService,
+        *,
+        mode: int = 0o660,
+        group: str | int | None = None,
+        allowed_uids: Iterable[int] = (),
+        allowed_gids: Iterable[int] = (),
+        max_request_bytes: int = MAX_REQUEST_BYTES,
+        max_reply_bytes: int = MAX_REPLY_BYTES,
+        request_timeout_s: float = 10.0,
+        idle_timeout_s: float = 300.0,
+        backlog: int = 1024,
+    ):
+        self.path = Path(path)
+        self._service = service
+        self._mode = mode
+        self._gid = None if group is None else group_id(group)
+        self._uids = frozenset({os.getuid(), ROOT_UID, *allowed_uids})
+        self._gids = frozenset({*allowed_gids, *(() if self._gid is None else (self._gid,))})
+        self._max_request = max_request_bytes
+        self._max_reply = max_reply_bytes
+        self._request_timeout = request_timeout_s
+        self._idle_timeout = idle_timeout_s
+        self._backlog = backlog
+        self._server: asyncio.Server | None = None
+        self._identity: tuple[int, int] | None = None
+        self._bound = asyncio.Event()
+        self._connections: set[asyncio.Task[Any]] = set()
+
+    # --- lifecycle ----------------------------------------------------------------------
+
+    async def start(self) -> None:
+        """Bind and listen. Raises ``SocketInUse`` if another daemon answers on ``path``."""
+        if self._server is not None:
+            return
+        sock = bind_socket(self.path, mode=self._mode, gid=self._gid)
+        self._identity = file_identity(self.path)
+        self._server = await asyncio.start_unix_server(
+            self._on_connect, sock=sock, backlog=self._backlog
+        )
+        self._bound.set()
+        log.info("control.listening", path=str(self.path), mode=oct(self._mode))
+
+    async def serve(self) -> None:
+        """Start if needed and serve until cancelled; then close and remove the socket."""
+        try:
+            await self.start()
+            await asyncio.Future()  # until cancelled
+        finally:
+            await self.close()
+
+    async def wait_bound(self) -> None:
+        """Return once the socket is bound and listening (for systemd's READY=1)."""
+        await self._bound.wait()
+
+    @property
+    def bound(self) -> bool:
+        return self._bound.is_set()
+
+    async def close(self) -> None:
+        """Stop listening, end open connections, remove the socket file (if still ours)."""
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        if self._identity is not None:
+            remove_if_ours(self.path, self._identity)
+        self._bound.clear()
+        for task in list(self._connections):
+            task.cancel()
+        await asyncio.gather(*self._connections, return_exceptions=True)
+        log.info("control.closed", path=str(self.path))
+
+    async def __aenter__(self) -> ControlServer:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.close()
+
+    # --- one connection -----------------------------------------------------------------
+
+    async def _on_connect(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> None:
+        task = asyncio.current_task()
+        if task is not None:
+            self._connections.add(task)
+        try:
+            await self._converse(reader, writer)
+        except (ConnectionError, TimeoutError) as err:
+            log.debug("control.connection_lost", error=repr(err))
+        except Exception:  # a bug here must cost one connection, never the server
+            log.exception("control.connection_failed")
+        finally:
+            writer.close()
+            with contextlib.suppress(Exception):
+                await writer.wait_closed()
+            self._connections.discard(task)
+
+    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = peer_of(writer.get_extra_info("socket"))
+        if not self._allowed(peer):
+            log.warning("control.forbidden", uid=peer.uid, gid=peer.gid, pid=peer.pid)
+            reply = ErrorReply(code=FORBIDDEN, message=self._refusal(peer))
+            await self._send_last(reader, writer, reply)
+            return
+        while True:
+            try:
+                body = await self._next_frame(reader)
+            except FrameError as err:
+                log.warning("control.bad_frame", code=err.code, error=str(err), pid=peer.pid)
+                await self._send_last(reader, writer, ErrorReply(code=err.code, message=str(err)))
+                return
+            if body is None:
+                return
+            if not await self._answer(reader, writer, body, peer):
+                return
+
+    def _allowed(self, peer: Peer) -> bool:
+        if peer.uid in self._uids:
+            return True
+        return not self._gids.isdisjoint({peer.gid, *peer.groups})
+
+    def _refusal(self, peer: Peer) -> str:
+        return (
+            f"uid {peer.uid} (gid {peer.gid}) may not use shadowd's control socket; "
+            "ask for your uid or group to be added to the daemon's allowed users/groups"
+        )
+
+    async def _next_frame(self, reader: asyncio.StreamReader) -> bytes | None:
+        """The next request body, ``None`` at end of stream; ``TimeoutError`` when idle."""
+        async with asyncio.timeout(self._idle_timeout):
+            length = await read_header(reader, self._max_request)
+        if length is None:
+            return None
+        try:
+            async with asyncio.timeout(self._request_timeout):
+                return await read_body(reader, length)
+        except TimeoutError:
+            raise _FrameTimeout(
+                f"request of {length} bytes not received within {self._request_timeout:g}s"
+            ) from None
+
+    async def _answer(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes, peer: Peer
+    ) -> bool:
+        """Decode, dispatch and reply; ``False`` when the connection is over."""
+        try:
+            request = decode_request(body)
+        except ValueError as err:
+            log.warning("control.bad_request", error=str(err), uid=peer.uid, pid=peer.pid)
+            await self._send_last(reader, writer, ErrorReply(code=BAD_REQUEST, message=str(err)))
+            return False
+        started = time.perf_counter()
+        reply = await self._dispatch(request, peer)
+        await self._send(writer, reply)
+        log.info(
+            "control.request", request=request.tag(), uid=peer.uid, pid=peer.pid,
+            error=reply.code if isinstance(reply, ErrorReply) else None,
+            ms=round((time.perf_counter() - started) * 1000, 3),
+        )
+        return True
+
+    async def _dispatch(self, request: AnyRequest, peer: Peer) -> Reply:
+        tag = request.tag()
+        try:
+            reply = await self._service.handle(request, peer)
+        except Exception:
+            log.exception("control.handler_failed", request=tag, uid=peer.uid, pid=peer.pid)
+            return ErrorReply(code=INTERNAL, message=f"shadowd failed on {tag!r}; see its log")
+        if not expected_reply(request, reply):
+            log.error("control.wrong_reply", request=tag, reply=type(reply).__name__)
+            return ErrorReply(code=INTERNAL, message=f"shadowd mis-answered {tag!r}; see its log")
+        return reply
+
+    async def _send(self, writer: asyncio.StreamWriter, reply: Reply) -> None:
+        body = encode(reply)
+        if len(body) > self._max_reply:
+            body = encode(ErrorReply(code=TOO_LARGE, message=(
+                f"reply of {len(body)} bytes exceeds the {self._max_reply}-byte limit; ask for less"
+            )))
+        writer.write(frame(body))
+        async with asyncio.timeout(self._request_timeout):
+            await writer.drain()
+
+    async def _send_last(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: Reply
+    ) -> None:
+        """Send a final reply, and give the peer time to read it before we close.
+
+        Closing a Unix socket with unread bytes still queued makes the peer's next read
+        fail with ECONNRESET, which can lose our reply in its buffers. So: half-close,
+        then discard what the peer still sends (bounded in bytes and time) until it
+        closes its end.
+        """
+        await self._send(writer, reply)
+        if writer.can_write_eof():
+            writer.write_eof()
+        budget = self._max_request
+        with contextlib.suppress(TimeoutError, ConnectionError):
+            async with asyncio.timeout(LINGER_S):
+                while budget > 0 and (chunk := await reader.read(min(budget, 1 << 16))):
+                    budget -= len(chunk)
