@@ -1,0 +1,163 @@
+"""``shadowctl``: talk to a running shadowd over its control socket.
+
+Every command is one ``Command`` in ``COMMANDS``: the words that name it, how to build
+its request from the parsed arguments, and how to render its reply for humans
+(``--json`` prints the reply as JSON instead, for every command).
+
+Exit status: 0 on success, 1 when shadowd answers with an error, 2 when it cannot be
+reached or the command line is wrong; errors are one line on stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Generic, TypeAlias
+
+from shadowd.control import render
+from shadowd.control.client import DEFAULT_TIMEOUT_S, SOCKET_ENV, call_sync, default_socket
+from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
+from shadowd.control.protocol import (
+    MAX_LOG_TAIL,
+    ErrorReply,
+    LogTailRequest,
+    R,
+    Request,
+    SnapshotRequest,
+    StatusRequest,
+    TopologyRequest,
+)
+
+EXIT_OK: Final = 0
+EXIT_ERROR_REPLY: Final = 1
+EXIT_UNAVAILABLE: Final = 2
+
+
+# The type argparse gives no public name.
+_Subparsers: TypeAlias = "argparse._SubParsersAction[argparse.ArgumentParser]"
+
+
+def _no_arguments(parser: argparse.ArgumentParser) -> None:
+    pass
+
+
+@dataclass(frozen=True, slots=True)
+class Command(Generic[R]):
+    words: tuple[str, ...]  # ("log", "tail") is ``shadowctl log tail``
+    help: str
+    request: Callable[[argparse.Namespace], Request[R]]
+    render: Callable[[R], str]
+    arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+
+
+def _tail_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= MAX_LOG_TAIL:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LOG_TAIL}")
+    return count
+
+
+def _tail_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "-n", "--count", type=_tail_count, default=20, metavar="N",
+        help=f"how many of the latest events (1..{MAX_LOG_TAIL}, default 20)",
+    )
+
+
+COMMANDS: Final[tuple[Command[Any], ...]] = (
+    Command(("status",), "log position, digest, sources and uptime of the shadow",
+            lambda args: StatusRequest(), render.status),
+    Command(("topology",), "routers and links as the shadow sees them",
+            lambda args: TopologyRequest(), render.topology),
+    Command(("log", "tail"), "the latest events of the log",
+            lambda args: LogTailRequest(count=args.count), render.log_tail, _tail_arguments),
+    Command(("snapshot",), "write a snapshot of the shadow now",
+            lambda args: SnapshotRequest(), render.snapshot),
+)
+
+
+# --- the command line ----------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="shadowctl", description=__doc__.split("\n")[0])
+    parser.add_argument(
+        "--socket", default=default_socket(), metavar="PATH",
+        help=f"shadowd's control socket (default: ${SOCKET_ENV} or %(default)s)",
+    )
+    parser.add_argument("--json", action="store_true", help="print replies as JSON")
+    parser.add_argument(
+        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
+        help="give up on shadowd after this long (default: %(default)s)",
+    )
+    # Subcommands take --json too; SUPPRESS keeps them from resetting the global one.
+    json_too = argparse.ArgumentParser(add_help=False)
+    json_too.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
+                          help="print the reply as JSON")
+    groups: dict[tuple[str, ...], _Subparsers] = {}
+    for command in COMMANDS:
+        _add_command(parser, groups, command, json_too)
+    return parser
+
+
+def _add_command(
+    root: argparse.ArgumentParser,
+    groups: dict[tuple[str, ...], _Subparsers],
+    command: Command[Any],
+    json_too: argparse.ArgumentParser,
+) -> None:
+    sub = _subparsers(root, groups, command.words[:-1]).add_parser(
+        command.words[-1], help=command.help, description=command.help, parents=[json_too]
+    )
+    command.arguments(sub)
+    sub.set_defaults(command=command)
+
+
+def _subparsers(
+    root: argparse.ArgumentParser, groups: dict[tuple[str, ...], _Subparsers],
+    prefix: tuple[str, ...],
+) -> _Subparsers:
+    """The subcommand group under ``prefix`` (``("log",)`` holds ``tail``), made on demand."""
+    if prefix not in groups:
+        parser = root
+        if prefix:
+            parser = _subparsers(root, groups, prefix[:-1]).add_parser(prefix[-1])
+        groups[prefix] = parser.add_subparsers(
+            dest=f"word{len(prefix)}", required=True, metavar="COMMAND"
+        )
+    return groups[prefix]
+
+
+# --- running -------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # --help, or a usage error argparse already printed
+        return exit_.code if isinstance(exit_.code, int) else EXIT_UNAVAILABLE
+    return run(args.command, args)
+
+
+def run(command: Command[Any], args: argparse.Namespace) -> int:
+    try:
+        reply = call_sync(args.socket, command.request(args), timeout_s=args.timeout)
+    except RemoteError as err:
+        if args.json:
+            sys.stdout.write(render.as_json(ErrorReply(code=err.code, message=err.message)))
+        return _fail(f"shadowd refused: {err.code}: {err.message}", EXIT_ERROR_REPLY)
+    except (DaemonUnavailable, ProtocolError) as err:
+        return _fail(str(err), EXIT_UNAVAILABLE)
+    sys.stdout.write(render.as_json(reply) if args.json else command.render(reply))
+    return EXIT_OK
+
+
+def _fail(message: str, code: int) -> int:
+    print(f"shadowctl: {message}", file=sys.stderr)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

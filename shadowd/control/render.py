@@ -1,0 +1,175 @@
+"""Human output for ``shadowctl``: aligned tables and short summaries, one per reply.
+
+Pure functions from a reply to text. Times are rendered from the timestamps in the reply
+(UTC), never from the clock.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Final
+
+import msgspec
+
+from shadowd.control.protocol import (
+    LoggedEvent,
+    LogTailReply,
+    Reply,
+    SnapshotReply,
+    StatusReply,
+    TopologyReply,
+)
+from shadowd.core.events import tag_of
+from shadowd.core.state import Link
+
+_ENVELOPE_FIELDS: Final = frozenset({"source", "seq", "ts"})
+_SI: Final = ((1e12, "T"), (1e9, "G"), (1e6, "M"), (1e3, "k"))
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    title: str
+    right: bool = False  # numbers read better right-aligned
+
+
+def table(columns: Sequence[Column], rows: Iterable[Sequence[str]]) -> str:
+    """Rows under a header, each column as wide as its widest cell, two spaces apart."""
+    body = [list(row) for row in rows]
+    widths = [max([len(c.title), *(len(row[i]) for row in body)]) for i, c in enumerate(columns)]
+    lines = [[c.title for c in columns], *body]
+    return "\n".join(_line(columns, widths, cells) for cells in lines) + "\n"
+
+
+def _line(columns: Sequence[Column], widths: Sequence[int], cells: Sequence[str]) -> str:
+    padded = (
+        cell.rjust(w) if col.right else cell.ljust(w)
+        for col, w, cell in zip(columns, widths, cells, strict=True)
+    )
+    return "  ".join(padded).rstrip()
+
+
+def pairs(items: Iterable[tuple[str, str]]) -> str:
+    """``key  value`` lines with the values aligned."""
+    items = list(items)
+    width = max((len(k) for k, _ in items), default=0)
+    return "".join(f"{k.ljust(width)}  {v}\n" for k, v in items)
+
+
+# --- units ---------------------------------------------------------------------------
+
+
+def bps(rate: float) -> str:
+    for scale, unit in _SI:
+        if rate >= scale:
+            return f"{rate / scale:.1f}{unit}"
+    return f"{rate:.0f}"
+
+
+def timestamp(ts: float) -> str:
+    if ts <= 0.0:
+        return "-"
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def duration(seconds: float) -> str:
+    s = int(seconds)
+    days, s = divmod(s, 86_400)
+    hours, s = divmod(s, 3_600)
+    minutes, s = divmod(s, 60)
+    text = f"{hours}h{minutes:02d}m{s:02d}s" if hours else f"{minutes}m{s:02d}s"
+    return f"{days}d{text}" if days else text
+
+
+def up_down(flag: bool) -> str:
+    return "up" if flag else "DOWN"
+
+
+# --- replies -------------------------------------------------------------------------
+
+
+def status(reply: StatusReply) -> str:
+    summary = pairs([
+        ("seq", str(reply.seq)),
+        ("digest", reply.digest),
+        ("uptime", duration(reply.uptime_s)),
+        ("routers", str(reply.routers)),
+        ("links", str(reply.links)),
+        ("demands", str(reply.demands)),
+        ("version", f"{reply.version or '?'} (control protocol {reply.protocol})"),
+    ])
+    if not reply.sources:
+        return summary + "\nno sources yet\n"
+    columns = [Column("SOURCE"), Column("SEQ", True), Column("LAST TS"), Column("ACCEPTED", True),
+               Column("DUPLICATES", True), Column("REJECTED", True)]
+    rows = [
+        [name, str(s.seq), timestamp(s.ts), str(s.accepted), str(s.duplicates), str(s.rejected)]
+        for name, s in sorted(reply.sources.items())
+    ]
+    return summary + "\n" + table(columns, rows)
+
+
+def topology(reply: TopologyReply) -> str:
+    routers = table(
+        [Column("ROUTER"), Column("STATE"), Column("CPU%", True), Column("MEM%", True),
+         Column("LOOPBACK")],
+        ([r.name, up_down(r.up), f"{r.cpu_pct:.0f}", f"{r.mem_pct:.0f}", r.loopback or "-"]
+         for r in sorted(reply.routers, key=lambda r: r.name)),
+    )
+    links = table(
+        [Column("LINK"), Column("A"), Column("B"), Column("STATE"), Column("METRIC", True),
+         Column("CAPACITY", True), Column("A>B", True), Column("B>A", True),
+         Column("UTIL%", True)],
+        (_link_row(link) for link in sorted(reply.links, key=lambda lk: lk.id)),
+    )
+    return f"{routers}\n{links}"
+
+
+def _link_row(link: Link) -> list[str]:
+    metric = str(link.metric)
+    if link.reverse_metric != link.metric:
+        metric += f"/{link.reverse_metric}"
+    peak = max(link.ab_bps, link.ba_bps)
+    util = 100.0 * peak / link.capacity_bps if link.capacity_bps > 0.0 else 0.0
+    return [link.id, link.a, link.b, up_down(link.up), metric, bps(link.capacity_bps),
+            bps(link.ab_bps), bps(link.ba_bps), f"{util:.1f}"]
+
+
+def log_tail(reply: LogTailReply) -> str:
+    if not reply.events:
+        return "the log is empty\n"
+    columns = [Column("LSN", True), Column("TS"), Column("SOURCE"), Column("SEQ", True),
+               Column("TYPE"), Column("DETAILS")]
+    return table(columns, (_event_row(logged) for logged in reply.events))
+
+
+def _event_row(logged: LoggedEvent) -> list[str]:
+    e = logged.event
+    return [str(logged.lsn), timestamp(e.ts), e.source, str(e.seq), tag_of(e), _details(e)]
+
+
+def _details(event: msgspec.Struct) -> str:
+    """``field=value`` for the event's own fields, leaving out unset ones."""
+    values = ((name, getattr(event, name)) for name in event.__struct_fields__)
+    return " ".join(
+        f"{name}={_value(value)}"
+        for name, value in values
+        if name not in _ENVELOPE_FIELDS and value not in (None, ())
+    )
+
+
+def _value(value: Any) -> str:
+    if isinstance(value, tuple):
+        return ",".join(_value(v) for v in value)
+    if isinstance(value, float):
+        return f"{value:g}"
+    return str(value)
+
+
+def snapshot(reply: SnapshotReply) -> str:
+    return f"snapshot at seq {reply.lsn} written to {reply.path}\n"
+
+
+def as_json(reply: Reply) -> str:
+    return msgspec.json.format(msgspec.json.encode(reply).decode(), indent=2) + "\n"
