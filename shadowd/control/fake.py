@@ -1,0 +1,118 @@
+"""A fake control service over a folded event list, and a server in a thread, for tests.
+
+``FakeService`` answers every request from a ``State`` it folds itself, so tests of the
+socket, of ``shadowctl`` and of anything that drives the daemon through its socket can
+run without a daemon. ``serving_in_thread`` runs a real ``ControlServer`` on its own loop
+in a thread, for synchronous callers such as ``shadowctl``'s ``main``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from shadowd.control.protocol import (
+    LoggedEvent,
+    LogTailReply,
+    LogTailRequest,
+    SnapshotReply,
+    SnapshotRequest,
+    SourceStatus,
+    StatusReply,
+    StatusRequest,
+    TopologyReply,
+    TopologyRequest,
+)
+from shadowd.control.server import ControlServer
+from shadowd.control.service import Handlers, Peer
+from shadowd.core.events import AnyEvent
+from shadowd.core.state import digest, fold
+
+
+class FakeService(Handlers):
+    """Answers from ``events`` folded into a state; ``fail`` makes a request type raise."""
+
+    def __init__(self, events: Sequence[AnyEvent] = (), *, uptime_s: float = 0.0):
+        self.events = list(events)
+        self.state = fold(self.events)
+        self.uptime_s = uptime_s
+        self.fail: set[str] = set()
+        self.peers: list[Peer] = []
+
+    def _seen(self, tag: str, peer: Peer) -> None:
+        self.peers.append(peer)
+        if tag in self.fail:
+            raise RuntimeError(f"fake failure answering {tag}")
+
+    async def on_status(self, request: StatusRequest, peer: Peer) -> StatusReply:
+        self._seen(request.tag(), peer)
+        s = self.state
+        sources = {
+            name: SourceStatus(seq=pos.seq, ts=pos.ts, accepted=pos.seq)
+            for name, pos in s.sources.items()
+        }
+        return StatusReply(
+            seq=s.lsn, digest=digest(s), uptime_s=self.uptime_s, sources=sources,
+            routers=len(s.routers), links=len(s.links), demands=s.demand_count(),
+            version="0.0.0-fake",
+        )
+
+    async def on_topology(self, request: TopologyRequest, peer: Peer) -> TopologyReply:
+        self._seen(request.tag(), peer)
+        s = self.state
+        return TopologyReply(
+            seq=s.lsn, routers=list(s.routers.values()), links=list(s.links.values())
+        )
+
+    async def on_log_tail(self, request: LogTailRequest, peer: Peer) -> LogTailReply:
+        self._seen(request.tag(), peer)
+        first = max(0, len(self.events) - request.count)
+        tail = [LoggedEvent(lsn=i + 1, event=e) for i, e in enumerate(self.events) if i >= first]
+        return LogTailReply(events=tail)
+
+    async def on_snapshot(self, request: SnapshotRequest, peer: Peer) -> SnapshotReply:
+        self._seen(request.tag(), peer)
+        return SnapshotReply(lsn=self.state.lsn, path=f"/fake/snapshots/{self.state.lsn}.snap")
+
+
+@contextmanager
+def serving_in_thread(path: Path, service: Handlers, **options: Any) -> Iterator[ControlServer]:
+    """A ``ControlServer`` listening at ``path`` on a loop in a thread, while in the block."""
+    bound, failed = threading.Event(), list[BaseException]()
+    loop = asyncio.new_event_loop()
+    server = ControlServer(path, service, **options)
+    main = loop.create_task(_serve(server, bound, failed))  # this loop's root task
+    thread = threading.Thread(target=_run, args=(loop, main), daemon=True)
+    thread.start()
+    bound.wait()
+    try:
+        if failed:
+            raise failed[0]
+        yield server
+    finally:
+        loop.call_soon_threadsafe(main.cancel)
+        thread.join()
+        loop.close()
+
+
+def _run(loop: asyncio.AbstractEventLoop, main: asyncio.Task[None]) -> None:
+    with contextlib.suppress(BaseException):  # reported through ``failed``, or cancelled
+        loop.run_until_complete(main)
+
+
+async def _serve(
+    server: ControlServer, bound: threading.Event, failed: list[BaseException]
+) -> None:
+    try:
+        await server.start()
+    except BaseException as err:
+        failed.append(err)
+        raise
+    finally:
+        bound.set()
+    await server.serve()
