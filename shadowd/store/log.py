@@ -1,0 +1,281 @@
+"""The event log on local disk: append-only segment files of CRC'd record frames.
+
+Event number n has log sequence number (lsn) n, from 1. ``write`` appends one record per
+call without fsync; ``sync`` makes everything written durable. On open, a torn or corrupt
+tail is cut off (or, read-only, ignored) and described in ``truncation``; damage anywhere
+else raises ``LogCorrupt`` naming the segment and offset, never skipped.
+
+One process writes a log directory at a time (an ``flock`` on it says so).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from types import TracebackType
+from typing import Final
+
+from shadowd.core.errors import LogCorrupt, ShadowdError
+from shadowd.core.events import AnyEvent, decode_batch
+from shadowd.store.files import Fsync, write_all
+from shadowd.store.frames import record_frame
+from shadowd.store.segments import SegmentScan, list_segments, scan_segment, segment_name
+
+DEFAULT_SEGMENT_BYTES: Final = 64 << 20
+
+
+class LogUnavailable(ShadowdError):
+    """The log cannot be written: another process holds it, or a write or fsync failed
+    (after which what reached the disk is unknown until the log is reopened)."""
+
+
+@dataclass(frozen=True, slots=True)
+class Truncation:
+    """A torn or corrupt tail found on open. ``applied`` is false when opened read-only."""
+
+    segment: str
+    offset: int
+    dropped_bytes: int
+    reason: str
+    applied: bool
+
+    def __str__(self) -> str:
+        verb = "truncated" if self.applied else "ignored"
+        return (
+            f"{verb} torn log tail: {self.segment} at offset {self.offset}, "
+            f"{self.dropped_bytes} bytes dropped ({self.reason})"
+        )
+
+
+@dataclass(slots=True)
+class _Segment:
+    first_lsn: int
+    path: Path
+    intact_bytes: int | None = None  # known-good prefix; None: check the whole file on read
+
+
+def _corrupt(path: Path, offset: int, reason: str) -> LogCorrupt:
+    return LogCorrupt(f"{path}: offset {offset}: {reason}", segment=str(path), offset=offset)
+
+
+def _read(segment: _Segment) -> bytes:
+    with segment.path.open("rb") as f:
+        return f.read(segment.intact_bytes) if segment.intact_bytes is not None else f.read()
+
+
+class EventLog:
+    """Use ``EventLog.open``; while a ``GroupCommitter`` runs, it alone writes."""
+
+    def __init__(self, directory: Path, segments: list[_Segment], *, segment_bytes: int,
+                 fsync: Fsync, readonly: bool) -> None:
+        self.directory = directory
+        self._segments = segments
+        self._segment_bytes = segment_bytes
+        self._fsync = fsync
+        self._readonly = readonly
+        self._dir_fd = -1
+        self._fd = -1
+        self._failed: LogUnavailable | None = None
+        self._corrupt: LogCorrupt | None = None
+        self.last_lsn = 0
+        self.truncation: Truncation | None = None
+
+    # --- opening -------------------------------------------------------------------
+
+    @classmethod
+    def open(cls, directory: str | Path, *, segment_bytes: int = DEFAULT_SEGMENT_BYTES,
+             fsync: Fsync = os.fsync, readonly: bool = False) -> EventLog:
+        """Open (creating, unless read-only) a log directory and check its tail."""
+        path = Path(directory)
+        if not readonly:
+            path.mkdir(parents=True, exist_ok=True)
+        found = list_segments(path) if path.is_dir() else []
+        segments = [_Segment(lsn, file) for lsn, file in found]
+        log = cls(path, segments, segment_bytes=segment_bytes, fsync=fsync, readonly=readonly)
+        try:
+            log._attach()
+        except BaseException:
+            log.close()
+            raise
+        return log
+
+    def _attach(self) -> None:
+        if not self._readonly:
+            self._lock()
+        if self._segments:
+            last = self._segments[-1]
+            self._check_tail(scan_segment(_read(last), last.first_lsn))
+        if not self._readonly:
+            self._start_writing()
+
+    def _lock(self) -> None:
+        self._dir_fd = os.open(self.directory, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            fcntl.flock(self._dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(self._dir_fd)
+            raise LogUnavailable(f"{self.directory}: log is open in another process") from None
+
+    def _check_tail(self, scan: SegmentScan) -> None:
+        last = self._segments[-1]
+        last.intact_bytes = scan.end
+        self.last_lsn = scan.next_lsn - 1
+        if scan.damage is None:
+            return
+        if not scan.tail:
+            self._corrupt = _corrupt(last.path, scan.damage.offset, scan.damage.reason)
+            if not self._readonly:
+                raise self._corrupt
+            return
+        self.truncation = Truncation(
+            last.path.name, scan.end, scan.dropped_bytes, scan.damage.reason, not self._readonly
+        )
+        if not self._readonly:
+            os.truncate(last.path, scan.end)
+
+    def _start_writing(self) -> None:
+        if not self._segments:
+            self._start_segment(1)
+            return
+        last = self._segments[-1]
+        self._fd = os.open(last.path, os.O_WRONLY | os.O_APPEND)
+        if self.truncation is not None:
+            self._fsync(self._fd)
+
+    def _start_segment(self, first_lsn: int) -> None:
+        path = self.directory / segment_name(first_lsn)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._segments.append(_Segment(first_lsn, path, intact_bytes=0))
+        self._fsync(self._dir_fd)
+
+    # --- writing -------------------------------------------------------------------
+
+    def write(self, events: Sequence[AnyEvent]) -> int:
+        """Append ``events`` as one record (no fsync); return the lsn of the last one.
+
+        Only when the active segment is full is it fsynced, before the next one is made,
+        so a crash can tear the last segment only.
+        """
+        self._check_writable()
+        if not events:
+            return self.last_lsn
+        data = record_frame(self.last_lsn + 1, events if isinstance(events, list) else [*events])
+        active = self._segments[-1]
+        size = active.intact_bytes or 0
+        if size and size + len(data) > self._segment_bytes:
+            self._roll()
+            active, size = self._segments[-1], 0
+        try:
+            write_all(self._fd, data)
+        except OSError as err:
+            self._undo_partial_write(size, err)
+            raise
+        active.intact_bytes = size + len(data)
+        self.last_lsn += len(events)
+        return self.last_lsn
+
+    def sync(self) -> None:
+        """Make every write so far durable (one fsync of the active segment)."""
+        self._check_writable()
+        try:
+            self._fsync(self._fd)
+        except OSError as err:
+            self._failed = LogUnavailable(f"fsync failed: {err}; reopen the log to recover")
+            raise self._failed from err
+
+    def _roll(self) -> None:
+        self._fsync(self._fd)
+        os.close(self._fd)
+        self._start_segment(self.last_lsn + 1)
+
+    def _undo_partial_write(self, size: int, err: OSError) -> None:
+        try:
+            os.ftruncate(self._fd, size)
+        except OSError:
+            self._failed = LogUnavailable(f"write failed ({err}) and could not be undone")
+
+    def _check_writable(self) -> None:
+        if self._failed is not None:
+            raise self._failed
+        if self._fd < 0:
+            raise ValueError("log is closed or read-only")
+
+    # --- reading -------------------------------------------------------------------
+
+    def read(self, from_lsn: int = 1, until: int | None = None) -> Iterator[list[AnyEvent]]:
+        """Yield the events with ``from_lsn <= lsn <= until`` in batches, in log order."""
+        if from_lsn < 1:
+            raise ValueError(f"lsns start at 1, not {from_lsn}")
+        stop = self._stop(until)
+        for scan in self._scans(from_lsn, stop):
+            for batch in scan.batches:
+                if batch.last_lsn < from_lsn:
+                    continue
+                if batch.first_lsn > stop:
+                    return
+                events = decode_batch(batch.events)
+                if batch.first_lsn < from_lsn or batch.last_lsn > stop:
+                    events = events[from_lsn - batch.first_lsn : stop - batch.first_lsn + 1]
+                yield events
+
+    def events(self, from_lsn: int = 1, until: int | None = None,
+               ) -> Iterator[tuple[int, AnyEvent]]:
+        """``(lsn, event)`` for each event in ``from_lsn..until``: ``read``, one at a time."""
+        lsn = from_lsn
+        for batch in self.read(from_lsn, until):
+            for event in batch:
+                yield lsn, event
+                lsn += 1
+
+    def _stop(self, until: int | None) -> int:
+        wanted = self.last_lsn if until is None else until
+        if wanted > self.last_lsn and self._corrupt is not None:
+            raise self._corrupt
+        return min(wanted, self.last_lsn)
+
+    def _scans(self, from_lsn: int, stop: int) -> Iterator[SegmentScan]:
+        if from_lsn > stop:
+            return
+        chosen = [s for s in self._segments if s.first_lsn <= stop]
+        if chosen[0].first_lsn > from_lsn:
+            reason = f"log starts at lsn {chosen[0].first_lsn}, lsn {from_lsn} is gone"
+            raise _corrupt(chosen[0].path, 0, reason)
+        start = max(i for i, s in enumerate(chosen) if s.first_lsn <= from_lsn)
+        chosen = chosen[start:]
+        for i, segment in enumerate(chosen):
+            scan = self._scan(segment)
+            if i + 1 < len(chosen) and scan.next_lsn != chosen[i + 1].first_lsn:
+                following = chosen[i + 1].first_lsn
+                reason = f"segment ends before lsn {scan.next_lsn}, next starts at {following}"
+                raise _corrupt(segment.path, scan.end, reason)
+            yield scan
+
+    @staticmethod
+    def _scan(segment: _Segment) -> SegmentScan:
+        scan = scan_segment(_read(segment), segment.first_lsn)
+        if scan.damage is not None:
+            raise _corrupt(segment.path, scan.damage.offset, scan.damage.reason)
+        return scan
+
+    def segments(self) -> list[tuple[int, Path]]:
+        """``(first_lsn, path)`` of each segment, in log order."""
+        return [(s.first_lsn, s.path) for s in self._segments]
+
+    # --- closing -------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Release the files. Does not sync: call ``sync`` first for durability."""
+        for fd in (self._fd, self._dir_fd):
+            if fd >= 0:
+                os.close(fd)
+        self._fd = self._dir_fd = -1
+
+    def __enter__(self) -> EventLog:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 tb: TracebackType | None) -> None:
+        self.close()
