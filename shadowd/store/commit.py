@@ -1,0 +1,152 @@
+"""Group commit: many concurrent appends, one record written and one fsync for all of them.
+
+``run()`` is a long-lived task (name it, put it in the daemon's TaskGroup). It waits for
+the first append, lingers up to ``window_s`` (or until ``max_batch_events`` are queued)
+for more, then writes them as one record and fsyncs once, off the event loop. Only then
+does it call ``on_durable(events, last_lsn)`` — the place to fold them into the state —
+and resolve every ``append()`` that the fsync covered, in lsn order.
+
+Cancelling ``run()`` lets an in-flight write finish, commits whatever is queued, then
+re-raises. Cancelling an ``append()`` does not withdraw its events: they are committed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import heapq
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import TypeAlias
+
+from shadowd.core.events import AnyEvent
+from shadowd.store.log import EventLog
+
+OnDurable: TypeAlias = Callable[[list[AnyEvent], int], None]
+
+
+@dataclass(slots=True)
+class _Append:
+    events: Sequence[AnyEvent]
+    waiter: asyncio.Future[int]
+    queued_at: float
+
+
+class GroupCommitter:
+    def __init__(self, log: EventLog, *, window_s: float = 0.002,
+                 max_batch_events: int = 20_000, on_durable: OnDurable | None = None) -> None:
+        self._log = log
+        self._window = window_s
+        self._max_batch = max_batch_events
+        self._on_durable = on_durable
+        self._queue: deque[_Append] = deque()
+        self._queued_events = 0
+        self._arrived = asyncio.Event()
+        self._batch_full = asyncio.Event()
+        self._stopped = False
+        self._lsn_waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap
+        self.durable_lsn = log.last_lsn
+        self.commits = 0  # records written, each with one fsync
+
+    async def append(self, events: Sequence[AnyEvent]) -> int:
+        """Queue ``events``; return the lsn of the last one once it is durable."""
+        if self._stopped:
+            raise RuntimeError("group committer has stopped")
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[int] = loop.create_future()
+        self._queue.append(_Append(events, waiter, loop.time()))
+        self._queued_events += len(events)
+        self._arrived.set()
+        if self._queued_events >= self._max_batch:
+            self._batch_full.set()
+        return await waiter
+
+    async def wait_durable(self, lsn: int) -> None:
+        """Return once every event up to ``lsn`` is durable."""
+        if lsn <= self.durable_lsn:
+            return
+        if self._stopped:
+            raise RuntimeError("group committer has stopped")
+        waiter: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        heapq.heappush(self._lsn_waiters, (lsn, id(waiter), waiter))
+        await waiter
+
+    async def run(self) -> None:
+        try:
+            while True:
+                await self._batch_ready()
+                await self._commit(self._take())
+        except asyncio.CancelledError:
+            while self._queue:
+                await self._commit(self._take())
+            raise
+        finally:
+            self._stopped = True
+            stopped = RuntimeError("group committer stopped")
+            self._fail(list(self._queue), stopped)
+            for _, _, waiter in self._lsn_waiters:
+                if not waiter.done():
+                    waiter.set_exception(stopped)
+
+    async def _batch_ready(self) -> None:
+        while not self._queue:
+            self._arrived.clear()
+            await self._arrived.wait()
+        if self._queued_events >= self._max_batch:
+            return
+        self._batch_full.clear()
+        deadline = self._queue[0].queued_at + self._window
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout_at(deadline):
+                await self._batch_full.wait()
+
+    def _take(self) -> list[_Append]:
+        batch = [self._queue.popleft()]
+        size = len(batch[0].events)
+        while self._queue and size + len(self._queue[0].events) <= self._max_batch:
+            batch.append(self._queue.popleft())
+            size += len(batch[-1].events)
+        self._queued_events -= size
+        return batch
+
+    async def _commit(self, batch: list[_Append]) -> None:
+        events = [event for append in batch for event in append.events]
+        loop = asyncio.get_running_loop()
+        writing = loop.run_in_executor(None, self._write_durably, events)
+        try:
+            try:
+                last_lsn = await asyncio.shield(writing)
+            except asyncio.CancelledError:
+                self._deliver(batch, events, await writing)
+                raise
+            self._deliver(batch, events, last_lsn)
+        except BaseException as err:
+            self._fail(batch, err)
+            raise
+
+    def _write_durably(self, events: list[AnyEvent]) -> int:
+        last_lsn = self._log.write(events)
+        self._log.sync()
+        self.commits += 1
+        return last_lsn
+
+    def _deliver(self, batch: list[_Append], events: list[AnyEvent], last_lsn: int) -> None:
+        if self._on_durable is not None:
+            self._on_durable(events, last_lsn)
+        self.durable_lsn = last_lsn
+        lsn = last_lsn - len(events)
+        for append in batch:
+            lsn += len(append.events)
+            if not append.waiter.done():
+                append.waiter.set_result(lsn)
+        while self._lsn_waiters and self._lsn_waiters[0][0] <= last_lsn:
+            waiter = heapq.heappop(self._lsn_waiters)[2]
+            if not waiter.done():
+                waiter.set_result(None)
+
+    @staticmethod
+    def _fail(batch: list[_Append], err: BaseException) -> None:
+        for append in batch:
+            if not append.waiter.done():
+                append.waiter.set_exception(err)
