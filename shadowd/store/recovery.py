@@ -1,0 +1,92 @@
+"""Rebuilding the state from a state directory: newest usable snapshot + the log after it.
+
+The one place the daemon and the tools get their state from. Layout: ``DIR/log/*.seg``
+and ``DIR/snapshots/*.snap``. A missing directory is an empty shadow.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import gc
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Final
+
+from shadowd.core.state import State, fold
+from shadowd.store.log import EventLog, Truncation
+from shadowd.store.snapshot import SnapshotProblem, SnapshotStore
+
+LOG_DIR: Final = "log"
+SNAPSHOT_DIR: Final = "snapshots"
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """Something recovery found and worked around: log it as a warning, with ``fields``."""
+
+    kind: str  # "log_truncated" | "snapshot_skipped"
+    message: str
+    fields: dict[str, object]
+
+
+@dataclass(frozen=True, slots=True)
+class RecoveryReport:
+    snapshot_lsn: int  # 0 when folded from the start of the log
+    replayed: int  # events folded from the log on top of the snapshot
+    log_end: int  # lsn of the last intact event in the log
+    truncation: Truncation | None
+    skipped_snapshots: tuple[SnapshotProblem, ...]
+
+    def problems(self) -> list[Problem]:
+        """Nothing recovery works around is silently accepted: here is all of it."""
+        found = [Problem("snapshot_skipped", str(p), {"path": str(p.path), "reason": p.reason})
+                 for p in self.skipped_snapshots]
+        if self.truncation is not None:
+            t = self.truncation
+            fields: dict[str, object] = {
+                "segment": t.segment, "offset": t.offset, "dropped_bytes": t.dropped_bytes,
+                "reason": t.reason, "applied": t.applied,
+            }
+            found.insert(0, Problem("log_truncated", str(t), fields))
+        return found
+
+
+def recover(state_dir: str | Path, until: int | None = None, *,
+            repair: bool = False) -> tuple[State, RecoveryReport]:
+    """The state as of lsn ``until`` (default: the end of the log).
+
+    Read-only unless ``repair``: then a torn log tail is cut off and snapshots past the
+    end of the log are set aside, as the daemon must before it appends again.
+    """
+    root = Path(state_dir)
+    snapshots = SnapshotStore(root / SNAPSHOT_DIR)
+    with EventLog.open(root / LOG_DIR, readonly=not repair) as log:
+        orphans = snapshots.beyond(log.last_lsn, set_aside=repair) if until is None else []
+        return _replay(log, snapshots, until, orphans)
+
+
+def _replay(log: EventLog, snapshots: SnapshotStore, until: int | None,
+            problems: list[SnapshotProblem]) -> tuple[State, RecoveryReport]:
+    end = log.last_lsn if until is None else min(until, log.last_lsn)
+    snapshot, skipped = snapshots.latest(until=end)
+    state = State() if snapshot is None else snapshot.state
+    start = state.lsn
+    with _gc_paused():
+        for events in log.read(start + 1, until):
+            fold(events, state)
+    report = RecoveryReport(start, state.lsn - start, log.last_lsn, log.truncation,
+                            (*problems, *skipped))
+    return state, report
+
+
+@contextlib.contextmanager
+def _gc_paused() -> Iterator[None]:
+    """Replay makes millions of short-lived objects and no cycles: collecting is waste."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
