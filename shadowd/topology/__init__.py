@@ -29,9 +29,10 @@ Formats (``format=`` overrides; otherwise by file name, then by content):
 ============== ====================================== =================================
 
 Naming: a router is named by its node's ``name`` (or ``label``) when that is present and
-unique in the file, else by the node's id as a string. Links get the file's own id where
-the format has one that shadowd keeps (own format only), else ``a--b``, and ``a--b#2``,
-``#3``... for parallel links (ids longer than 64 characters are shortened with a hash).
+unique in the file, else by the node's id as a string (and if such a name equals another
+node's id, every router is named by its id). Demands files may use either. Links get
+their own id where the format has one shadowd keeps (own format only), else ``a--b``,
+and ``a--b#2``, ``#3``... for parallel links (ids over 64 characters get a short hash).
 
 Units and defaults:
 
@@ -40,7 +41,8 @@ Units and defaults:
 - demands: node-link ``graph.demands`` and SNDlib demand values are in the file's unit,
   Mbit/s for SNDlib and topohub, so they are multiplied by ``demand_unit_bps`` = 1e6;
   SNDlib capacities use the same unit. Demand files and the own format are in bit/s.
-  Zero demands are skipped. ``demands=`` (a demands file) replaces the file's demands.
+  Zero demands are skipped; the same pair twice is an error (SNDlib: they add up).
+  ``demands=`` (a demands file) replaces the topology file's own demands.
 - metric: ``metric``/``igp_metric``/``weight``, else 1; zero, negative, fractional or
   above 16777214 is an error naming the link.
 - delay: ``delay_ms``, else fibre over ``dist`` km, else fibre over the great circle

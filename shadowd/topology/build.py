@@ -63,7 +63,7 @@ def _require_unique_keys(nodes: list[NodeSpec]) -> None:
 
 def link_ids(links: list[LinkSpec], names: dict[str, str]) -> list[str]:
     """Readable, deterministic ids: the file's own, else ``a--b``, ``a--b#2`` for parallels."""
-    taken = {link.id for link in links if link.id is not None}
+    taken = _explicit_ids(links)
     per_pair: Counter[frozenset[str]] = Counter()
     ids: list[str] = []
     for link in links:
@@ -78,6 +78,17 @@ def link_ids(links: list[LinkSpec], names: dict[str, str]) -> list[str]:
         taken.add(new)
         ids.append(new)
     return ids
+
+
+def _explicit_ids(links: list[LinkSpec]) -> set[str]:
+    seen: dict[str, str] = {}
+    for link in links:
+        if link.id is not None and link.id in seen:
+            raise TopologyError(f"id already used by the link at {seen[link.id]}",
+                                item=f"link {link.id!r} ({link.where})")
+        if link.id is not None:
+            seen[link.id] = link.where
+    return set(seen)
 
 
 def _link_id(a: str, b: str, n: int) -> str:
@@ -119,7 +130,7 @@ def build_events(draft: Draft, opts: ImportOptions) -> list[AnyEvent]:
         label = f"link {link_id!r} ({link.where})"
         with naming(label):
             log.add(label, LinkAdded, **_link_fields(link, link_id, names, positions, opts))
-    for demand in draft.demands:
+    for demand in unique_demands(draft.demands):
         _add_demand(log, demand, names)
     check_events(log.events, log.labels)
     return log.events
@@ -153,6 +164,17 @@ def _delay_ms(link: LinkSpec, positions: dict[str, tuple[float, float] | None]) 
     if pa is not None and pb is not None:
         return fibre_delay_ms(great_circle_km(pa, pb))
     return 0.0
+
+
+def unique_demands(demands: list[DemandSpec]) -> list[DemandSpec]:
+    """``demands`` unchanged, or an error naming the second of two for the same pair."""
+    seen: dict[tuple[str, str], str] = {}
+    for d in demands:
+        if (d.src, d.dst) in seen:
+            raise TopologyError(f"given twice (first at {seen[(d.src, d.dst)]})",
+                                item=demand_label(d.src, d.dst, d.where))
+        seen[(d.src, d.dst)] = d.where
+    return demands
 
 
 def _add_demand(log: _Log, demand: DemandSpec, names: dict[str, str]) -> None:

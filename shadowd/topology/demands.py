@@ -25,7 +25,7 @@ from pathlib import Path
 import msgspec
 
 from shadowd.core.events import DemandSet
-from shadowd.topology.build import check_schema
+from shadowd.topology.build import check_schema, unique_demands
 from shadowd.topology.errors import TopologyError, naming
 from shadowd.topology.model import DemandSpec, demand_label
 from shadowd.topology.units import parse_rate
@@ -133,7 +133,7 @@ def load_demands(path: Path, names: Mapping[str, str] | Iterable[str], *,
     aliases = names if isinstance(names, Mapping) else {n: n for n in names}
     try:
         text = read_text(path)
-        rows = resolve(parse_text(text, is_json=is_json_text(path, text)), aliases)
+        rows = unique_demands(resolve(parse_text(text, is_json=is_json_text(path, text)), aliases))
         events = [DemandSet(source=source, seq=first_seq + i, ts=ts, src=row.src, dst=row.dst,
                             rate_bps=row.rate_bps) for i, row in enumerate(rows)]
         _check_standalone(events, rows)

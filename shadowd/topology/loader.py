@@ -11,7 +11,7 @@ import topohub
 from shadowd.core.events import AnyEvent
 from shadowd.topology import clab, graphml, native, nodelink, sndlib
 from shadowd.topology import demands as demand_files
-from shadowd.topology.build import build_events, router_names
+from shadowd.topology.build import build_events, router_names, unique_demands
 from shadowd.topology.errors import TopologyError
 from shadowd.topology.model import (
     DEFAULT_CAPACITY_BPS,
@@ -126,6 +126,6 @@ def _demand_file(path: Path, draft: Draft) -> list[DemandSpec]:
     text = demand_files.read_text(path)
     try:
         rows = demand_files.parse_text(text, is_json=demand_files.is_json_text(path, text))
-        return demand_files.resolve(rows, aliases)
+        return unique_demands(demand_files.resolve(rows, aliases))
     except TopologyError as err:
         raise err.in_file(str(path)) from None

@@ -41,7 +41,7 @@ else 0.
 from __future__ import annotations
 
 import re
-from typing import Final, Literal
+from typing import Annotated, Final, Literal
 
 import msgspec
 
@@ -70,9 +70,13 @@ class Defaults(_Strict, frozen=True):
     capacity: Rate | None = None
 
 
+Longitude = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
+Latitude = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
+
+
 class RouterDef(_Strict, frozen=True):
     name: str
-    pos: tuple[float, float] | None = None
+    pos: tuple[Longitude, Latitude] | None = None
     loopback: str | None = None
 
 

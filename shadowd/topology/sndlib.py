@@ -60,18 +60,25 @@ def split_sections(text: str) -> dict[str, Lines]:
         if not line:
             continue
         if current is None:
-            current = _open_section(n, line, sections)
-            depth = 0
+            current, depth = _open_section(n, line, sections), 0
             continue
-        depth += line.count("(") - line.count(")")
+        depth += _paren_change(n, line, current)
         if depth < 0:
-            _close_section(n, line)
             current = None
             continue
         sections[current].append((n, line))
     if current is not None:
         raise TopologyError(f"section {current} is never closed with ')'", item="end of file")
     return sections
+
+
+def _paren_change(n: int, line: str, section: str) -> int:
+    """Nesting change of one line; only ADMISSIBLE_PATHS entries may span lines."""
+    change = line.count("(") - line.count(")")
+    if change and line != ")" and section != "ADMISSIBLE_PATHS":
+        raise TopologyError(f"unbalanced parentheses in {section} entry {line!r}",
+                            item=f"line {n}")
+    return change
 
 
 def _open_section(n: int, line: str, sections: dict[str, Lines]) -> str | None:
@@ -87,11 +94,6 @@ def _open_section(n: int, line: str, sections: dict[str, Lines]) -> str | None:
         raise TopologyError(f"section {match.group(1)} appears twice", item=f"line {n}")
     sections[match.group(1)] = []
     return match.group(1)
-
-
-def _close_section(n: int, line: str) -> None:
-    if line != ")":
-        raise TopologyError(f"unbalanced parentheses in {line!r}", item=f"line {n}")
 
 
 def _match(pattern: re.Pattern[str], n: int, line: str, what: str) -> re.Match[str]:

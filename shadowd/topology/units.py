@@ -22,7 +22,7 @@ MAX_METRIC: Final = 16_777_214  # IS-IS wide metrics, as shadowd.core.events.Met
 
 _SUFFIX: Final = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
 _RATE: Final = re.compile(
-    r"^\s*([0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgt]?)\s*(?:bps|bit/s|b/s)?\s*$", re.I
+    r"^\s*([+-]?[0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgt]?)\s*(?:bps|bit/s|b/s)?\s*$", re.I
 )
 
 
