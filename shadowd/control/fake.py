@@ -9,7 +9,6 @@ in a thread, for synchronous callers such as ``shadowctl``'s ``main``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import threading
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -28,7 +27,7 @@ from shadowd.control.protocol import (
     TopologyReply,
     TopologyRequest,
 )
-from shadowd.control.server import ControlServer
+from shadowd.control.server import ControlServer, running
 from shadowd.control.service import Handlers, Peer
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import digest, fold
@@ -83,11 +82,11 @@ class FakeService(Handlers):
 @contextmanager
 def serving_in_thread(path: Path, service: Handlers, **options: Any) -> Iterator[ControlServer]:
     """A ``ControlServer`` listening at ``path`` on a loop in a thread, while in the block."""
-    bound, failed = threading.Event(), list[BaseException]()
-    loop = asyncio.new_event_loop()
     server = ControlServer(path, service, **options)
-    main = loop.create_task(_serve(server, bound, failed))  # this loop's root task
-    thread = threading.Thread(target=_run, args=(loop, main), daemon=True)
+    bound, stop, failed = threading.Event(), threading.Event(), list[BaseException]()
+    thread = threading.Thread(
+        target=asyncio.run, args=(_serve(server, bound, stop, failed),), daemon=True
+    )
     thread.start()
     bound.wait()
     try:
@@ -95,24 +94,19 @@ def serving_in_thread(path: Path, service: Handlers, **options: Any) -> Iterator
             raise failed[0]
         yield server
     finally:
-        loop.call_soon_threadsafe(main.cancel)
+        stop.set()
         thread.join()
-        loop.close()
-
-
-def _run(loop: asyncio.AbstractEventLoop, main: asyncio.Task[None]) -> None:
-    with contextlib.suppress(BaseException):  # reported through ``failed``, or cancelled
-        loop.run_until_complete(main)
 
 
 async def _serve(
-    server: ControlServer, bound: threading.Event, failed: list[BaseException]
+    server: ControlServer, bound: threading.Event, stop: threading.Event,
+    failed: list[BaseException],
 ) -> None:
     try:
-        await server.start()
-    except BaseException as err:
+        async with running(server):
+            bound.set()
+            await asyncio.to_thread(stop.wait)
+    except BaseException as err:  # handed to the thread that asked
         failed.append(err)
-        raise
     finally:
         bound.set()
-    await server.serve()

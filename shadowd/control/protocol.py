@@ -59,6 +59,7 @@ class SourceStatus(msgspec.Struct, frozen=True, kw_only=True):
     accepted: int = 0
     duplicates: int = 0
     rejected: int = 0
+    gaps: int = 0
 
 
 class StatusReply(Reply, frozen=True, tag="status"):
@@ -71,6 +72,7 @@ class StatusReply(Reply, frozen=True, tag="status"):
     demands: int = 0
     version: str = ""  # shadowd's package version
     protocol: int = PROTOCOL_VERSION
+    durable_seq: int = 0  # highest log sequence number known to be on disk (fsynced)
 
 
 class TopologyReply(Reply, frozen=True, tag="topology"):
@@ -178,10 +180,10 @@ def decode_request(body: bytes) -> AnyRequest:
     """Decode a request, or raise ``ValueError`` with a message an operator can act on."""
     try:
         return _REQUEST_DECODER.decode(body)
+    except msgspec.ValidationError as err:  # before DecodeError, its base class
+        raise ValueError(_explain_invalid(body, err)) from None
     except msgspec.DecodeError as err:
         raise ValueError(f"request is not valid msgpack: {err}") from None
-    except msgspec.ValidationError as err:
-        raise ValueError(_explain_invalid(body, err)) from None
 
 
 def decode_reply(body: bytes) -> AnyReply:

@@ -92,6 +92,7 @@ def up_down(flag: bool) -> str:
 def status(reply: StatusReply) -> str:
     summary = pairs([
         ("seq", str(reply.seq)),
+        ("durable", str(reply.durable_seq)),
         ("digest", reply.digest),
         ("uptime", duration(reply.uptime_s)),
         ("routers", str(reply.routers)),
@@ -102,9 +103,10 @@ def status(reply: StatusReply) -> str:
     if not reply.sources:
         return summary + "\nno sources yet\n"
     columns = [Column("SOURCE"), Column("SEQ", True), Column("LAST TS"), Column("ACCEPTED", True),
-               Column("DUPLICATES", True), Column("REJECTED", True)]
+               Column("DUPLICATES", True), Column("REJECTED", True), Column("GAPS", True)]
     rows = [
-        [name, str(s.seq), timestamp(s.ts), str(s.accepted), str(s.duplicates), str(s.rejected)]
+        [name, str(s.seq), timestamp(s.ts), str(s.accepted), str(s.duplicates), str(s.rejected),
+         str(s.gaps)]
         for name, s in sorted(reply.sources.items())
     ]
     return summary + "\n" + table(columns, rows)

@@ -20,6 +20,8 @@ Run it inside the daemon's root TaskGroup::
     server = ControlServer(path, handlers, allowed_gids={gid})
     tg.create_task(server.serve(), name="control")
     await server.wait_bound()  # then tell systemd READY=1
+
+or, in tests and tools, ``async with running(server): ...``.
 """
 
 from __future__ import annotations
@@ -28,10 +30,9 @@ import asyncio
 import contextlib
 import os
 import time
-from collections.abc import Iterable
+from collections.abc import AsyncIterator, Iterable
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Final
+from typing import Final
 
 import structlog
 
@@ -78,7 +79,7 @@ class ControlServer:
         service: ControlService,
         *,
         mode: int = 0o660,
-        group: str | int | None = None,
+        group: str | int | None = None,  # "" or None: leave the socket's group alone
         allowed_uids: Iterable[int] = (),
         allowed_gids: Iterable[int] = (),
         max_request_bytes: int = MAX_REQUEST_BYTES,
@@ -90,7 +91,7 @@ class ControlServer:
         self.path = Path(path)
         self._service = service
         self._mode = mode
-        self._gid = None if group is None else group_id(group)
+        self._gid = None if group in (None, "") else group_id(group)
         self._uids = frozenset({os.getuid(), ROOT_UID, *allowed_uids})
         self._gids = frozenset({*allowed_gids, *(() if self._gid is None else (self._gid,))})
         self._max_request = max_request_bytes
@@ -98,87 +99,100 @@ class ControlServer:
         self._request_timeout = request_timeout_s
         self._idle_timeout = idle_timeout_s
         self._backlog = backlog
-        self._server: asyncio.Server | None = None
-        self._identity: tuple[int, int] | None = None
+        self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
+        self._tasks: asyncio.TaskGroup | None = None
         self._bound = asyncio.Event()
-        self._connections: set[asyncio.Task[Any]] = set()
+        self._settled = asyncio.Event()
+        self._bind_error: BaseException | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
 
-    async def start(self) -> None:
-        """Bind and listen. Raises ``SocketInUse`` if another daemon answers on ``path``."""
-        if self._server is not None:
-            return
-        sock = bind_socket(self.path, mode=self._mode, gid=self._gid)
-        self._identity = file_identity(self.path)
-        self._server = await asyncio.start_unix_server(
-            self._on_connect, sock=sock, backlog=self._backlog
-        )
-        self._bound.set()
-        log.info("control.listening", path=str(self.path), mode=oct(self._mode))
-
     async def serve(self) -> None:
-        """Start if needed and serve until cancelled; then close and remove the socket."""
+        """Bind, then answer until cancelled; then remove the socket file. Call it once.
+
+        Raises ``SocketInUse`` if another daemon answers on ``path``. Each connection is a
+        task of this coroutine's own TaskGroup, so cancelling ``serve`` ends them all.
+        """
         try:
-            await self.start()
-            await asyncio.Future()  # until cancelled
+            listener = await self._listen()
+            async with asyncio.TaskGroup() as tasks:
+                self._tasks = tasks
+                try:
+                    await listener.start_serving()
+                    self._announce_bound()
+                    await asyncio.get_running_loop().create_future()  # until cancelled
+                finally:
+                    self._tasks = None
+                    listener.close()
         finally:
-            await self.close()
+            self._bound.clear()
+            if self._identity is not None:
+                remove_if_ours(self.path, self._identity)
+                log.info("control.closed", path=str(self.path))
 
     async def wait_bound(self) -> None:
-        """Return once the socket is bound and listening (for systemd's READY=1)."""
-        await self._bound.wait()
+        """Return once the socket is listening (tell systemd READY=1 after this).
+
+        Raises what ``serve`` raised if binding failed.
+        """
+        await self._settled.wait()
+        if self._bind_error is not None:
+            raise self._bind_error
 
     @property
     def bound(self) -> bool:
         return self._bound.is_set()
 
-    async def close(self) -> None:
-        """Stop listening, end open connections, remove the socket file (if still ours)."""
-        server, self._server = self._server, None
-        if server is None:
-            return
-        server.close()
-        if self._identity is not None:
-            remove_if_ours(self.path, self._identity)
-        self._bound.clear()
-        for task in list(self._connections):
-            task.cancel()
-        await asyncio.gather(*self._connections, return_exceptions=True)
-        log.info("control.closed", path=str(self.path))
+    async def _listen(self) -> asyncio.Server:
+        try:
+            sock = bind_socket(self.path, mode=self._mode, gid=self._gid)
+            self._identity = file_identity(self.path)
+            return await asyncio.start_unix_server(
+                self._on_connect, sock=sock, backlog=self._backlog, start_serving=False
+            )
+        except BaseException as err:
+            self._bind_error = err
+            self._settled.set()
+            raise
 
-    async def __aenter__(self) -> ControlServer:
-        await self.start()
-        return self
-
-    async def __aexit__(
-        self, exc_type: type[BaseException] | None, exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.close()
+    def _announce_bound(self) -> None:
+        self._bound.set()
+        self._settled.set()
+        log.info("control.listening", path=str(self.path), mode=oct(self._mode))
 
     # --- one connection -----------------------------------------------------------------
 
-    async def _on_connect(
-        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter
-    ) -> None:
-        task = asyncio.current_task()
-        if task is not None:
-            self._connections.add(task)
+    def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        """Hand the new connection to a task of our own TaskGroup."""
         try:
-            await self._converse(reader, writer)
-        except (ConnectionError, TimeoutError) as err:
+            peer = peer_of(writer.get_extra_info("socket"))
+        except OSError as err:  # gone before we could ask who it was
             log.debug("control.connection_lost", error=repr(err))
-        except Exception:  # a bug here must cost one connection, never the server
-            log.exception("control.connection_failed")
+            writer.close()
+            return
+        if self._tasks is None:  # shutting down
+            writer.close()
+            return
+        self._tasks.create_task(
+            self._connection(reader, writer, peer), name=f"control-peer-{peer.pid}"
+        )
+
+    async def _connection(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
+    ) -> None:
+        """One peer's whole conversation. Never raises: a failure costs only this peer."""
+        try:
+            await self._converse(reader, writer, peer)
+        except (ConnectionError, TimeoutError) as err:
+            log.debug("control.connection_lost", error=repr(err), pid=peer.pid)
+        except Exception:
+            log.exception("control.connection_failed", pid=peer.pid)
         finally:
             writer.close()
-            with contextlib.suppress(Exception):
-                await writer.wait_closed()
-            self._connections.discard(task)
 
-    async def _converse(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = peer_of(writer.get_extra_info("socket"))
+    async def _converse(
+        self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
+    ) -> None:
         if not self._allowed(peer):
             log.warning("control.forbidden", uid=peer.uid, gid=peer.gid, pid=peer.pid)
             reply = ErrorReply(code=FORBIDDEN, message=self._refusal(peer))
@@ -281,3 +295,18 @@ class ControlServer:
             async with asyncio.timeout(LINGER_S):
                 while budget > 0 and (chunk := await reader.read(min(budget, 1 << 16))):
                     budget -= len(chunk)
+
+
+@contextlib.asynccontextmanager
+async def running(server: ControlServer) -> AsyncIterator[ControlServer]:
+    """Serve while in the block (bound on entry); for tests and tools, not the daemon.
+
+    The serving task is scoped to the block: cancelled and awaited on the way out.
+    """
+    task = asyncio.create_task(server.serve(), name="control")
+    try:
+        await server.wait_bound()
+        yield server
+    finally:
+        task.cancel()
+        await asyncio.wait([task])

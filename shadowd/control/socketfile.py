@@ -20,7 +20,7 @@ from shadowd.control.service import Peer
 
 _UCRED: Final = struct.Struct("3i")  # struct ucred: pid, uid, gid
 _SO_PEERGROUPS: Final = getattr(socket, "SO_PEERGROUPS", 59)  # Linux >= 4.13
-_MAX_PEER_GROUPS: Final = 1024
+_MAX_PEER_GROUPS: Final = 256  # CPython caps getsockopt buffers at 1024 bytes
 _LIVE_ERRNOS: Final = (0, errno.EAGAIN)  # accepted into the backlog, or backlog full
 
 
