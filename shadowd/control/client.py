@@ -145,17 +145,21 @@ def _why_unavailable(path: str, err: OSError) -> str:
 
 
 async def call_once(
-    path: str | os.PathLike[str] | None, request: Request[R], *, timeout_s: float
+    request: Request[R],
+    path: str | os.PathLike[str] | None = None,
+    *,
+    timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> R:
+    """One request on a fresh connection to the daemon at ``path`` (default: $SHADOWD_SOCKET)."""
     async with ControlClient(path, timeout_s=timeout_s) as client:
         return await client.call(request)
 
 
 def call_sync(
-    path: str | os.PathLike[str] | None,
     request: Request[R],
+    path: str | os.PathLike[str] | None = None,
     *,
     timeout_s: float = DEFAULT_TIMEOUT_S,
 ) -> R:
-    """One request on a fresh connection, from synchronous code (not inside a loop)."""
-    return asyncio.run(call_once(path, request, timeout_s=timeout_s))
+    """``call_once`` from synchronous code (not inside a running loop)."""
+    return asyncio.run(call_once(request, path, timeout_s=timeout_s))

@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(command: Command[Any], args: argparse.Namespace) -> int:
     try:
-        reply = call_sync(args.socket, command.request(args), timeout_s=args.timeout)
+        reply = call_sync(command.request(args), args.socket, timeout_s=args.timeout)
     except RemoteError as err:
         if args.json:
             sys.stdout.write(render.as_json(ErrorReply(code=err.code, message=err.message)))
