@@ -1,0 +1,181 @@
+"""shadowctl against a real control socket: human tables, --json, exit codes, errors."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import structlog
+
+from shadowd.control import render
+from shadowd.control.client_cli import main
+from shadowd.control.fake import FakeService, serving_in_thread
+from shadowd.core.state import digest, fold
+from tests.unit.samples import SAMPLES
+
+STATE = fold(SAMPLES)
+
+
+@pytest.fixture(autouse=True)
+def _server_logs_kept_off_stdout() -> Iterator[None]:
+    # The server runs in this process; its structlog lines must not mix with shadowctl's.
+    with structlog.testing.capture_logs():
+        yield
+
+
+@pytest.fixture
+def service() -> FakeService:
+    return FakeService(SAMPLES, uptime_s=3723.0)
+
+
+@pytest.fixture
+def sock(tmp_path: Path, service: FakeService) -> Iterator[str]:
+    with serving_in_thread(tmp_path / "ctl.sock", service) as server:
+        yield str(server.path)
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_status_human(sock: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--socket", sock, "status")
+    assert code == 0
+    assert f"seq      {STATE.lsn}\n" in out
+    assert f"digest   {digest(STATE)}\n" in out
+    assert "uptime   1h02m03s\n" in out
+    header, row = out.split("\n\n", 1)[1].splitlines()
+    assert header.split() == ["SOURCE", "SEQ", "LAST", "TS", "ACCEPTED", "DUPLICATES",
+                              "REJECTED", "GAPS"]
+    assert row.split()[:3] == ["golden", "13", "1970-01-01T00:00:10Z"]
+
+
+@pytest.mark.parametrize("where", ["before", "after"])
+def test_status_json_has_seq_and_digest(
+    sock: str, capsys: pytest.CaptureFixture[str], where: str
+) -> None:
+    argv = ["--json", "status"] if where == "before" else ["status", "--json"]
+    code, out, _ = run(capsys, "--socket", sock, *argv)
+    assert code == 0
+    reply = json.loads(out)
+    assert (reply["seq"], reply["digest"]) == (STATE.lsn, digest(STATE))
+    assert reply["sources"]["golden"]["seq"] == 13
+
+
+def test_topology_human(sock: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--socket", sock, "topology")
+    assert code == 0
+    routers, links = out.split("\n\n")
+    assert [line.split()[0] for line in routers.splitlines()] == ["ROUTER", "ams", "fra"]
+    link = links.splitlines()[1].split()
+    assert link == ["fra--ams", "fra", "ams", "DOWN", "20", "100.0G", "0", "0", "0.0"]
+
+
+def test_topology_json(sock: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--socket", sock, "topology", "--json")
+    assert code == 0
+    reply = json.loads(out)
+    assert sorted(r["name"] for r in reply["routers"]) == ["ams", "fra"]
+    assert [lk["id"] for lk in reply["links"]] == ["fra--ams"]
+
+
+def test_log_tail_human(sock: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--socket", sock, "log", "tail", "-n", "2")
+    assert code == 0
+    header, *rows = out.splitlines()
+    assert header.split() == ["LSN", "TS", "SOURCE", "SEQ", "TYPE", "DETAILS"]
+    assert [row.split()[:5] for row in rows] == [
+        ["12", "1970-01-01T00:00:09Z", "golden", "12", "link_removed"],
+        ["13", "1970-01-01T00:00:10Z", "golden", "13", "router_removed"],
+    ]
+    assert rows[1].endswith("router=lon")
+
+
+def test_log_tail_json(sock: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--socket", sock, "--json", "log", "tail", "-n", "3")
+    assert code == 0
+    events = json.loads(out)["events"]
+    assert [(e["lsn"], e["event"]["type"]) for e in events] == [
+        (11, "demand_set"), (12, "link_removed"), (13, "router_removed"),
+    ]
+
+
+def test_snapshot(sock: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--socket", sock, "snapshot")
+    assert (code, out) == (0, "snapshot at seq 13 written to /fake/snapshots/13.snap\n")
+    code, out, _ = run(capsys, "--socket", sock, "snapshot", "--json")
+    assert json.loads(out) == {"type": "snapshot", "lsn": 13, "path": "/fake/snapshots/13.snap"}
+
+
+def test_an_error_reply_exits_1_with_one_line(
+    sock: str, service: FakeService, capsys: pytest.CaptureFixture[str]
+) -> None:
+    service.fail.add("status")
+    code, out, err = run(capsys, "--socket", sock, "status")
+    assert (code, out) == (1, "")
+    assert err.startswith("shadowctl: shadowd refused: internal: ")
+    assert err.count("\n") == 1
+
+
+def test_an_error_reply_is_json_too_with_json(
+    sock: str, service: FakeService, capsys: pytest.CaptureFixture[str]
+) -> None:
+    service.fail.add("topology")
+    code, out, _ = run(capsys, "--socket", sock, "--json", "topology")
+    assert code == 1
+    assert json.loads(out)["code"] == "internal"
+
+
+def test_no_daemon_exits_2_and_says_what_to_do(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, out, err = run(capsys, "--socket", str(tmp_path / "none.sock"), "status")
+    assert (code, out) == (2, "")
+    assert err == (f"shadowctl: no shadowd at {tmp_path / 'none.sock'}: is it running? "
+                   "start it with `shadowd run` or pass --socket\n")
+
+
+def test_the_socket_comes_from_the_environment(
+    sock: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("SHADOWD_SOCKET", sock)
+    code, out, _ = run(capsys, "status", "--json")
+    assert code == 0
+    assert json.loads(out)["seq"] == 13
+
+
+@pytest.mark.parametrize("argv", [[], ["log"], ["frobnicate"], ["log", "tail", "-n", "0"]])
+def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--socket", "/nonexistent", *argv)
+    assert (code, out) == (2, "")
+    assert "usage: shadowctl" in err
+
+
+def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "--help")
+    assert code == 0
+    for word in ("status", "topology", "log", "snapshot"):
+        assert word in out
+
+
+# --- the table renderer ----------------------------------------------------------------
+
+
+def test_table_aligns_columns_and_right_aligns_numbers() -> None:
+    text = render.table(
+        [render.Column("NAME"), render.Column("COUNT", right=True)],
+        [["a", "1"], ["longer", "12345"]],
+    )
+    assert text == "NAME    COUNT\na           1\nlonger  12345\n"
+
+
+def test_units() -> None:
+    assert render.bps(100e9) == "100.0G"
+    assert render.bps(999.0) == "999"
+    assert render.duration(3723.0) == "1h02m03s"
+    assert render.duration(90061.0) == "1d1h01m01s"
+    assert render.timestamp(0.0) == "-"
