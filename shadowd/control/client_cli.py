@@ -11,6 +11,7 @@ reached or the command line is wrong; errors are one line on stderr.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -77,12 +78,16 @@ COMMANDS: Final[tuple[Command[Any], ...]] = (
             lambda args: SnapshotRequest(), render.snapshot),
 )
 
+GROUP_HELP: Final = {"log": "look into the event log"}
+
 
 # --- the command line ----------------------------------------------------------------
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="shadowctl", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="shadowctl", description="Talk to a running shadowd over its control socket."
+    )
     parser.add_argument(
         "--socket", default=default_socket(), metavar="PATH",
         help=f"shadowd's control socket (default: ${SOCKET_ENV} or %(default)s)",
@@ -123,7 +128,10 @@ def _subparsers(
     if prefix not in groups:
         parser = root
         if prefix:
-            parser = _subparsers(root, groups, prefix[:-1]).add_parser(prefix[-1])
+            word = prefix[-1]
+            parser = _subparsers(root, groups, prefix[:-1]).add_parser(
+                word, help=GROUP_HELP.get(word, f"{word} commands")
+            )
         groups[prefix] = parser.add_subparsers(
             dest=f"word{len(prefix)}", required=True, metavar="COMMAND"
         )
@@ -150,7 +158,12 @@ def run(command: Command[Any], args: argparse.Namespace) -> int:
         return _fail(f"shadowd refused: {err.code}: {err.message}", EXIT_ERROR_REPLY)
     except (DaemonUnavailable, ProtocolError) as err:
         return _fail(str(err), EXIT_UNAVAILABLE)
-    sys.stdout.write(render.as_json(reply) if args.json else command.render(reply))
+    text = render.as_json(reply) if args.json else command.render(reply)
+    try:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `shadowctl log tail | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return EXIT_OK
 
 
