@@ -248,9 +248,9 @@ class ControlServer:
         started = time.perf_counter()
         reply = await self._dispatch(request, peer)
         await self._send(writer, reply)
-        log.info(
-            "control.request", request=request.tag(), uid=peer.uid, pid=peer.pid,
-            error=reply.code if isinstance(reply, ErrorReply) else None,
+        error = reply.code if isinstance(reply, ErrorReply) else None
+        (log.info if error else log.debug)(  # status polling must not flood the log
+            "control.request", request=request.tag(), uid=peer.uid, pid=peer.pid, error=error,
             ms=round((time.perf_counter() - started) * 1000, 3),
         )
         return True
