@@ -117,6 +117,7 @@ class EventLog:
             fcntl.flock(self._dir_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             os.close(self._dir_fd)
+            self._dir_fd = -1
             raise LogUnavailable(f"{self.directory}: log is open in another process") from None
 
     def _check_tail(self, scan: SegmentScan) -> None:
@@ -218,7 +219,8 @@ class EventLog:
                     return
                 events = decode_batch(batch.events)
                 if batch.first_lsn < from_lsn or batch.last_lsn > stop:
-                    events = events[from_lsn - batch.first_lsn : stop - batch.first_lsn + 1]
+                    first = max(from_lsn - batch.first_lsn, 0)
+                    events = events[first : stop - batch.first_lsn + 1]
                 yield events
 
     def events(self, from_lsn: int = 1, until: int | None = None,
@@ -231,10 +233,9 @@ class EventLog:
                 lsn += 1
 
     def _stop(self, until: int | None) -> int:
-        wanted = self.last_lsn if until is None else until
-        if wanted > self.last_lsn and self._corrupt is not None:
+        if self._corrupt is not None and (until is None or until > self.last_lsn):
             raise self._corrupt
-        return min(wanted, self.last_lsn)
+        return self.last_lsn if until is None else min(until, self.last_lsn)
 
     def _scans(self, from_lsn: int, stop: int) -> Iterator[SegmentScan]:
         if from_lsn > stop:

@@ -1,0 +1,189 @@
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+
+from shadowd.core.events import AnyEvent
+from shadowd.store.commit import GroupCommitter
+from shadowd.store.log import EventLog, LogUnavailable
+from shadowd.store.testing import FakeFsync, ring, telemetry
+
+EVENTS = ring(4) + telemetry(500, 4)
+
+
+@pytest.fixture
+def fsync() -> FakeFsync:
+    return FakeFsync()
+
+
+@pytest.fixture
+def log(tmp_path: Path, fsync: FakeFsync) -> Iterator[EventLog]:
+    with EventLog.open(tmp_path, fsync=fsync) as opened:
+        fsync.fds.clear()  # creating the first segment synced the directory
+        fsync.entered.clear()
+        yield opened
+
+
+class Durable:
+    """An ``on_durable`` hook that remembers what it was told, in order."""
+
+    def __init__(self) -> None:
+        self.events: list[AnyEvent] = []
+        self.lsns: list[int] = []
+
+    def __call__(self, events: list[AnyEvent], last_lsn: int) -> None:
+        self.events += events
+        self.lsns.append(last_lsn)
+
+
+@pytest.fixture
+async def running(log: EventLog) -> AsyncIterator[tuple[GroupCommitter, Durable]]:
+    durable = Durable()
+    committer = GroupCommitter(log, window_s=0.001, on_durable=durable)
+    async with asyncio.TaskGroup() as tg:
+        task = tg.create_task(committer.run(), name="log.commit")
+        yield committer, durable
+        task.cancel()
+
+
+def _read(log: EventLog) -> list[AnyEvent]:
+    return [e for batch in log.read() for e in batch]
+
+
+async def test_append_returns_the_last_lsn_once_durable(
+    running: tuple[GroupCommitter, Durable], log: EventLog, fsync: FakeFsync
+) -> None:
+    committer, durable = running
+    assert await committer.append(EVENTS[:3]) == 3
+    assert fsync.calls == 1
+    assert await committer.append(EVENTS[3:4]) == 4
+    assert durable.events == EVENTS[:4]
+    assert _read(log) == EVENTS[:4]
+
+
+async def test_waiters_resolve_only_after_the_fsync(
+    running: tuple[GroupCommitter, Durable], fsync: FakeFsync
+) -> None:
+    committer, durable = running
+    fsync.gate.clear()
+    async with asyncio.TaskGroup() as tg:
+        appends = [tg.create_task(committer.append(EVENTS[i : i + 2])) for i in range(0, 10, 2)]
+        await asyncio.to_thread(fsync.entered.wait)
+        await asyncio.sleep(0)
+        assert not any(a.done() for a in appends)
+        assert durable.events == []
+        assert committer.durable_lsn == 0
+        fsync.gate.set()
+    assert [a.result() for a in appends] == [2, 4, 6, 8, 10]
+    assert durable.events == EVENTS[:10]
+
+
+async def test_many_concurrent_appends_share_one_write_and_fsync(
+    running: tuple[GroupCommitter, Durable], log: EventLog, fsync: FakeFsync
+) -> None:
+    committer, durable = running
+    fsync.gate.clear()
+    async with asyncio.TaskGroup() as tg:
+        first = tg.create_task(committer.append(EVENTS[:1]))
+        await asyncio.to_thread(fsync.entered.wait)  # the first commit is stuck in fsync
+        rest = [tg.create_task(committer.append(EVENTS[i : i + 1])) for i in range(1, 101)]
+        await asyncio.sleep(0)
+        fsync.gate.set()
+    assert first.result() == 1
+    assert [a.result() for a in rest] == list(range(2, 102))
+    assert fsync.calls == 2
+    assert committer.commits == 2
+    assert durable.lsns == [1, 101]
+    assert _read(log) == EVENTS[:101]
+
+
+async def test_a_batch_never_exceeds_max_batch_events(log: EventLog, fsync: FakeFsync) -> None:
+    durable = Durable()
+    committer = GroupCommitter(log, window_s=3600.0, max_batch_events=20, on_durable=durable)
+    async with asyncio.TaskGroup() as tg:
+        runner = tg.create_task(committer.run())
+        appends = [tg.create_task(committer.append(EVENTS[i : i + 10])) for i in range(0, 100, 10)]
+        await asyncio.gather(*appends)
+        runner.cancel()
+    assert durable.lsns == [20, 40, 60, 80, 100]
+    assert fsync.calls == 5
+
+
+async def test_cancelling_run_flushes_what_is_queued(log: EventLog, fsync: FakeFsync) -> None:
+    durable = Durable()
+    committer = GroupCommitter(log, window_s=3600.0, on_durable=durable)
+    runner = asyncio.create_task(committer.run())
+    appends = [asyncio.create_task(committer.append(EVENTS[i : i + 3])) for i in range(0, 30, 3)]
+    await asyncio.sleep(0)
+    runner.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    assert [await a for a in appends] == list(range(3, 31, 3))
+    assert durable.events == EVENTS[:30]
+    assert _read(log) == EVENTS[:30]
+    with pytest.raises(RuntimeError, match="stopped"):
+        await committer.append(EVENTS[30:31])
+
+
+async def test_cancelling_run_mid_fsync_finishes_that_commit(
+    log: EventLog, fsync: FakeFsync
+) -> None:
+    committer = GroupCommitter(log, window_s=0.0)
+    runner = asyncio.create_task(committer.run())
+    fsync.gate.clear()
+    first = asyncio.create_task(committer.append(EVENTS[:5]))
+    await asyncio.to_thread(fsync.entered.wait)
+    later = asyncio.create_task(committer.append(EVENTS[5:7]))
+    await asyncio.sleep(0)
+    runner.cancel()
+    await asyncio.sleep(0)
+    fsync.gate.set()
+    with pytest.raises(asyncio.CancelledError):
+        await runner
+    assert (await first, await later) == (5, 7)
+    assert _read(log) == EVENTS[:7]
+
+
+async def test_a_cancelled_append_is_still_committed(
+    running: tuple[GroupCommitter, Durable], fsync: FakeFsync
+) -> None:
+    committer, durable = running
+    fsync.gate.clear()
+    doomed = asyncio.create_task(committer.append(EVENTS[:4]))
+    await asyncio.to_thread(fsync.entered.wait)
+    doomed.cancel()
+    fsync.gate.set()
+    assert await committer.append(EVENTS[4:5]) == 5
+    assert durable.events == EVENTS[:5]
+
+
+async def test_wait_durable_waits_for_the_commit_covering_the_lsn(
+    running: tuple[GroupCommitter, Durable], fsync: FakeFsync
+) -> None:
+    committer, _ = running
+    fsync.gate.clear()
+    async with asyncio.TaskGroup() as tg:
+        append = tg.create_task(committer.append(EVENTS[:6]))
+        waiting = tg.create_task(committer.wait_durable(6))
+        await asyncio.to_thread(fsync.entered.wait)
+        assert not waiting.done()
+        fsync.gate.set()
+    assert append.result() == 6
+    await committer.wait_durable(3)  # already durable: returns at once
+
+
+async def test_a_failed_write_fails_its_waiters_and_stops_run(log: EventLog) -> None:
+    def broken(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    log._fsync = broken
+    committer = GroupCommitter(log, window_s=0.0)
+    runner = asyncio.create_task(committer.run())
+    append = asyncio.create_task(committer.append(EVENTS[:2]))
+    with pytest.raises(LogUnavailable, match="space"):
+        await append
+    with pytest.raises(LogUnavailable, match="space"):
+        await runner

@@ -1,0 +1,136 @@
+from __future__ import annotations
+
+import tempfile
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from shadowd.core.errors import LogCorrupt
+from shadowd.core.events import AnyEvent
+from shadowd.core.state import State, digest, fold
+from shadowd.store.log import EventLog
+from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, recover
+from shadowd.store.snapshot import SnapshotStore, snapshot_name
+from shadowd.store.testing import FakeFsync, ring, telemetry
+
+EVENTS = ring(5) + telemetry(300, 5)
+
+
+def _build(root: Path, events: list[AnyEvent], *, batch: int = 7,
+           snapshot_at: tuple[int, ...] = (), keep: int = 10) -> None:
+    """Log ``events`` in batches, snapshotting the state after each lsn in ``snapshot_at``."""
+    store = SnapshotStore(root / SNAPSHOT_DIR, keep=keep, fsync=FakeFsync())
+    with EventLog.open(root / LOG_DIR, segment_bytes=3_000, fsync=FakeFsync()) as log:
+        for start in range(0, len(events), batch):
+            log.write(events[start : start + batch])
+        log.sync()
+    for lsn in snapshot_at:
+        store.save(fold(events[:lsn]))
+
+
+def test_an_empty_or_missing_state_dir_is_the_empty_state(tmp_path: Path) -> None:
+    state, report = recover(tmp_path / "nothing")
+    assert state == State()
+    assert report.problems() == []
+
+
+def test_recovery_folds_the_whole_log(tmp_path: Path) -> None:
+    _build(tmp_path, EVENTS)
+    state, report = recover(tmp_path)
+    assert digest(state) == digest(fold(EVENTS))
+    assert (report.snapshot_lsn, report.replayed, report.log_end) == (0, len(EVENTS), len(EVENTS))
+
+
+def test_recovery_starts_from_the_newest_snapshot_at_or_before_until(tmp_path: Path) -> None:
+    _build(tmp_path, EVENTS, snapshot_at=(50, 120, 200))
+    state, report = recover(tmp_path, until=150)
+    assert digest(state) == digest(fold(EVENTS[:150]))
+    assert (report.snapshot_lsn, report.replayed) == (120, 30)
+    state, report = recover(tmp_path)
+    assert (report.snapshot_lsn, state.lsn) == (200, len(EVENTS))
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    snapshot_at=st.lists(st.integers(1, len(EVENTS)), max_size=4, unique=True),
+    until=st.integers(0, len(EVENTS) + 5),
+    batch=st.integers(1, 40),
+)
+def test_snapshot_plus_tail_is_the_same_state_as_replay_from_zero(
+    snapshot_at: list[int], until: int, batch: int
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        _build(Path(tmp), EVENTS, batch=batch, snapshot_at=tuple(snapshot_at))
+        state, report = recover(tmp, until=until)
+    expected = fold(EVENTS[:until])
+    assert state.lsn == expected.lsn
+    assert digest(state) == digest(expected)
+    assert report.snapshot_lsn == max((s for s in snapshot_at if s <= until), default=0)
+
+
+def test_a_corrupt_snapshot_is_skipped_and_reported(tmp_path: Path) -> None:
+    _build(tmp_path, EVENTS, snapshot_at=(100, 200))
+    newest = tmp_path / SNAPSHOT_DIR / snapshot_name(200)
+    data = bytearray(newest.read_bytes())
+    data[len(data) // 2] ^= 0x20
+    newest.write_bytes(data)
+    state, report = recover(tmp_path)
+    assert report.snapshot_lsn == 100
+    assert digest(state) == digest(fold(EVENTS))
+    (problem,) = report.problems()
+    assert problem.kind == "snapshot_skipped"
+    assert str(newest) in problem.message
+
+
+def test_a_torn_tail_is_reported_and_cut_only_when_repairing(tmp_path: Path) -> None:
+    _build(tmp_path, EVENTS)
+    last_segment = sorted((tmp_path / LOG_DIR).glob("*.seg"))[-1]
+    torn = last_segment.read_bytes()[:-3]
+    last_segment.write_bytes(torn)
+
+    state, report = recover(tmp_path)
+    (problem,) = report.problems()
+    assert problem.kind == "log_truncated"
+    assert problem.fields["applied"] is False
+    assert last_segment.read_bytes() == torn
+
+    repaired, report = recover(tmp_path, repair=True)
+    assert report.problems()[0].fields["applied"] is True
+    assert digest(repaired) == digest(state)
+    assert recover(tmp_path)[1].problems() == []
+
+
+def test_snapshots_past_the_end_of_the_log_are_set_aside(tmp_path: Path) -> None:
+    _build(tmp_path, EVENTS[:100], snapshot_at=(50,))
+    SnapshotStore(tmp_path / SNAPSHOT_DIR).save(fold(EVENTS[:250]))  # the log lost 101..250
+    state, report = recover(tmp_path, repair=True)
+    assert state.lsn == 100
+    assert report.snapshot_lsn == 50
+    assert [p.kind for p in report.problems()] == ["snapshot_skipped"]
+    assert [f.lsn for f in SnapshotStore(tmp_path / SNAPSHOT_DIR).files()] == [50]
+
+
+def test_corruption_in_the_middle_of_the_log_stops_recovery(tmp_path: Path) -> None:
+    _build(tmp_path, EVENTS)
+    first = sorted((tmp_path / LOG_DIR).glob("*.seg"))[0]
+    data = bytearray(first.read_bytes())
+    data[40] ^= 0x01
+    first.write_bytes(data)
+    with pytest.raises(LogCorrupt) as caught:
+        recover(tmp_path)
+    assert caught.value.segment == str(first)
+
+
+def test_snapshots_keep_the_newest_k_and_hold_their_position(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path, keep=2, fsync=FakeFsync())
+    for lsn in (10, 20, 30):
+        store.save(fold(EVENTS[:lsn]), offsets={"kafka": {"telemetry-0": lsn * 3}})
+    assert [f.lsn for f in store.files()] == [20, 30]
+    snapshot, problems = store.latest()
+    assert snapshot is not None
+    assert problems == []
+    assert (snapshot.lsn, snapshot.offsets) == (30, {"kafka": {"telemetry-0": 90}})
+    assert digest(snapshot.state) == digest(fold(EVENTS[:30]))
+    assert not list(tmp_path.glob("*.tmp"))
