@@ -18,24 +18,28 @@ import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 from shadowd.core.events import AnyEvent
 from shadowd.store.log import EventLog
 
 OnDurable: TypeAlias = Callable[[list[AnyEvent], int], None]
 
+DEFAULT_WINDOW_S: Final = 0.002
+DEFAULT_MAX_BATCH_EVENTS: Final = 20_000
+
 
 @dataclass(slots=True)
 class _Append:
     events: Sequence[AnyEvent]
-    waiter: asyncio.Future[int]
+    waiter: asyncio.Future[int] | None  # None: queued by ``enqueue``, nobody waits on it
     queued_at: float
 
 
 class GroupCommitter:
-    def __init__(self, log: EventLog, *, window_s: float = 0.002,
-                 max_batch_events: int = 20_000, on_durable: OnDurable | None = None) -> None:
+    def __init__(self, log: EventLog, *, window_s: float = DEFAULT_WINDOW_S,
+                 max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS,
+                 on_durable: OnDurable | None = None) -> None:
         self._log = log
         self._window = window_s
         self._max_batch = max_batch_events
@@ -51,16 +55,24 @@ class GroupCommitter:
 
     async def append(self, events: Sequence[AnyEvent]) -> int:
         """Queue ``events``; return the lsn of the last one once it is durable."""
+        waiter: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._push(_Append(events, waiter, 0.0))
+        return await waiter
+
+    def enqueue(self, events: Sequence[AnyEvent]) -> None:
+        """Queue ``events`` and return at once, so a producer can keep going while they
+        are written; it learns when they are durable from ``wait_durable``."""
+        self._push(_Append(events, None, 0.0))
+
+    def _push(self, append: _Append) -> None:
         if self._stopped:
             raise RuntimeError("group committer has stopped")
-        loop = asyncio.get_running_loop()
-        waiter: asyncio.Future[int] = loop.create_future()
-        self._queue.append(_Append(events, waiter, loop.time()))
-        self._queued_events += len(events)
+        append.queued_at = asyncio.get_running_loop().time()
+        self._queue.append(append)
+        self._queued_events += len(append.events)
         self._arrived.set()
         if self._queued_events >= self._max_batch:
             self._batch_full.set()
-        return await waiter
 
     async def wait_durable(self, lsn: int) -> None:
         """Return once every event up to ``lsn`` is durable."""
@@ -138,7 +150,7 @@ class GroupCommitter:
         lsn = last_lsn - len(events)
         for append in batch:
             lsn += len(append.events)
-            if not append.waiter.done():
+            if append.waiter is not None and not append.waiter.done():
                 append.waiter.set_result(lsn)
         while self._lsn_waiters and self._lsn_waiters[0][0] <= last_lsn:
             waiter = heapq.heappop(self._lsn_waiters)[2]
@@ -148,5 +160,5 @@ class GroupCommitter:
     @staticmethod
     def _fail(batch: list[_Append], err: BaseException) -> None:
         for append in batch:
-            if not append.waiter.done():
+            if append.waiter is not None and not append.waiter.done():
                 append.waiter.set_exception(err)

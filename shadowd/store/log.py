@@ -22,7 +22,14 @@ from shadowd.core.errors import LogCorrupt, ShadowdError
 from shadowd.core.events import AnyEvent, decode_batch
 from shadowd.store.files import Fsync, write_all
 from shadowd.store.frames import record_frame
-from shadowd.store.segments import SegmentScan, list_segments, scan_segment, segment_name
+from shadowd.store.segments import (
+    Batch,
+    BatchScan,
+    SegmentScan,
+    list_segments,
+    scan_segment,
+    segment_name,
+)
 
 DEFAULT_SEGMENT_BYTES: Final = 64 << 20
 
@@ -59,6 +66,20 @@ class _Segment:
 
 def _corrupt(path: Path, offset: int, reason: str) -> LogCorrupt:
     return LogCorrupt(f"{path}: offset {offset}: {reason}", segment=str(path), offset=offset)
+
+
+def _check_segment_end(path: Path, batches: BatchScan, next_first: int | None) -> None:
+    if batches.damage is not None:
+        raise _corrupt(path, batches.damage.offset, batches.damage.reason)
+    if next_first is not None and batches.next_lsn != next_first:
+        reason = f"segment ends before lsn {batches.next_lsn}, next starts at {next_first}"
+        raise _corrupt(path, batches.end, reason)
+
+
+def _trimmed(events: list[AnyEvent], batch: Batch, from_lsn: int, stop: int) -> list[AnyEvent]:
+    if batch.first_lsn >= from_lsn and batch.last_lsn <= stop:
+        return events
+    return events[max(from_lsn - batch.first_lsn, 0) : stop - batch.first_lsn + 1]
 
 
 def _read(segment: _Segment) -> bytes:
@@ -207,21 +228,23 @@ class EventLog:
     # --- reading -------------------------------------------------------------------
 
     def read(self, from_lsn: int = 1, until: int | None = None) -> Iterator[list[AnyEvent]]:
-        """Yield the events with ``from_lsn <= lsn <= until`` in batches, in log order."""
+        """Yield the events with ``from_lsn <= lsn <= until`` in batches, in log order.
+
+        Each frame is checked and decoded in one pass; damage raises ``LogCorrupt`` when
+        the read reaches it, after the intact events before it were yielded.
+        """
         if from_lsn < 1:
             raise ValueError(f"lsns start at 1, not {from_lsn}")
         stop = self._stop(until)
-        for scan in self._scans(from_lsn, stop):
-            for batch in scan.batches:
+        for segment, next_first in self._segments_for(from_lsn, stop):
+            batches = BatchScan(_read(segment), segment.first_lsn)
+            for batch in batches:
                 if batch.last_lsn < from_lsn:
                     continue
                 if batch.first_lsn > stop:
                     return
-                events = decode_batch(batch.events)
-                if batch.first_lsn < from_lsn or batch.last_lsn > stop:
-                    first = max(from_lsn - batch.first_lsn, 0)
-                    events = events[first : stop - batch.first_lsn + 1]
-                yield events
+                yield _trimmed(decode_batch(batch.events), batch, from_lsn, stop)
+            _check_segment_end(segment.path, batches, next_first)
 
     def events(self, from_lsn: int = 1, until: int | None = None,
                ) -> Iterator[tuple[int, AnyEvent]]:
@@ -237,29 +260,17 @@ class EventLog:
             raise self._corrupt
         return self.last_lsn if until is None else min(until, self.last_lsn)
 
-    def _scans(self, from_lsn: int, stop: int) -> Iterator[SegmentScan]:
+    def _segments_for(self, from_lsn: int, stop: int) -> list[tuple[_Segment, int | None]]:
+        """The segments holding ``from_lsn..stop``, each with the next one's first lsn."""
         if from_lsn > stop:
-            return
+            return []
         chosen = [s for s in self._segments if s.first_lsn <= stop]
         if chosen[0].first_lsn > from_lsn:
             reason = f"log starts at lsn {chosen[0].first_lsn}, lsn {from_lsn} is gone"
             raise _corrupt(chosen[0].path, 0, reason)
         start = max(i for i, s in enumerate(chosen) if s.first_lsn <= from_lsn)
-        chosen = chosen[start:]
-        for i, segment in enumerate(chosen):
-            scan = self._scan(segment)
-            if i + 1 < len(chosen) and scan.next_lsn != chosen[i + 1].first_lsn:
-                following = chosen[i + 1].first_lsn
-                reason = f"segment ends before lsn {scan.next_lsn}, next starts at {following}"
-                raise _corrupt(segment.path, scan.end, reason)
-            yield scan
-
-    @staticmethod
-    def _scan(segment: _Segment) -> SegmentScan:
-        scan = scan_segment(_read(segment), segment.first_lsn)
-        if scan.damage is not None:
-            raise _corrupt(segment.path, scan.damage.offset, scan.damage.reason)
-        return scan
+        following = [s.first_lsn for s in self._segments[start + 1 :]]
+        return list(zip(chosen[start:], [*following, None], strict=False))
 
     def segments(self) -> list[tuple[int, Path]]:
         """``(first_lsn, path)`` of each segment, in log order."""

@@ -6,6 +6,7 @@ order (``00000000000000000001.seg``), and holds record frames numbered without g
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
@@ -74,19 +75,32 @@ class SegmentScan:
         return self.size - self.end
 
 
+class BatchScan:
+    """Iterate the intact records of a segment, one frame at a time; afterwards ``damage``
+    says why it stopped short (None: it did not), ``end`` where, ``next_lsn`` at what lsn."""
+
+    def __init__(self, data: bytes, first_lsn: int) -> None:
+        self._data = data
+        self.next_lsn = first_lsn
+        self.end = 0
+        self.damage: Damage | None = None
+
+    def __iter__(self) -> Iterator[Batch]:
+        frames = FrameScan(self._data)
+        for frame in frames:
+            batch = _batch(frame.offset, frame.payload, self.next_lsn)
+            if isinstance(batch, Damage):
+                self.damage = batch
+                return
+            self.next_lsn, self.end = batch.last_lsn + 1, frame.end
+            yield batch
+        self.damage = frames.damage
+
+
 def scan_segment(data: bytes, first_lsn: int) -> SegmentScan:
     """Check every frame and record of a segment; stop at the first damage."""
-    scan = SegmentScan(first_lsn=first_lsn, size=len(data))
-    frames = FrameScan(data)
-    for frame in frames:
-        batch = _batch(frame.offset, frame.payload, scan.next_lsn)
-        if isinstance(batch, Damage):
-            scan.damage = batch
-            break
-        scan.batches.append(batch)
-        scan.end = frame.end
-    else:
-        scan.damage = frames.damage
+    batches = BatchScan(data, first_lsn)
+    scan = SegmentScan(first_lsn, len(data), list(batches), batches.end, batches.damage)
     if scan.damage is not None:
         scan.tail = find_record_after(data, scan.damage.offset, scan.next_lsn - 1) is None
     return scan

@@ -8,6 +8,7 @@ from shadowd.core.errors import LogCorrupt
 from shadowd.core.events import AnyEvent
 from shadowd.store.frames import HEADER_SIZE
 from shadowd.store.log import EventLog, LogUnavailable
+from shadowd.store.segments import scan_segment
 from shadowd.store.testing import FakeFsync, ring, telemetry
 
 EVENTS = ring(6) + telemetry(200, 6)
@@ -35,9 +36,12 @@ def _only_segment(directory: Path) -> Path:
     return segment
 
 
+def _frame_offsets(directory: Path) -> list[int]:
+    return [b.offset for b in scan_segment(_only_segment(directory).read_bytes(), 1).batches]
+
+
 def _last_frame_offset(directory: Path) -> int:
-    with EventLog.open(directory, readonly=True) as log:
-        return log._scan(log._segments[-1]).batches[-1].offset
+    return _frame_offsets(directory)[-1]
 
 
 def test_written_events_read_back_in_order(tmp_path: Path) -> None:
@@ -131,10 +135,8 @@ def test_a_flipped_byte_in_a_middle_frame_is_corruption(tmp_path: Path) -> None:
     _write(tmp_path, 4, 3, 5)
     segment = _only_segment(tmp_path)
     data = bytearray(segment.read_bytes())
-    with EventLog.open(tmp_path, readonly=True) as log:
-        scan = log._scan(log._segments[-1])
-    middle = scan.batches[1].offset
-    for at in range(middle, scan.batches[2].offset):
+    _, middle, last = _frame_offsets(tmp_path)
+    for at in range(middle, last):
         broken = data.copy()
         broken[at] ^= 0x01
         segment.write_bytes(broken)

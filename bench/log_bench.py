@@ -1,0 +1,193 @@
+"""Event log throughput: group-commit appends and replay, against a naive baseline.
+
+    python -m bench.log_bench [--events N] [--naive-events N] [--producers N] [--dir DIR]
+
+Prints one JSON document. Everything runs on real files with real fsyncs, in a temporary
+directory (under ``--dir``; keep it on the disk the daemon would use, not a tmpfs).
+
+- append: ``--producers`` tasks, like sources, each appending delta batches of telemetry
+  and awaiting each one's durability, through one ``GroupCommitter`` (default window);
+- naive baseline: per event, ``json.dumps`` of it as a dict, one ``write``, one ``fsync``;
+- replay: ``recover()``, read + CRC + decode + fold, from zero and from a snapshot.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import uvloop
+
+from shadowd.core.events import AnyEvent, decode_batch, encode_batch, tag_of
+from shadowd.core.state import State, digest, fold
+from shadowd.store.commit import DEFAULT_WINDOW_S, GroupCommitter
+from shadowd.store.log import EventLog
+from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, RecoveryReport, recover
+from shadowd.store.snapshot import SnapshotStore
+from shadowd.store.testing import ring, telemetry
+
+ROUTERS = 100
+DELTA_BATCH = 500  # events per source batch, as a Kafka poll or an MQTT burst brings them
+TARGET_APPEND = 500_000
+TARGET_REPLAY = 1_000_000
+
+
+def _workload(events: int) -> list[AnyEvent]:
+    topology = ring(ROUTERS)
+    return topology + telemetry(events - len(topology), ROUTERS)
+
+
+async def _append_all(log: EventLog, events: list[AnyEvent], producers: int) -> GroupCommitter:
+    committer = GroupCommitter(log)
+    batches = [events[i : i + DELTA_BATCH] for i in range(0, len(events), DELTA_BATCH)]
+    lanes = [batches[p::producers] for p in range(producers)]  # lsn order is not the point
+
+    async def produce(lane: list[list[AnyEvent]]) -> None:
+        for batch in lane:
+            await committer.append(batch)
+
+    async with asyncio.TaskGroup() as tg:
+        runner = tg.create_task(committer.run(), name="log.commit")
+        async with asyncio.TaskGroup() as sources:
+            for i, lane in enumerate(lanes):
+                sources.create_task(produce(lane), name=f"source.{i}")
+        runner.cancel()
+    return committer
+
+
+def bench_group_commit(root: Path, events: list[AnyEvent], producers: int) -> dict[str, Any]:
+    with EventLog.open(root / LOG_DIR) as log:
+        start = time.perf_counter()
+        committer = uvloop.run(_append_all(log, events, producers))
+        seconds = time.perf_counter() - start
+    size = sum(p.stat().st_size for p in (root / LOG_DIR).glob("*.seg"))
+    return {
+        "events": len(events), "producers": producers, "delta_batch": DELTA_BATCH,
+        "seconds": round(seconds, 3), "events_per_s": round(len(events) / seconds),
+        "fsyncs": committer.commits, "events_per_fsync": round(len(events) / committer.commits),
+        "bytes_per_event": round(size / len(events), 1),
+    }
+
+
+def bench_producers(parent: Path, events: list[AnyEvent], counts: list[int]) -> dict[str, int]:
+    """How the batch a commit gathers, so throughput, grows with concurrent producers."""
+    rates = {}
+    for producers in counts:
+        with tempfile.TemporaryDirectory(dir=parent) as tmp:
+            rates[str(producers)] = bench_group_commit(Path(tmp), events, producers)["events_per_s"]
+    return rates
+
+
+def bench_naive(root: Path, events: list[AnyEvent]) -> dict[str, Any]:
+    fd = os.open(root / "naive.jsonl", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+    try:
+        start = time.perf_counter()
+        for event in events:
+            line = json.dumps({"type": tag_of(event), **msgspec.structs.asdict(event)})
+            os.write(fd, line.encode() + b"\n")
+            os.fsync(fd)
+        seconds = time.perf_counter() - start
+    finally:
+        os.close(fd)
+    return {"events": len(events), "seconds": round(seconds, 3),
+            "events_per_s": round(len(events) / seconds)}
+
+
+def _timed_recover(root: Path) -> tuple[float, State, RecoveryReport]:
+    start = time.perf_counter()
+    state, report = recover(root)
+    return time.perf_counter() - start, state, report
+
+
+def _best(root: Path, runs: int, expected: str) -> tuple[list[float], RecoveryReport]:
+    times = []
+    for _ in range(runs):
+        seconds, state, report = _timed_recover(root)
+        assert digest(state) == expected, "replay diverged from the fold of the events"
+        times.append(seconds)
+    return sorted(times), report
+
+
+def bench_replay(root: Path, events: list[AnyEvent], snapshot_at: int, runs: int,
+                 ) -> dict[str, Any]:
+    expected = digest(fold(events))
+    zero, _ = _best(root, runs, expected)
+    SnapshotStore(root / SNAPSHOT_DIR).save(fold(events[:snapshot_at]))
+    snap, report = _best(root, runs, expected)
+    return {
+        "runs": runs,
+        "from_zero": {"events": len(events), "best_s": round(zero[0], 3),
+                      "events_per_s": round(len(events) / zero[0]),
+                      "median_events_per_s": round(len(events) / statistics.median(zero))},
+        "from_snapshot": {"snapshot_lsn": report.snapshot_lsn, "tail_events": report.replayed,
+                          "best_s": round(snap[0], 3),
+                          "tail_events_per_s": round(report.replayed / snap[0]),
+                          "lsn_per_s": round(len(events) / snap[0])},
+    }
+
+
+def bench_parts(events: list[AnyEvent]) -> dict[str, int]:
+    """Where replay time goes: the decode and the fold alone, in memory."""
+    encoded = [encode_batch(events[i : i + 20_000]) for i in range(0, len(events), 20_000)]
+    start = time.perf_counter()
+    decoded = [decode_batch(data) for data in encoded]
+    decode_s = time.perf_counter() - start
+    start = time.perf_counter()
+    state = fold(events[: len(ring(ROUTERS))])
+    for batch in decoded:
+        fold(batch, state)
+    fold_s = time.perf_counter() - start
+    return {"decode_events_per_s": round(len(events) / decode_s),
+            "fold_events_per_s": round(len(events) / fold_s)}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.log_bench")
+    parser.add_argument("--events", type=int, default=1_000_000)
+    parser.add_argument("--naive-events", type=int, default=2_000)
+    parser.add_argument("--producers", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=3, help="replays to time; best is kept")
+    parser.add_argument("--dir", default=None, help="parent of the temporary directory")
+    args = parser.parse_args(argv)
+    events = _workload(args.events)
+    with tempfile.TemporaryDirectory(prefix="shadowd-log-bench-", dir=args.dir) as tmp:
+        root = Path(tmp)
+        naive = bench_naive(root, events[: args.naive_events])
+        sweep = bench_producers(root, events[: len(events) // 5], [1, 4, 16])
+        append = bench_group_commit(root, events, args.producers)
+        replay = bench_replay(root, events, len(events) * 9 // 10, args.runs)
+    result = {
+        "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "loop": "uvloop",
+                    "loadavg_1m_after": round(os.getloadavg()[0], 2)},
+        "append_group_commit": {**append, "window_s": DEFAULT_WINDOW_S},
+        "append_events_per_s_by_producers": {"events": len(events) // 5, **sweep},
+        "append_naive_baseline": naive,
+        "replay": replay,
+        "replay_parts_in_memory": bench_parts(events),
+        "ratios": {
+            "append_vs_naive": round(append["events_per_s"] / naive["events_per_s"], 1),
+            "replay_vs_naive_append": round(
+                replay["from_zero"]["events_per_s"] / naive["events_per_s"], 1),
+        },
+        "targets": {
+            "append_events_per_s": TARGET_APPEND,
+            "append_met": append["events_per_s"] >= TARGET_APPEND,
+            "replay_events_per_s": TARGET_REPLAY,
+            "replay_met": replay["from_zero"]["events_per_s"] >= TARGET_REPLAY,
+        },
+    }
+    print(json.dumps(result, indent=2))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
