@@ -10,10 +10,12 @@ One process writes a log directory at a time (an ``flock`` on it says so).
 
 from __future__ import annotations
 
+import bisect
 import fcntl
 import os
+import sys
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 from typing import Final
@@ -32,6 +34,7 @@ from shadowd.store.segments import (
 )
 
 DEFAULT_SEGMENT_BYTES: Final = 64 << 20
+INDEX_EVERY_BYTES: Final = 64 << 10  # a read from lsn n skips at most this much of a segment
 
 
 class LogUnavailable(ShadowdError):
@@ -62,6 +65,17 @@ class _Segment:
     first_lsn: int
     path: Path
     intact_bytes: int | None = None  # known-good prefix; None: check the whole file on read
+    index: list[tuple[int, int]] = field(default_factory=list)  # (first lsn, offset), sparse
+
+    def note(self, first_lsn: int, offset: int) -> None:
+        """Index a record, if it is far enough past the last one indexed."""
+        if not self.index or offset - self.index[-1][1] >= INDEX_EVERY_BYTES:
+            self.index.append((first_lsn, offset))
+
+    def seek(self, lsn: int) -> tuple[int, int]:
+        """``(first lsn, offset)`` of an indexed record at or before ``lsn``."""
+        at = bisect.bisect_right(self.index, (lsn, sys.maxsize)) - 1
+        return self.index[at] if at >= 0 else (self.first_lsn, 0)
 
 
 def _corrupt(path: Path, offset: int, reason: str) -> LogCorrupt:
@@ -82,9 +96,12 @@ def _trimmed(events: list[AnyEvent], batch: Batch, from_lsn: int, stop: int) -> 
     return events[max(from_lsn - batch.first_lsn, 0) : stop - batch.first_lsn + 1]
 
 
-def _read(segment: _Segment) -> bytes:
+def _read(segment: _Segment, offset: int = 0) -> bytes:
     with segment.path.open("rb") as f:
-        return f.read(segment.intact_bytes) if segment.intact_bytes is not None else f.read()
+        f.seek(offset)
+        if segment.intact_bytes is None:
+            return f.read()
+        return f.read(segment.intact_bytes - offset)
 
 
 class EventLog:
@@ -144,6 +161,8 @@ class EventLog:
     def _check_tail(self, scan: SegmentScan) -> None:
         last = self._segments[-1]
         last.intact_bytes = scan.end
+        for batch in scan.batches:
+            last.note(batch.first_lsn, batch.offset)
         self.last_lsn = scan.next_lsn - 1
         if scan.damage is None:
             return
@@ -196,6 +215,7 @@ class EventLog:
             self._undo_partial_write(size, err)
             raise
         active.intact_bytes = size + len(data)
+        active.note(self.last_lsn + 1, size)
         self.last_lsn += len(events)
         return self.last_lsn
 
@@ -237,7 +257,8 @@ class EventLog:
             raise ValueError(f"lsns start at 1, not {from_lsn}")
         stop = self._stop(until)
         for segment, next_first in self._segments_for(from_lsn, stop):
-            batches = BatchScan(_read(segment), segment.first_lsn)
+            first_lsn, offset = segment.seek(from_lsn)
+            batches = BatchScan(_read(segment, offset), first_lsn, offset)
             for batch in batches:
                 if batch.last_lsn < from_lsn:
                     continue

@@ -79,22 +79,24 @@ class BatchScan:
     """Iterate the intact records of a segment, one frame at a time; afterwards ``damage``
     says why it stopped short (None: it did not), ``end`` where, ``next_lsn`` at what lsn."""
 
-    def __init__(self, data: bytes, first_lsn: int) -> None:
+    def __init__(self, data: bytes, first_lsn: int, base: int = 0) -> None:
         self._data = data
+        self._base = base  # where ``data`` starts in the segment: offsets count from there
         self.next_lsn = first_lsn
-        self.end = 0
+        self.end = base
         self.damage: Damage | None = None
 
     def __iter__(self) -> Iterator[Batch]:
         frames = FrameScan(self._data)
         for frame in frames:
-            batch = _batch(frame.offset, frame.payload, self.next_lsn)
+            batch = _batch(self._base + frame.offset, frame.payload, self.next_lsn)
             if isinstance(batch, Damage):
                 self.damage = batch
                 return
-            self.next_lsn, self.end = batch.last_lsn + 1, frame.end
+            self.next_lsn, self.end = batch.last_lsn + 1, self._base + frame.end
             yield batch
-        self.damage = frames.damage
+        if frames.damage is not None:
+            self.damage = Damage(self._base + frames.damage.offset, frames.damage.reason)
 
 
 def scan_segment(data: bytes, first_lsn: int) -> SegmentScan:

@@ -6,6 +6,7 @@ import pytest
 
 from shadowd.core.errors import LogCorrupt
 from shadowd.core.events import AnyEvent
+from shadowd.store import log as log_module
 from shadowd.store.frames import HEADER_SIZE
 from shadowd.store.log import EventLog, LogUnavailable
 from shadowd.store.segments import scan_segment
@@ -220,3 +221,33 @@ def test_an_empty_write_writes_nothing(tmp_path: Path) -> None:
     with EventLog.open(tmp_path, fsync=FakeFsync()) as log:
         assert log.write([]) == 0
         assert _only_segment(tmp_path).stat().st_size == 0
+
+
+@pytest.fixture
+def dense_index(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(log_module, "INDEX_EVERY_BYTES", 300)
+
+
+@pytest.mark.usefixtures("dense_index")
+def test_reads_from_the_middle_of_a_segment_start_at_the_index(tmp_path: Path) -> None:
+    with EventLog.open(tmp_path, fsync=FakeFsync()) as log:
+        for start in range(0, 200, 3):
+            log.write(EVENTS[start : start + 3])
+        assert len(log._segments[-1].index) > 5
+        assert [e for b in log.read(101, 130) for e in b] == EVENTS[100:130]
+    for first in (1, 2, 50, 99, 100, 198, 200):
+        assert _read_all(tmp_path, first, first + 7) == EVENTS[first - 1 : min(first + 7, 201)]
+
+
+@pytest.mark.usefixtures("dense_index")
+def test_damage_after_an_index_point_names_its_segment_offset(tmp_path: Path) -> None:
+    _write(tmp_path, *[4] * 40)
+    offsets = _frame_offsets(tmp_path)
+    segment = _only_segment(tmp_path)
+    data = bytearray(segment.read_bytes())
+    data[offsets[30] + HEADER_SIZE + 2] ^= 0x01
+    segment.write_bytes(data)
+    assert _read_all(tmp_path, 100, 120) == EVENTS[99:120]
+    with pytest.raises(LogCorrupt) as caught:
+        _read_all(tmp_path, 110, 130)
+    assert caught.value.offset == offsets[30]
