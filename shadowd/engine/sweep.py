@@ -33,7 +33,7 @@ FailureKind = Literal["none", "link", "router", "srlg", "links2"]
 SweepKind = Literal["none", "links", "nodes", "srlg", "links2"]
 SWEEP_KINDS: Final[tuple[str, ...]] = ("none", "links", "nodes", "srlg", "links2")
 
-DEFAULT_MEMORY_BYTES: Final = 256 * 2**20
+DEFAULT_MEMORY_BYTES: Final = 64 * 2**20
 DEFAULT_PAIR_BUDGET: Final = 20_000
 MAX_BATCH: Final = 128
 

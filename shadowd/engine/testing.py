@@ -139,6 +139,6 @@ def synthetic_state(
     while len(chosen) < demands:
         s, d = (int(x) for x in rng.integers(routers, size=2))
         if s != d:
-            chosen[(s, d)] = float(rng.lognormal(mean=17.0, sigma=1.0))
+            chosen[(s, d)] = float(rng.lognormal(mean=15.5, sigma=1.0))
     flows = [(names[s], names[d], rate) for (s, d), rate in sorted(chosen.items())]
     return build(built, flows, routers=names)
