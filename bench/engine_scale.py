@@ -39,7 +39,9 @@ def _rss_mb(who: int) -> float:
 def _events(engine: Engine, count: int, seed: int) -> dict[str, Any]:
     rng = np.random.default_rng(seed)
     links = rng.choice(sorted(engine.state.links), size=count, replace=False).tolist()
-    down, up, trees = [], [], []
+    down: list[float] = []
+    up: list[float] = []
+    trees: list[int] = []
     for seq, link in enumerate(links, start=1):
         for up_now, bucket in ((False, down), (True, up)):
             event = LinkStatus(source="bench", seq=2 * seq + up_now, ts=0.0, link=link, up=up_now)
