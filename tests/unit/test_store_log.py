@@ -1,8 +1,11 @@
 from __future__ import annotations
 
+import tempfile
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from shadowd.core.errors import LogCorrupt
 from shadowd.core.events import AnyEvent
@@ -251,3 +254,44 @@ def test_damage_after_an_index_point_names_its_segment_offset(tmp_path: Path) ->
     with pytest.raises(LogCorrupt) as caught:
         _read_all(tmp_path, 110, 130)
     assert caught.value.offset == offsets[30]
+
+
+def test_a_zero_filled_tail_is_cut_off(tmp_path: Path) -> None:
+    written = _write(tmp_path, 4, 3)
+    segment = _only_segment(tmp_path)
+    size = segment.stat().st_size
+    with segment.open("ab") as out:
+        out.write(bytes(4096))  # what a crash can leave after a file grew but before data
+    with EventLog.open(tmp_path, fsync=FakeFsync()) as log:
+        assert log.truncation is not None
+        assert (log.truncation.offset, log.truncation.dropped_bytes) == (size, 4096)
+    assert _read_all(tmp_path) == written
+
+
+@settings(max_examples=60, deadline=None)
+@given(sizes=st.lists(st.integers(1, 9), min_size=1, max_size=8), data=st.data())
+def test_damage_anywhere_is_cut_at_the_tail_or_refused_never_misread(
+    sizes: list[int], data: st.DataObject
+) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        written = _write(root, *sizes)
+        segment = _only_segment(root)
+        damaged = bytearray(segment.read_bytes())
+        boundaries = [*_frame_offsets(root), len(damaged)]
+        cut = None
+        if data.draw(st.booleans(), label="flip (else cut)"):
+            at = data.draw(st.integers(0, len(damaged) - 1), label="at")
+            damaged[at] ^= data.draw(st.integers(1, 255), label="mask")
+        else:
+            cut = data.draw(st.integers(0, len(damaged) - 1), label="cut at")
+            del damaged[cut:]
+        segment.write_bytes(damaged)
+        try:
+            with EventLog.open(root, fsync=FakeFsync()) as log:
+                truncation, kept = log.truncation, [e for b in log.read() for e in b]
+        except LogCorrupt:
+            return
+    assert kept == written[: len(kept)]
+    assert len(kept) < len(written)
+    assert truncation is not None or cut in boundaries  # a cut between frames is a shorter log
