@@ -222,14 +222,17 @@ class EventLog:
     def sync(self) -> None:
         """Make every write so far durable (one fsync of the active segment)."""
         self._check_writable()
+        self._durable(self._fd)
+
+    def _durable(self, fd: int) -> None:
         try:
-            self._fsync(self._fd)
+            self._fsync(fd)
         except OSError as err:
             self._failed = LogUnavailable(f"fsync failed: {err}; reopen the log to recover")
             raise self._failed from err
 
     def _roll(self) -> None:
-        self._fsync(self._fd)
+        self._durable(self._fd)
         os.close(self._fd)
         self._start_segment(self.last_lsn + 1)
 
@@ -286,9 +289,10 @@ class EventLog:
         if from_lsn > stop:
             return []
         chosen = [s for s in self._segments if s.first_lsn <= stop]
-        if chosen[0].first_lsn > from_lsn:
-            reason = f"log starts at lsn {chosen[0].first_lsn}, lsn {from_lsn} is gone"
-            raise _corrupt(chosen[0].path, 0, reason)
+        if not chosen or chosen[0].first_lsn > from_lsn:
+            first = self._segments[0]
+            reason = f"log starts at lsn {first.first_lsn}, lsn {from_lsn} is gone"
+            raise _corrupt(first.path, 0, reason)
         start = max(i for i, s in enumerate(chosen) if s.first_lsn <= from_lsn)
         following = [s.first_lsn for s in self._segments[start + 1 :]]
         return list(zip(chosen[start:], [*following, None], strict=False))

@@ -295,3 +295,14 @@ def test_damage_anywhere_is_cut_at_the_tail_or_refused_never_misread(
     assert kept == written[: len(kept)]
     assert len(kept) < len(written)
     assert truncation is not None or cut in boundaries  # a cut between frames is a shorter log
+
+
+def test_a_log_missing_its_first_segment_refuses_to_read_from_lsn_1(tmp_path: Path) -> None:
+    written = _write(tmp_path, *[10] * 12, segment_bytes=2_000)
+    with EventLog.open(tmp_path, readonly=True) as log:
+        (_, first), (second_lsn, _), *_ = log.segments()
+    first.unlink()
+    assert _read_all(tmp_path, second_lsn) == written[second_lsn - 1 :]
+    for until in (None, 1, second_lsn):
+        with pytest.raises(LogCorrupt, match="is gone"):
+            _read_all(tmp_path, 1, until)
