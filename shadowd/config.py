@@ -65,7 +65,6 @@ class ReplaySourceConfig(_Section, frozen=True, tag="replay", tag_field="kind"):
     speed: NonNegative = 3600.0
     days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 7
     seed: int = 1
-    batch_events: Annotated[int, msgspec.Meta(ge=1, le=1_000_000)] = 1000
 
 
 SourceConfig = ReplaySourceConfig

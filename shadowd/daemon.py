@@ -1,0 +1,204 @@
+"""The composition root: builds every part from the config and runs them in one TaskGroup.
+
+Start-up: recover the state (newest snapshot + log tail), open the log, bind the control
+socket, start the sources, then tell systemd READY=1. SIGTERM/SIGINT stop the sources,
+flush the log and return; SIGHUP re-reads the config through the same strict loader.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+
+import msgspec
+
+from shadowd import logs
+from shadowd.config import Config, SourceConfig, load_config
+from shadowd.control.server import ControlServer
+from shadowd.core.errors import ShadowdError
+from shadowd.core.state import digest
+from shadowd.handlers import DaemonHandlers
+from shadowd.ingest.builtin import replay_source
+from shadowd.ingest.pipeline import Ingest
+from shadowd.ingest.replay import ReplaySource
+from shadowd.notify import Notifier
+from shadowd.store.commit import GroupCommitter
+from shadowd.store.log import EventLog
+from shadowd.store.recovery import recover
+from shadowd.store.snapshot import SnapshotStore
+
+log = logs.get_logger()
+
+
+class _Stop(Exception):
+    """Raised inside the root TaskGroup to cancel every task for an orderly shutdown."""
+
+
+class Daemon:
+    def __init__(
+        self, config: Config, *, config_path: Path | None = None, notifier: Notifier | None = None
+    ) -> None:
+        self.config = config
+        self._config_path = config_path
+        self._notifier = notifier if notifier is not None else Notifier()
+        self._stop = asyncio.Event()
+        self._snapshot_due = asyncio.Event()
+        self.started = time.monotonic()
+        self.sources: dict[str, ReplaySource] = {}
+
+    async def run(self) -> None:
+        state_dir = self.config.state_path
+        state, report = recover(state_dir, repair=True)
+        for item in report.problems():
+            logs.alert(log, item.kind, "warning", item.message, **item.fields)
+        self.log = EventLog.open(state_dir / "log", segment_bytes=self.config.log.segment_mb << 20)
+        self.snapshots = SnapshotStore(state_dir / "snapshots", keep=self.config.log.keep_snapshots)
+        self.committer = GroupCommitter(
+            self.log, window_s=self.config.log.fsync_window_ms / 1000,
+            max_batch_events=self.config.log.max_batch_events,
+        )
+        self.ingest = Ingest(state, self.committer,
+                             max_in_flight=2 * self.config.log.max_batch_events)
+        self._last_snapshot = state.lsn
+        log.info("shadow recovered", seq=state.lsn, digest=digest(state),
+                 routers=len(state.routers), links=len(state.links), state_dir=str(state_dir))
+        try:
+            await self._serve()
+        finally:
+            self.log.close()
+            log.info("shadowd stopped", seq=self.ingest.state.lsn,
+                     durable_seq=self.ingest.durable_lsn)
+
+    async def _serve(self) -> None:
+        server = self._control_server()
+        self._install_signals()
+        try:
+            async with asyncio.TaskGroup() as tg:
+                tg.create_task(self.committer.run(), name="log.commit")
+                tg.create_task(server.serve(), name="control")
+                tg.create_task(self._snapshotter(), name="snapshots")
+                await server.wait_bound()
+                for source in self.config.sources:
+                    tg.create_task(self._feed(source), name=f"source.{source.name}")
+                tg.create_task(self._progress(), name="progress")
+                tg.create_task(self._watchdog(), name="watchdog")
+                self._notifier.ready(f"serving on {self.config.control.socket}")
+                log.info("shadowd ready", socket=self.config.control.socket,
+                         sources=[s.name for s in self.config.sources])
+                await self._stop.wait()
+                self._notifier.stopping()
+                raise _Stop
+        except* _Stop:
+            pass
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def uptime(self) -> float:
+        return time.monotonic() - self.started
+
+    # --- tasks -----------------------------------------------------------------------
+
+    async def _feed(self, config: SourceConfig) -> None:
+        source = replay_source(config)
+        self.sources[config.name] = source
+        pos = self.ingest.state.sources.get(config.name)
+        async for batch in source.batches(after_seq=pos.seq if pos is not None else 0):
+            self.ingest.offer(batch)
+            await self.ingest.backpressure()
+            if self.ingest.state.lsn - self._last_snapshot >= self.config.log.snapshot_every:
+                self._snapshot_due.set()
+        logs.alert(log, "source_finished", "info", "source finished", source=config.name,
+                   events=source.progress.emitted)
+
+    async def _snapshotter(self) -> None:
+        while True:
+            await self._snapshot_due.wait()
+            self._snapshot_due.clear()
+            await self.snapshot()
+
+    async def snapshot(self) -> tuple[int, Path]:
+        """Write a snapshot of the state as it is now, once everything in it is durable."""
+        state = self.ingest.state
+        frozen, lsn = state.fork(), state.lsn
+        self._last_snapshot = lsn
+        await self.committer.wait_durable(lsn)
+        path = await asyncio.to_thread(self.snapshots.save, frozen)
+        log.info("snapshot written", seq=lsn, path=str(path))
+        return lsn, path
+
+    async def _progress(self) -> None:
+        last_lsn, last_t = self.ingest.state.lsn, time.monotonic()
+        while True:
+            await asyncio.sleep(self.config.daemon.progress_interval_s)
+            lsn, now = self.ingest.state.lsn, time.monotonic()
+            rate = (lsn - last_lsn) / max(now - last_t, 1e-9)
+            log.info("progress", seq=lsn, durable_seq=self.ingest.durable_lsn,
+                     events_per_s=round(rate), **self._source_progress())
+            last_lsn, last_t = lsn, now
+
+    def _source_progress(self) -> dict[str, object]:
+        out: dict[str, object] = {}
+        for name, source in self.sources.items():
+            p = source.progress
+            out[f"{name}.trace_time"] = time.strftime("%a %H:%M", time.gmtime(p.trace_ts))
+            if p.total:
+                out[f"{name}.done_pct"] = round(100 * p.emitted / p.total, 1)
+        return out
+
+    async def _watchdog(self) -> None:
+        interval = self._notifier.watchdog_interval(self.config.daemon.watchdog_interval_s)
+        if interval <= 0:
+            return
+        while True:
+            self._notifier.watchdog()
+            await asyncio.sleep(interval)
+
+    # --- wiring ----------------------------------------------------------------------
+
+    def _control_server(self) -> ControlServer:
+        c = self.config.control
+        return ControlServer(
+            c.socket, DaemonHandlers(self), mode=c.mode, group=c.group or None,
+            allowed_uids=c.allowed_uids, allowed_gids=c.allowed_gids,
+            max_request_bytes=c.max_request_bytes, request_timeout_s=c.request_timeout_s,
+        )
+
+    def _install_signals(self) -> None:
+        loop = asyncio.get_running_loop()
+        loop.add_signal_handler(signal.SIGTERM, self.stop)
+        loop.add_signal_handler(signal.SIGINT, self.stop)
+        loop.add_signal_handler(signal.SIGHUP, self._reload)
+
+    def _reload(self) -> None:
+        if self._config_path is None:
+            return
+        self._notifier.reloading()
+        try:
+            new = load_config(self._config_path)
+        except ShadowdError as err:
+            log.error("config reload refused; keeping the running config", error=str(err))
+        else:
+            self.config, needs_restart = _live_update(self.config, new)
+            logs.configure(self.config.logging.level, self.config.logging.format)
+            log.info("config reloaded", needs_restart=needs_restart)
+        self._notifier.ready()
+
+
+def _live_update(running: Config, new: Config) -> tuple[Config, list[str]]:
+    """Take from ``new`` what can change without a restart; name the sections that can't.
+
+    Logging, the progress and watchdog intervals and the snapshot cadence apply at once;
+    paths, the socket and the sources keep their running values until a restart.
+    """
+    daemon = msgspec.structs.replace(new.daemon, state_dir=running.daemon.state_dir)
+    log_section = msgspec.structs.replace(
+        running.log, snapshot_every=new.log.snapshot_every, keep_snapshots=new.log.keep_snapshots
+    )
+    updated = msgspec.structs.replace(running, daemon=daemon, log=log_section, logging=new.logging)
+    pending = [name for name in ("log", "sources") if getattr(updated, name) != getattr(new, name)]
+    if msgspec.structs.replace(new.control, socket=running.control.socket) != running.control:
+        pending.append("control")
+    return updated, pending

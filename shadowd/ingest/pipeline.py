@@ -1,0 +1,70 @@
+"""Ingest: turn source batches into applied, durable events.
+
+A batch is admitted (dedupe, gap check, validation, apply) and queued for the log in one
+synchronous step, so the log's order is the order the state saw, and the n-th logged
+event is the one that took the state to lsn n. The producer does not wait for each
+batch's fsync: it keeps going while the group commit writes, held back only when more
+than ``max_in_flight`` events are not yet durable (backpressure, never dropping). A
+source that acknowledges upstream (a broker) waits for ``durable(lsn)`` first.
+
+If the disk fails the committer's task fails, and with it the daemon: the state is never
+allowed to run ahead of a log that can no longer catch up.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+from shadowd import logs
+from shadowd.core.events import AnyEvent, tag_of
+from shadowd.core.state import State
+from shadowd.core.sync import Admission, SourceCounters, admit
+
+log = logs.get_logger()
+
+
+class Committer(Protocol):
+    durable_lsn: int
+
+    def enqueue(self, events: Sequence[AnyEvent]) -> None: ...
+
+    async def wait_durable(self, lsn: int) -> None: ...
+
+
+class Ingest:
+    def __init__(self, state: State, committer: Committer, *, max_in_flight: int) -> None:
+        self.state = state
+        self._committer = committer
+        self._max_in_flight = max_in_flight
+        self.counters: dict[str, SourceCounters] = {}
+
+    @property
+    def durable_lsn(self) -> int:
+        return self._committer.durable_lsn
+
+    def offer(self, batch: list[AnyEvent]) -> int:
+        """Admit ``batch`` and queue what was accepted; return the state's lsn after it."""
+        admission = admit(self.state, batch, self.counters)
+        _report(admission)
+        if admission.accepted:
+            self._committer.enqueue(admission.accepted)
+        return self.state.lsn
+
+    async def durable(self, lsn: int) -> None:
+        await self._committer.wait_durable(lsn)
+
+    async def backpressure(self) -> None:
+        """Wait while too much of the state is not yet on disk."""
+        behind = self.state.lsn - self._committer.durable_lsn
+        if behind > self._max_in_flight:
+            await self._committer.wait_durable(self.state.lsn - self._max_in_flight)
+
+
+def _report(admission: Admission) -> None:
+    for event, err in admission.rejected:
+        logs.alert(log, "delta_rejected", "warning", "delta rejected", source=event.source,
+                   seq=event.seq, event=tag_of(event), reason=err.reason)
+    for gap in admission.gaps:
+        logs.alert(log, "sequence_gap", "warning", "sequence gap", source=gap.source,
+                   expected=gap.expected, got=gap.got)
