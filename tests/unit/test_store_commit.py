@@ -187,3 +187,19 @@ async def test_a_failed_write_fails_its_waiters_and_stops_run(log: EventLog) -> 
         await append
     with pytest.raises(LogUnavailable, match="space"):
         await runner
+
+
+async def test_enqueued_events_commit_in_order_without_a_waiter(
+    running: tuple[GroupCommitter, Durable], log: EventLog, fsync: FakeFsync
+) -> None:
+    committer, durable = running
+    fsync.gate.clear()
+    committer.enqueue(EVENTS[:1])
+    await asyncio.to_thread(fsync.entered.wait)  # the first commit is stuck in fsync
+    for start in range(1, 40, 3):
+        committer.enqueue(EVENTS[start : start + 3])
+    fsync.gate.set()
+    await committer.wait_durable(40)
+    assert committer.durable_lsn == 40
+    assert durable.lsns == [1, 40]
+    assert _read(log) == durable.events == EVENTS[:40]
