@@ -1,0 +1,177 @@
+"""``shadowd analyze``: route a topology's demands, sweep failures, show the worst case.
+
+The imperative shell of the engine: it reads the topology (through
+``shadowd.topology.load_topology``, or ``topohub:KEY`` for a bundled network), folds the
+events into a State, and prints. Everything it prints comes from the pure engine.
+
+    shadowd analyze --topology PATH [--demands PATH] [--metric SCHEME]
+                    [--failures none|links|nodes|srlg|links2] [--top N] [--json]
+
+``--json`` prints one document: per scenario, the failure, its disconnected demands and
+``{link, src, dst, load, utilization}`` per directed link (the ``--top N`` most utilised
+if given, else all); then ``worst_case``: ``{link, src, dst, wc_load, wc_util,
+wc_failure}`` per directed link. Without ``--json``: top-N tables, and a progress bar on
+stderr (when it is a terminal) while a sweep runs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from shadowd.core.events import AnyEvent
+from shadowd.core.state import fold
+from shadowd.engine.incremental import Engine
+from shadowd.engine.metrics import DEFAULT_REFERENCE_BPS, SCHEMES, MetricOptions
+from shadowd.engine.network import FloatArray
+from shadowd.engine.results import EdgeLoad, edge_loads
+from shadowd.engine.sweep import SWEEP_KINDS, Failure, SweepResult, failure_set, sweep
+
+TOPOHUB = "topohub:"
+
+
+def register(subparsers: Any) -> None:
+    """Add ``analyze`` to the ``shadowd`` argparse tree."""
+    p = subparsers.add_parser(
+        "analyze", help="route demands over a topology; loads, failure sweeps, worst case"
+    )
+    p.add_argument("--topology", required=True, help="topology file, or topohub:KEY")
+    p.add_argument("--demands", type=Path, help="demands file (replaces the topology's)")
+    p.add_argument("--metric", choices=SCHEMES, default="igp", help="metric scheme")
+    p.add_argument("--reference-bandwidth", type=float, default=DEFAULT_REFERENCE_BPS,
+                   help="bit/s, for --metric inverse-capacity (default 100e9)")
+    p.add_argument("--failures", choices=SWEEP_KINDS, default="none", help="failure set")
+    p.add_argument("--top", type=int, default=None, help="rows per table (default 10)")
+    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.set_defaults(func=analyze)
+
+
+def _events(topology: str, demands: Path | None) -> list[AnyEvent]:
+    from shadowd.topology import load_topology, topohub_topology  # noqa: PLC0415 - CLI only
+
+    if topology.startswith(TOPOHUB):
+        return topohub_topology(topology[len(TOPOHUB) :], demands)
+    return load_topology(Path(topology), demands)
+
+
+def analyze(args: argparse.Namespace) -> int:
+    state = fold(_events(args.topology, args.demands))
+    options = MetricOptions(scheme=args.metric, reference_bps=args.reference_bandwidth)
+    engine = Engine(state, options)
+    failures, mode = failure_set(engine.routing, args.failures)
+    scenarios: list[tuple[Failure, FloatArray]] = []
+    keep = (lambda f, load: scenarios.append((f, load.copy()))) if args.json else None
+    progress = None if args.json or not sys.stderr.isatty() else _progress_bar
+    result = sweep(engine.routing, failures, mode=mode, progress=progress, on_scenario=keep)
+    if progress is not None and failures:
+        print(file=sys.stderr)
+    if args.json:
+        print(json.dumps(_document(args, engine, result, scenarios), indent=1))
+    else:
+        print(_human(args, engine, result))
+    return 0
+
+
+def _progress_bar(done: int, total: int) -> None:
+    width = 30
+    filled = width * done // max(total, 1)
+    bar = "#" * filled + "." * (width - filled)
+    print(f"\rsweeping [{bar}] {done}/{total} failures", end="", file=sys.stderr, flush=True)
+
+
+# --- JSON --------------------------------------------------------------------------
+
+
+def _link_rows(loads: list[EdgeLoad], top: int | None) -> list[dict[str, Any]]:
+    if top is not None:
+        loads = sorted(loads, key=lambda x: -x.utilization)[:top]
+    return [
+        {"link": x.link, "src": x.src, "dst": x.dst, "load": x.load, "utilization": x.utilization}
+        for x in loads
+    ]
+
+
+def _worst_rows(result: SweepResult) -> list[dict[str, Any]]:
+    net, util = result.net, result.wc_util
+    rows = []
+    for e in net.live_edges().tolist():
+        link, src, dst = net.describe_edge(e)
+        rows.append({
+            "link": link, "src": src, "dst": dst, "wc_load": float(result.wc_load[e]),
+            "wc_util": float(util[e]), "wc_failure": result.wc_failure_of(e).name,
+        })
+    return rows
+
+
+def _document(
+    args: argparse.Namespace,
+    engine: Engine,
+    result: SweepResult,
+    scenarios: list[tuple[Failure, FloatArray]],
+) -> dict[str, Any]:
+    net = engine.net
+    return {
+        "topology": args.topology,
+        "metric": args.metric,
+        "failures": args.failures,
+        "failure_set": result.mode,
+        "routers": net.size,
+        "links": int(net.link_present.sum()),
+        "demands": int((engine.routing.demand > 0).sum()),
+        "scenarios": [
+            {
+                "failure": failure.name,
+                "max_utilization": float(result.max_util[i]),
+                "disconnected": [
+                    {"src": s, "dst": d, "rate_bps": r} for s, d, r in result.disconnected[i]
+                ],
+                "links": _link_rows(edge_loads(net, load), args.top),
+            }
+            for i, (failure, load) in enumerate(scenarios)
+        ],
+        "worst_case": _worst_rows(result),
+    }
+
+
+# --- human -------------------------------------------------------------------------
+
+
+def _human(args: argparse.Namespace, engine: Engine, result: SweepResult) -> str:
+    net, top = engine.net, args.top if args.top is not None else 10
+    demands = engine.demands()
+    offered = sum(d.rate_bps for d in demands)
+    delivered = sum(d.delivered_bps for d in demands)
+    lines = [
+        f"{args.topology}: {net.size} routers, {int(net.link_present.sum())} links, "
+        f"{len(demands)} demands, metric {args.metric}",
+        f"offered {offered / 1e9:.3f} Gbit/s, delivered {delivered / 1e9:.3f} Gbit/s "
+        f"({sum(d.latency_ms is None for d in demands)} demands unreachable)",
+        "",
+        f"top {top} links, no failure:",
+        f"{'link':<24} {'from':<16} {'to':<16} {'load Gb/s':>10} {'util':>7}",
+    ]
+    lines += [
+        f"{x.link:<24} {x.src:<16} {x.dst:<16} {x.load / 1e9:>10.3f} {x.utilization:>7.1%}"
+        for x in engine.top(top)
+    ]
+    if len(result.failures) > 1:
+        lines += ["", *_human_worst(result, top)]
+    return "\n".join(lines)
+
+
+def _human_worst(result: SweepResult, top: int) -> list[str]:
+    rows = sorted(_worst_rows(result), key=lambda r: -r["wc_util"])[:top]
+    cut = sum(bool(d) for d in result.disconnected)
+    lines = [
+        f"worst case over {len(result.failures) - 1} failures ({result.mode}); "
+        f"{cut} of them disconnect demands",
+        f"{'link':<24} {'from':<16} {'to':<16} {'WC util':>8}  WC failure",
+    ]
+    lines += [
+        f"{r['link']:<24} {r['src']:<16} {r['dst']:<16} {r['wc_util']:>8.1%}  {r['wc_failure']}"
+        for r in rows
+    ]
+    return lines
