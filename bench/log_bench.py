@@ -7,6 +7,7 @@ directory (under ``--dir``; keep it on the disk the daemon would use, not a tmpf
 
 - append: ``--producers`` tasks, like sources, each appending delta batches of telemetry
   and awaiting each one's durability, through one ``GroupCommitter`` (default window);
+  and one source pipelining as ``ingest`` does (``enqueue``, bounded events in flight);
 - naive baseline: per event, ``json.dumps`` of it as a dict, one ``write``, one ``fsync``;
 - replay: ``recover()``, read + CRC + decode + fold, from zero and from a snapshot.
 """
@@ -77,6 +78,32 @@ def bench_group_commit(root: Path, events: list[AnyEvent], producers: int) -> di
         "fsyncs": committer.commits, "events_per_fsync": round(len(events) / committer.commits),
         "bytes_per_event": round(size / len(events), 1),
     }
+
+
+async def _enqueue_all(log: EventLog, events: list[AnyEvent], in_flight: int) -> GroupCommitter:
+    """One source feeding the log as ``ingest`` does: queue each delta batch without
+    waiting, held back only while more than ``in_flight`` events are not yet durable."""
+    committer = GroupCommitter(log)
+    async with asyncio.TaskGroup() as tg:
+        runner = tg.create_task(committer.run(), name="log.commit")
+        for start in range(0, len(events), DELTA_BATCH):
+            committer.enqueue(events[start : start + DELTA_BATCH])
+            queued = min(start + DELTA_BATCH, len(events))
+            if queued - committer.durable_lsn > in_flight:
+                await committer.wait_durable(queued - in_flight)
+        await committer.wait_durable(len(events))
+        runner.cancel()
+    return committer
+
+
+def bench_pipelined(root: Path, events: list[AnyEvent], in_flight: int) -> dict[str, Any]:
+    with EventLog.open(root / LOG_DIR) as log:
+        start = time.perf_counter()
+        committer = uvloop.run(_enqueue_all(log, events, in_flight))
+        seconds = time.perf_counter() - start
+    return {"events": len(events), "producers": 1, "max_in_flight": in_flight,
+            "seconds": round(seconds, 3), "events_per_s": round(len(events) / seconds),
+            "fsyncs": committer.commits}
 
 
 def bench_producers(parent: Path, events: list[AnyEvent], counts: list[int]) -> dict[str, int]:
@@ -169,12 +196,15 @@ def main(argv: list[str] | None = None) -> int:
         naive = bench_naive(root, events[: args.naive_events])
         sweep = bench_producers(root, events[: len(events) // 5], [1, 4, 16])
         append = bench_group_commit(root, events, args.producers)
+        with tempfile.TemporaryDirectory(dir=root) as other:
+            pipelined = bench_pipelined(Path(other), events, in_flight=50_000)
         replay = bench_replay(root, events, len(events) * 9 // 10, args.runs)
     result = {
         "machine": {"cpus": os.cpu_count(), "python": sys.version.split()[0], "loop": "uvloop",
                     "loadavg_1m_after": round(os.getloadavg()[0], 2)},
         "append_group_commit": {**append, "window_s": DEFAULT_WINDOW_S},
         "append_events_per_s_by_producers": {"events": len(events) // 5, **sweep},
+        "append_pipelined_like_ingest": pipelined,
         "append_naive_baseline": naive,
         "replay": replay,
         "replay_parts_in_memory": bench_parts(events),

@@ -10,15 +10,18 @@ one per group commit. Records are array-like so a later field can only be append
 
 from __future__ import annotations
 
+import mmap
 import struct
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, TypeAlias
 
 import msgspec
 
 from shadowd.core.events import ENCODER, AnyEvent
+
+Buffer: TypeAlias = bytes | bytearray | memoryview | mmap.mmap
 
 HEADER: Final = struct.Struct("<II")
 HEADER_SIZE: Final = HEADER.size
@@ -104,7 +107,7 @@ class FrameScan:
     ``end`` is just past the last intact frame: the length a clean file would have.
     """
 
-    def __init__(self, buf: bytes | bytearray | memoryview, start: int = 0) -> None:
+    def __init__(self, buf: Buffer, start: int = 0) -> None:
         self._buf = memoryview(buf)
         self.end = start
         self.damage: Damage | None = None
@@ -134,17 +137,36 @@ def array_length(raw: memoryview) -> int:
 _UINT_WIDTH: Final = {0xCC: 1, 0xCD: 2, 0xCE: 4, 0xCF: 8}
 
 
-def peek_uint(buf: memoryview, at: int) -> int | None:
-    """The msgpack unsigned integer starting at ``at``, if one does."""
+def read_uint(buf: memoryview, at: int) -> tuple[int, int] | None:
+    """The msgpack unsigned integer starting at ``at`` and the offset just past it, if any."""
     if at >= len(buf):
         return None
     first = buf[at]
     if first < 0x80:
-        return first
+        return first, at + 1
     width = _UINT_WIDTH.get(first)
     if width is None or at + 1 + width > len(buf):
         return None
-    return int.from_bytes(buf[at + 1 : at + 1 + width], "big")
+    return int.from_bytes(buf[at + 1 : at + 1 + width], "big"), at + 1 + width
+
+
+def peek_uint(buf: memoryview, at: int) -> int | None:
+    found = read_uint(buf, at)
+    return None if found is None else found[0]
+
+
+def split_record(payload: memoryview) -> tuple[int, memoryview]:
+    """A record's first lsn and its events, still encoded.
+
+    Today's two-field record is split by hand, without walking the events; a record with
+    more fields (the schema may grow) goes through msgspec, which skips over them.
+    """
+    if len(payload) and payload[0] == 0x92:
+        found = read_uint(payload, 1)
+        if found is not None:
+            return found[0], payload[found[1] :]
+    head = HEAD_DECODER.decode(payload)
+    return head.first_lsn, memoryview(head.events)
 
 
 def find_record_after(data: bytes, start: int, after_lsn: int) -> int | None:

@@ -14,11 +14,12 @@ from typing import Final
 import msgspec
 
 from shadowd.store.frames import (
-    HEAD_DECODER,
+    Buffer,
     Damage,
     FrameScan,
     array_length,
     find_record_after,
+    split_record,
 )
 
 SUFFIX: Final = ".seg"
@@ -79,24 +80,24 @@ class BatchScan:
     """Iterate the intact records of a segment, one frame at a time; afterwards ``damage``
     says why it stopped short (None: it did not), ``end`` where, ``next_lsn`` at what lsn."""
 
-    def __init__(self, data: bytes, first_lsn: int, base: int = 0) -> None:
+    def __init__(self, data: Buffer, first_lsn: int, start: int = 0) -> None:
+        """``start``: the offset of a record numbered ``first_lsn`` (default: the first)."""
         self._data = data
-        self._base = base  # where ``data`` starts in the segment: offsets count from there
+        self._start = start
         self.next_lsn = first_lsn
-        self.end = base
+        self.end = start
         self.damage: Damage | None = None
 
     def __iter__(self) -> Iterator[Batch]:
-        frames = FrameScan(self._data)
+        frames = FrameScan(self._data, self._start)
         for frame in frames:
-            batch = _batch(self._base + frame.offset, frame.payload, self.next_lsn)
+            batch = _batch(frame.offset, frame.payload, self.next_lsn)
             if isinstance(batch, Damage):
                 self.damage = batch
                 return
-            self.next_lsn, self.end = batch.last_lsn + 1, self._base + frame.end
+            self.next_lsn, self.end = batch.last_lsn + 1, frame.end
             yield batch
-        if frames.damage is not None:
-            self.damage = Damage(self._base + frames.damage.offset, frames.damage.reason)
+        self.damage = frames.damage
 
 
 def scan_segment(data: bytes, first_lsn: int) -> SegmentScan:
@@ -110,12 +111,12 @@ def scan_segment(data: bytes, first_lsn: int) -> SegmentScan:
 
 def _batch(offset: int, payload: memoryview, expected_lsn: int) -> Batch | Damage:
     try:
-        head = HEAD_DECODER.decode(payload)
-        count = array_length(memoryview(head.events))
+        first_lsn, events = split_record(payload)
+        count = array_length(events)
     except (msgspec.DecodeError, ValueError, IndexError) as err:
         return Damage(offset, f"undecodable record: {err}")
-    if head.first_lsn != expected_lsn:
-        return Damage(offset, f"record starts at lsn {head.first_lsn}, expected {expected_lsn}")
+    if first_lsn != expected_lsn:
+        return Damage(offset, f"record starts at lsn {first_lsn}, expected {expected_lsn}")
     if count == 0:
         return Damage(offset, "empty record")
-    return Batch(offset, head.first_lsn, count, memoryview(head.events))
+    return Batch(offset, first_lsn, count, events)

@@ -16,6 +16,7 @@ from shadowd.store.frames import (
     peek_uint,
     read_frame,
     record_frame,
+    split_record,
 )
 from shadowd.store.segments import scan_segment, segment_name
 from shadowd.store.testing import ring, telemetry
@@ -123,3 +124,16 @@ def test_the_header_is_eight_bytes_little_endian() -> None:
     data = frame(b"abc")
     assert len(data) == HEADER_SIZE + 3
     assert data[:4] == (3).to_bytes(4, "little")
+
+
+def test_split_record_matches_msgspec_and_copes_with_a_grown_record() -> None:
+    events = ring(3)
+    for lsn in (1, 200, 70_000, 2**40):
+        payload = memoryview(bytes(record_frame(lsn, events)))[HEADER_SIZE:]
+        first_lsn, raw = split_record(payload)
+        assert first_lsn == lsn
+        assert bytes(raw) == bytes(HEAD_DECODER.decode(payload).events)
+    grown = memoryview(msgspec.msgpack.encode((9, events, "a field added later")))
+    first_lsn, raw = split_record(grown)
+    assert first_lsn == 9
+    assert decode_batch(raw) == events
