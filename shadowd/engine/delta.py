@@ -9,8 +9,8 @@ Its work follows what each change reaches, not the size of the network:
 1. *Distances* (dynamic SPF, vectorised over (scenario, router, destination) keys).
    Raised weights: the keys that lose every ECMP next hop are found by counting
    ``fan`` down from the failed DAG edges upstream (Ramalingam-Reps); they are re-priced
-   from their unaffected out-neighbours and relaxed backwards. Lowered weights: the
-   improvement is relaxed backwards from the edge.
+   from their unaffected out-neighbours and relaxed backwards. Lowered weights: a
+   closed form per edge (see ``lower_weights``), no iteration.
 2. *Next hops* are re-derived only where they can differ: keys whose distance changed,
    their DAG in-neighbours, and the tails of changed edges.
 3. *Loads*. Routing is linear: ``through = demand + P^T through``. If the split matrix
@@ -185,17 +185,34 @@ class _Pass:
         self.touched.append(self.relax_backwards(exits, self.w_mid))
 
     def lower_weights(self, scen: IntArray, lowered: IntArray) -> IntArray:
-        """Distances after ``lowered`` edges get their new weight; the keys that shrank."""
-        if lowered.size == 0:
+        """Distances after ``lowered`` edges get their new weight; the keys that shrank.
+
+        Exact and without iteration, one edge ``u->v`` at a time: a path that gets
+        shorter uses the edge once, so ``D'(y, d) = min(D(y, d), D(y, u) + w + D(v, d))``,
+        and only rows ``y`` with ``D(y, u) + w < D(y, v)`` and columns ``d`` with
+        ``w + D(v, d) < D(u, d)`` can improve.
+        """
+        shrunk = [_EMPTY]
+        for s, edge in zip(scen.tolist(), lowered.tolist(), strict=True):
+            shrunk.append(self._lower_one(s, edge))
+        grown = np.concatenate(shrunk)
+        self.touched.append(grown)
+        return grown
+
+    def _lower_one(self, s: int, edge: int) -> IntArray:
+        dist, n = self.ws.dist[s], self.frame.n
+        u, v = int(self.net.src[edge]), int(self.net.dst[edge])
+        w = self.w_new[s * self.frame.edges + edge]
+        rows = np.flatnonzero(dist[:, u] + w < dist[:, v])
+        cols = np.flatnonzero(w + dist[v] < dist[u])
+        if rows.size == 0 or cols.size == 0:
             return _EMPTY
-        net, frame = self.net, self.frame
-        cand = self.w_new[scen * frame.edges + lowered, None] + self.ws.dist[scen, net.dst[lowered]]
-        which, dests = np.nonzero(cand < self.ws.dist[scen, net.src[lowered]])
-        keys = scen[which] * frame.nn + net.src[lowered[which]] * frame.n + dests
-        np.minimum.at(self.sdist, keys, cand[which, dests])
-        shrunk = self.relax_backwards(unique(keys), self.w_new)
-        self.touched.append(shrunk)
-        return shrunk
+        cand = dist[rows, u][:, None] + w + dist[v, cols][None, :]
+        block = dist[np.ix_(rows, cols)]
+        better_r, better_c = np.nonzero(cand < block)
+        y, d = rows[better_r], cols[better_c]
+        dist[y, d] = cand[better_r, better_c]
+        return s * self.frame.nn + y * n + d
 
     # --- step 2: next hops ------------------------------------------------------------
 
