@@ -23,6 +23,7 @@ from shadowd.handlers import DaemonHandlers
 from shadowd.ingest.builtin import replay_source
 from shadowd.ingest.pipeline import Ingest
 from shadowd.ingest.replay import ReplaySource
+from shadowd.model import ModelShadow
 from shadowd.notify import Notifier
 from shadowd.store.commit import GroupCommitter
 from shadowd.store.log import EventLog
@@ -59,7 +60,8 @@ class Daemon:
             self.log, window_s=self.config.log.fsync_window_ms / 1000,
             max_batch_events=self.config.log.max_batch_events,
         )
-        self.ingest = Ingest(state, self.committer,
+        self.model = ModelShadow(state)
+        self.ingest = Ingest(state, self.committer, on_accepted=self.model.note,
                              max_in_flight=2 * self.config.log.max_batch_events)
         self._last_snapshot = state.lsn
         log.info("shadow recovered", seq=state.lsn, digest=digest(state),
@@ -135,8 +137,11 @@ class Daemon:
             await asyncio.sleep(self.config.daemon.progress_interval_s)
             lsn, now = self.ingest.state.lsn, time.monotonic()
             rate = (lsn - last_lsn) / max(now - last_t, 1e-9)
+            busiest = await self.model.read(lambda engine: engine.top(1))
+            hot = {"busiest_link": f"{busiest[0].src}->{busiest[0].dst}",
+                   "busiest_util": round(busiest[0].utilization, 3)} if busiest else {}
             log.info("progress", seq=lsn, durable_seq=self.ingest.durable_lsn,
-                     events_per_s=round(rate), **self._source_progress())
+                     events_per_s=round(rate), **hot, **self._source_progress())
             last_lsn, last_t = lsn, now
 
     def _source_progress(self) -> dict[str, object]:

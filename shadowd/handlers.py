@@ -2,13 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import TYPE_CHECKING
 
 from shadowd import __version__
 from shadowd.control.protocol import (
+    ErrorReply,
+    LinkLoad,
+    LoadsReply,
+    LoadsRequest,
     LoggedEvent,
     LogTailReply,
     LogTailRequest,
+    NextHopInfo,
+    RoutesReply,
+    RoutesRequest,
     SnapshotReply,
     SnapshotRequest,
     SourceStatus,
@@ -16,9 +24,13 @@ from shadowd.control.protocol import (
     StatusRequest,
     TopologyReply,
     TopologyRequest,
+    WorstCase,
+    WorstCaseReply,
+    WorstCaseRequest,
 )
 from shadowd.control.service import Handlers, Peer
 from shadowd.core.state import digest
+from shadowd.engine.incremental import Engine
 
 if TYPE_CHECKING:
     from shadowd.daemon import Daemon
@@ -61,9 +73,47 @@ class DaemonHandlers(Handlers):
         d = self._daemon
         last = d.ingest.durable_lsn
         first = max(1, last - request.count + 1)
-        events = [LoggedEvent(lsn=lsn, event=e) for lsn, e in d.log.events(first, last)]
-        return LogTailReply(events=events)
+        events = await asyncio.to_thread(lambda: list(d.log.events(first, last)))
+        return LogTailReply(events=[LoggedEvent(lsn=lsn, event=e) for lsn, e in events])
 
     async def on_snapshot(self, request: SnapshotRequest, peer: Peer) -> SnapshotReply:
         lsn, path = await self._daemon.snapshot()
         return SnapshotReply(lsn=lsn, path=str(path))
+
+    async def on_routes(self, request: RoutesRequest, peer: Peer) -> RoutesReply | ErrorReply:
+        state = self._daemon.ingest.state
+        if request.router not in state.routers:
+            return ErrorReply(code="not_found", message=f"unknown router {request.router!r}; "
+                              "`shadowctl topology` lists them")
+
+        def table(engine: Engine) -> RoutesReply:
+            routes = {dst: [NextHopInfo(link=h.link, neighbor=h.neighbor, metric=h.metric)
+                            for h in hops]
+                      for dst, hops in sorted(engine.routes(request.router).items())}
+            return RoutesReply(seq=engine.state.lsn, router=request.router, routes=routes,
+                               unreachable=sorted(engine.unreachable(request.router)))
+
+        return await self._daemon.model.read(table)
+
+    async def on_loads(self, request: LoadsRequest, peer: Peer) -> LoadsReply:
+        def top(engine: Engine) -> LoadsReply:
+            loads = [LinkLoad(link=e.link, src=e.src, dst=e.dst, load_bps=e.load,
+                              capacity_bps=e.capacity, utilization=e.utilization)
+                     for e in engine.top(request.top)]
+            return LoadsReply(seq=engine.state.lsn, loads=loads)
+
+        return await self._daemon.model.read(top)
+
+    async def on_worst_case(self, request: WorstCaseRequest, peer: Peer) -> WorstCaseReply:
+        lsn, result = await self._daemon.model.worst_case(request.failures)
+        net, util = result.net, result.wc_util
+        order = sorted(range(net.edge_count), key=lambda e: -float(util[e]))
+        worst = []
+        for edge in order[: request.top]:
+            link, src, dst = net.describe_edge(edge)
+            worst.append(WorstCase(link=link, src=src, dst=dst,
+                                   wc_load_bps=float(result.wc_load[edge]),
+                                   wc_util=float(util[edge]),
+                                   wc_failure=result.wc_failure_of(edge).name))
+        return WorstCaseReply(seq=lsn, failures=request.failures,
+                              scenarios=len(result.failures), mode=result.mode, worst=worst)

@@ -22,13 +22,17 @@ from shadowd.control.client import DEFAULT_TIMEOUT_S, SOCKET_ENV, call_sync, def
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
 from shadowd.control.protocol import (
     MAX_LOG_TAIL,
+    MAX_TOP,
     ErrorReply,
+    LoadsRequest,
     LogTailRequest,
     R,
     Request,
+    RoutesRequest,
     SnapshotRequest,
     StatusRequest,
     TopologyRequest,
+    WorstCaseRequest,
 )
 
 EXIT_OK: Final = 0
@@ -67,6 +71,28 @@ def _tail_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _router_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("router", metavar="ROUTER", help="a router name, as `topology` lists")
+
+
+def _top_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--top", "-n", type=_top_count, default=10, metavar="N",
+                        help="how many links, most utilised first (default 10)")
+
+
+def _top_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= MAX_TOP:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_TOP}")
+    return count
+
+
+def _worst_case_arguments(parser: argparse.ArgumentParser) -> None:
+    _top_arguments(parser)
+    parser.add_argument("--failures", choices=("links", "nodes", "srlg", "links2"),
+                        default="links", help="the failure set to sweep (default links)")
+
+
 COMMANDS: Final[tuple[Command[Any], ...]] = (
     Command(("status",), "log position, digest, sources and uptime of the shadow",
             lambda args: StatusRequest(), render.status),
@@ -76,6 +102,13 @@ COMMANDS: Final[tuple[Command[Any], ...]] = (
             lambda args: LogTailRequest(count=args.count), render.log_tail, _tail_arguments),
     Command(("snapshot",), "write a snapshot of the shadow now",
             lambda args: SnapshotRequest(), render.snapshot),
+    Command(("routes",), "a router's next-hop table (ECMP) in the model",
+            lambda args: RoutesRequest(router=args.router), render.routes, _router_argument),
+    Command(("loads",), "the most utilised links in the model",
+            lambda args: LoadsRequest(top=args.top), render.loads, _top_arguments),
+    Command(("worst-case",), "each link's worst case (WC util / WC failure) over a failure set",
+            lambda args: WorstCaseRequest(failures=args.failures, top=args.top),
+            render.worst_case, _worst_case_arguments),
 )
 
 GROUP_HELP: Final = {"log": "look into the event log"}

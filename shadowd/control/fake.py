@@ -16,9 +16,15 @@ from pathlib import Path
 from typing import Any
 
 from shadowd.control.protocol import (
+    LinkLoad,
+    LoadsReply,
+    LoadsRequest,
     LoggedEvent,
     LogTailReply,
     LogTailRequest,
+    NextHopInfo,
+    RoutesReply,
+    RoutesRequest,
     SnapshotReply,
     SnapshotRequest,
     SourceStatus,
@@ -26,6 +32,8 @@ from shadowd.control.protocol import (
     StatusRequest,
     TopologyReply,
     TopologyRequest,
+    WorstCaseReply,
+    WorstCaseRequest,
 )
 from shadowd.control.server import ControlServer, running
 from shadowd.control.service import Handlers, Peer
@@ -77,6 +85,31 @@ class FakeService(Handlers):
     async def on_snapshot(self, request: SnapshotRequest, peer: Peer) -> SnapshotReply:
         self._seen(request.tag(), peer)
         return SnapshotReply(lsn=self.state.lsn, path=f"/fake/snapshots/{self.state.lsn}.snap")
+
+
+    async def on_routes(self, request: RoutesRequest, peer: Peer) -> RoutesReply:
+        """Direct neighbours only: enough for a fake; the daemon's model routes for real."""
+        self._seen(request.tag(), peer)
+        routes: dict[str, list[NextHopInfo]] = {}
+        for link in self.state.links.values():
+            if request.router in (link.a, link.b):
+                far = link.b if link.a == request.router else link.a
+                routes.setdefault(far, []).append(
+                    NextHopInfo(link=link.id, neighbor=far, metric=float(link.metric)))
+        return RoutesReply(seq=self.state.lsn, router=request.router, routes=routes)
+
+    async def on_loads(self, request: LoadsRequest, peer: Peer) -> LoadsReply:
+        """The links' own counters, as loads."""
+        self._seen(request.tag(), peer)
+        loads = [LinkLoad(link=k.id, src=k.a, dst=k.b, load_bps=k.ab_bps,
+                          capacity_bps=k.capacity_bps, utilization=k.ab_bps / k.capacity_bps)
+                 for k in self.state.links.values()]
+        loads.sort(key=lambda x: -x.utilization)
+        return LoadsReply(seq=self.state.lsn, loads=loads[: request.top])
+
+    async def on_worst_case(self, request: WorstCaseRequest, peer: Peer) -> WorstCaseReply:
+        self._seen(request.tag(), peer)
+        return WorstCaseReply(seq=self.state.lsn, failures=request.failures)
 
 
 @contextmanager

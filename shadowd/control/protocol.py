@@ -14,7 +14,17 @@ a field; new fields get defaults, so an older ``shadowctl`` still decodes newer 
 from __future__ import annotations
 
 import struct
-from typing import Annotated, Any, ClassVar, Final, Generic, TypeAlias, TypeVar, get_args
+from typing import (
+    Annotated,
+    Any,
+    ClassVar,
+    Final,
+    Generic,
+    Literal,
+    TypeAlias,
+    TypeVar,
+    get_args,
+)
 
 import msgspec
 
@@ -97,6 +107,56 @@ class SnapshotReply(Reply, frozen=True, tag="snapshot"):
     path: str
 
 
+class NextHopInfo(msgspec.Struct, frozen=True, kw_only=True):
+    link: str
+    neighbor: str
+    metric: float  # the destination's distance through this next hop
+
+
+class RoutesReply(Reply, frozen=True, tag="routes"):
+    """One router's next-hop table, as the model computes it at ``seq``."""
+
+    seq: int
+    router: str
+    routes: dict[str, list[NextHopInfo]] = msgspec.field(default_factory=dict)
+    unreachable: list[str] = msgspec.field(default_factory=list)
+
+
+class LinkLoad(msgspec.Struct, frozen=True, kw_only=True):
+    """Load on one direction of a link: ``src`` -> ``dst``."""
+
+    link: str
+    src: str
+    dst: str
+    load_bps: float
+    capacity_bps: float
+    utilization: float
+
+
+class LoadsReply(Reply, frozen=True, tag="loads"):
+    seq: int
+    loads: list[LinkLoad] = msgspec.field(default_factory=list)  # most utilised first
+
+
+class WorstCase(msgspec.Struct, frozen=True, kw_only=True):
+    """A directed link's worst case over a failure set: WC load / WC util / WC failure."""
+
+    link: str
+    src: str
+    dst: str
+    wc_load_bps: float
+    wc_util: float
+    wc_failure: str  # "none", "link:ID", "router:NAME", "srlg:NAME", "links:A+B"
+
+
+class WorstCaseReply(Reply, frozen=True, tag="worst_case"):
+    seq: int
+    failures: str  # the failure set swept: links | nodes | srlg | links2
+    scenarios: int = 0  # how many failures were evaluated
+    mode: str = ""  # how the set was chosen (exhaustive, pruned ...)
+    worst: list[WorstCase] = msgspec.field(default_factory=list)  # highest wc_util first
+
+
 # --- requests --------------------------------------------------------------------------
 
 R = TypeVar("R", bound=Reply)
@@ -139,8 +199,33 @@ class SnapshotRequest(Request[SnapshotReply], frozen=True, tag="snapshot"):
     pass
 
 
-AnyRequest: TypeAlias = StatusRequest | TopologyRequest | LogTailRequest | SnapshotRequest
-AnyReply: TypeAlias = ErrorReply | StatusReply | TopologyReply | LogTailReply | SnapshotReply
+class RoutesRequest(Request[RoutesReply], frozen=True, tag="routes"):
+    router: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+MAX_TOP: Final = 100_000
+
+
+class LoadsRequest(Request[LoadsReply], frozen=True, tag="loads"):
+    top: Annotated[int, msgspec.Meta(ge=1, le=MAX_TOP)] = 10
+
+
+FailureSet = Literal["links", "nodes", "srlg", "links2"]
+
+
+class WorstCaseRequest(Request[WorstCaseReply], frozen=True, tag="worst_case"):
+    failures: FailureSet = "links"
+    top: Annotated[int, msgspec.Meta(ge=1, le=MAX_TOP)] = 10
+
+
+AnyRequest: TypeAlias = (
+    StatusRequest | TopologyRequest | LogTailRequest | SnapshotRequest | RoutesRequest
+    | LoadsRequest | WorstCaseRequest
+)
+AnyReply: TypeAlias = (
+    ErrorReply | StatusReply | TopologyReply | LogTailReply | SnapshotReply | RoutesReply
+    | LoadsReply | WorstCaseReply
+)
 
 REQUEST_TYPES: Final[tuple[type[Request[Any]], ...]] = get_args(AnyRequest)
 REQUEST_TAGS: Final = frozenset(t.tag() for t in REQUEST_TYPES)

@@ -14,12 +14,15 @@ from typing import Any, Final
 import msgspec
 
 from shadowd.control.protocol import (
+    LoadsReply,
     LoggedEvent,
     LogTailReply,
     Reply,
+    RoutesReply,
     SnapshotReply,
     StatusReply,
     TopologyReply,
+    WorstCaseReply,
 )
 from shadowd.core.events import tag_of
 from shadowd.core.state import Link
@@ -171,6 +174,33 @@ def _value(value: Any) -> str:
 
 def snapshot(reply: SnapshotReply) -> str:
     return f"snapshot at seq {reply.lsn} written to {reply.path}\n"
+
+
+def routes(reply: RoutesReply) -> str:
+    columns = [Column("DESTINATION"), Column("METRIC", True), Column("NEXT HOP"), Column("VIA")]
+    rows = [[dst, f"{hops[0].metric:g}" if hops else "-", h.neighbor, h.link]
+            for dst, hops in reply.routes.items() for h in hops]
+    head = f"{reply.router} at seq {reply.seq}: {len(reply.routes)} destinations\n"
+    tail = f"unreachable: {', '.join(reply.unreachable)}\n" if reply.unreachable else ""
+    return head + table(columns, rows) + tail
+
+
+def loads(reply: LoadsReply) -> str:
+    columns = [Column("LINK"), Column("FROM"), Column("TO"), Column("LOAD", True),
+               Column("CAPACITY", True), Column("UTIL%", True)]
+    rows = [[e.link, e.src, e.dst, bps(e.load_bps), bps(e.capacity_bps),
+             f"{100 * e.utilization:.1f}"] for e in reply.loads]
+    return f"model loads at seq {reply.seq}\n" + table(columns, rows)
+
+
+def worst_case(reply: WorstCaseReply) -> str:
+    columns = [Column("LINK"), Column("FROM"), Column("TO"), Column("WC LOAD", True),
+               Column("WC UTIL%", True), Column("WC FAILURE")]
+    rows = [[w.link, w.src, w.dst, bps(w.wc_load_bps), f"{100 * w.wc_util:.1f}", w.wc_failure]
+            for w in reply.worst]
+    head = (f"worst case over {reply.scenarios} {reply.failures} failures "
+            f"({reply.mode or 'exhaustive'}) at seq {reply.seq}\n")
+    return head + table(columns, rows)
 
 
 def as_json(reply: Reply) -> str:

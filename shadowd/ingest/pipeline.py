@@ -13,7 +13,7 @@ allowed to run ahead of a log that can no longer catch up.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from shadowd import logs
@@ -33,10 +33,14 @@ class Committer(Protocol):
 
 
 class Ingest:
-    def __init__(self, state: State, committer: Committer, *, max_in_flight: int) -> None:
+    def __init__(
+        self, state: State, committer: Committer, *, max_in_flight: int,
+        on_accepted: Callable[[list[AnyEvent]], None] = lambda events: None,
+    ) -> None:
         self.state = state
         self._committer = committer
         self._max_in_flight = max_in_flight
+        self._on_accepted = on_accepted
         self.counters: dict[str, SourceCounters] = {}
 
     @property
@@ -49,6 +53,7 @@ class Ingest:
         _report(admission)
         if admission.accepted:
             self._committer.enqueue(admission.accepted)
+            self._on_accepted(admission.accepted)
         return self.state.lsn
 
     async def durable(self, lsn: int) -> None:

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import structlog
 
+from shadowd.control import protocol as p
 from shadowd.control import render
 from shadowd.control.client_cli import main
 from shadowd.control.fake import FakeService, serving_in_thread
@@ -179,3 +180,22 @@ def test_units() -> None:
     assert render.duration(3723.0) == "1h02m03s"
     assert render.duration(90061.0) == "1d1h01m01s"
     assert render.timestamp(0.0) == "-"
+
+
+def test_model_replies_render_as_tables() -> None:
+    hop = p.NextHopInfo(link="fra--ams", neighbor="ams", metric=20.0)
+    routes = render.routes(p.RoutesReply(seq=7, router="fra", routes={"ams": [hop]},
+                                         unreachable=["lon"]))
+    assert routes.splitlines()[0] == "fra at seq 7: 1 destinations"
+    assert "ams" in routes.splitlines()[2]
+    assert routes.endswith("unreachable: lon\n")
+    load = p.LinkLoad(link="l", src="a", dst="b", load_bps=2.5e9, capacity_bps=1e10,
+                      utilization=0.25)
+    assert "25.0" in render.loads(p.LoadsReply(seq=7, loads=[load]))
+    worst = p.WorstCase(link="l", src="a", dst="b", wc_load_bps=1.2e10, wc_util=1.2,
+                        wc_failure="router:c")
+    table = render.worst_case(p.WorstCaseReply(seq=7, failures="nodes", scenarios=3,
+                                               worst=[worst]))
+    assert table.startswith("worst case over 3 nodes failures")
+    assert "120.0" in table
+    assert "router:c" in table

@@ -18,6 +18,9 @@ REQUESTS: list[p.Request[Any]] = [
     p.TopologyRequest(),
     p.LogTailRequest(count=5),
     p.SnapshotRequest(),
+    p.RoutesRequest(router="fra"),
+    p.LoadsRequest(top=3),
+    p.WorstCaseRequest(failures="srlg", top=5),
 ]
 
 REPLIES: list[p.Reply] = [
@@ -29,6 +32,13 @@ REPLIES: list[p.Reply] = [
                     links=list(_STATE.links.values())),
     p.LogTailReply(events=[p.LoggedEvent(lsn=i + 1, event=e) for i, e in enumerate(SAMPLES)]),
     p.SnapshotReply(lsn=13, path="/var/lib/shadowd/snapshots/13.snap"),
+    p.RoutesReply(seq=13, router="fra", unreachable=["lon"], routes={
+        "ams": [p.NextHopInfo(link="fra--ams", neighbor="ams", metric=20.0)]}),
+    p.LoadsReply(seq=13, loads=[p.LinkLoad(link="fra--ams", src="fra", dst="ams",
+                                           load_bps=1e9, capacity_bps=1e10, utilization=0.1)]),
+    p.WorstCaseReply(seq=13, failures="links", scenarios=1, mode="exhaustive", worst=[
+        p.WorstCase(link="fra--ams", src="fra", dst="ams", wc_load_bps=2e9, wc_util=0.2,
+                    wc_failure="link:ams--lon")]),
 ]
 
 
@@ -51,6 +61,9 @@ def test_each_request_names_its_reply_type() -> None:
     assert p.TopologyRequest.reply_type is p.TopologyReply
     assert p.LogTailRequest.reply_type is p.LogTailReply
     assert p.SnapshotRequest.reply_type is p.SnapshotReply
+    assert p.RoutesRequest.reply_type is p.RoutesReply
+    assert p.LoadsRequest.reply_type is p.LoadsReply
+    assert p.WorstCaseRequest.reply_type is p.WorstCaseReply
 
 
 def test_wire_encoding_is_pinned() -> None:
@@ -73,8 +86,8 @@ def test_frames_carry_a_big_endian_length() -> None:
 
 
 def test_unknown_request_type_is_named() -> None:
-    with pytest.raises(ValueError, match=r"unknown request type 'routes'.*protocol 1"):
-        p.decode_request(msgspec.msgpack.encode({"type": "routes"}))
+    with pytest.raises(ValueError, match=r"unknown request type 'teleport'.*protocol 1"):
+        p.decode_request(msgspec.msgpack.encode({"type": "teleport"}))
 
 
 def test_non_msgpack_is_named() -> None:

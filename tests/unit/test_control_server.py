@@ -161,7 +161,7 @@ async def test_a_wrong_reply_type_is_internal(tmp_path: Path) -> None:
 
 async def test_a_request_without_handler_is_unsupported(tmp_path: Path) -> None:
     handlers = _StatusOnly()
-    assert handlers.missing() == {"topology", "log_tail", "snapshot"}
+    assert handlers.missing() == p.REQUEST_TAGS - {"status"}
     async with running(ControlServer(tmp_path / "s", handlers)) as srv:
         with pytest.raises(RemoteError) as err:
             await call_once(p.TopologyRequest(), srv.path, timeout_s=10)
@@ -216,10 +216,10 @@ async def test_a_truncated_header_is_named(server: ControlServer) -> None:
 
 
 async def test_an_unknown_request_type_is_named(server: ControlServer) -> None:
-    body = msgspec.msgpack.encode({"type": "routes", "router": "fra"})
+    body = msgspec.msgpack.encode({"type": "teleport", "router": "fra"})
     reply = error_of(await raw_exchange(server.path, p.frame(body)))
     assert reply.code == p.BAD_REQUEST
-    assert "unknown request type 'routes'" in reply.message
+    assert "unknown request type 'teleport'" in reply.message
 
 
 async def test_non_msgpack_is_named(server: ControlServer) -> None:
