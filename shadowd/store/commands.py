@@ -33,6 +33,8 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
     _common(inspect, _handling(_inspect))
     replay = leaves.add_parser("replay", help="the state at lsn SEQ (default: the log's end)")
     replay.add_argument("--until", type=_lsn, metavar="SEQ", help="stop after this lsn")
+    replay.add_argument("--from-zero", action="store_true",
+                        help="ignore snapshots: fold the whole log from its first event")
     _common(replay, _handling(_replay))
 
 
@@ -102,7 +104,7 @@ def _inspect_lines(report: StateDirReport) -> list[str]:
 def _replay(args: argparse.Namespace) -> int:
     if not Path(args.state_dir).is_dir():
         raise FileNotFoundError(f"no state directory {args.state_dir}")
-    state, report = recover(args.state_dir, until=args.until)
+    state, report = recover(args.state_dir, until=args.until, use_snapshots=not args.from_zero)
     for problem in report.problems():
         print(f"shadowd log replay: warning: {problem.message}", file=sys.stderr)
     summary = state_summary(state)

@@ -53,23 +53,24 @@ class RecoveryReport:
 
 
 def recover(state_dir: str | Path, until: int | None = None, *,
-            repair: bool = False) -> tuple[State, RecoveryReport]:
+            repair: bool = False, use_snapshots: bool = True) -> tuple[State, RecoveryReport]:
     """The state as of lsn ``until`` (default: the end of the log).
 
     Read-only unless ``repair``: then a torn log tail is cut off and snapshots past the
-    end of the log are set aside, as the daemon must before it appends again.
+    end of the log are set aside, as the daemon must before it appends again. Without
+    ``use_snapshots`` the whole log is folded from the first event (a cross-check).
     """
     root = Path(state_dir)
     snapshots = SnapshotStore(root / SNAPSHOT_DIR)
     with EventLog.open(root / LOG_DIR, readonly=not repair) as log:
         orphans = snapshots.beyond(log.last_lsn, set_aside=repair) if until is None else []
-        return _replay(log, snapshots, until, orphans)
+        return _replay(log, snapshots if use_snapshots else None, until, orphans)
 
 
-def _replay(log: EventLog, snapshots: SnapshotStore, until: int | None,
+def _replay(log: EventLog, snapshots: SnapshotStore | None, until: int | None,
             problems: list[SnapshotProblem]) -> tuple[State, RecoveryReport]:
     end = log.last_lsn if until is None else min(until, log.last_lsn)
-    snapshot, skipped = snapshots.latest(until=end)
+    snapshot, skipped = snapshots.latest(until=end) if snapshots is not None else (None, [])
     state = State() if snapshot is None else snapshot.state
     start = state.lsn
     with _gc_paused():
