@@ -7,6 +7,7 @@ Each area registers its own subcommands (``register(subparsers)``); a leaf parse
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -50,13 +51,16 @@ def _run(args: argparse.Namespace) -> int:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logs.configure("info", "auto")
+    code = 0
     try:
-        code: int = args.func(args)
+        code = args.func(args)
     except ShadowdError as err:
         print(f"shadowd {args.command}: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError:  # `shadowd analyze ... | head`: the reader has had enough
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
 
 
