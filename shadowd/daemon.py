@@ -94,6 +94,8 @@ class Daemon:
                 raise _Stop
         except* _Stop:
             pass
+        except* ShadowdError as group:  # e.g. the socket is taken: one clear line, not a tree
+            raise group.exceptions[0] from None
 
     def stop(self) -> None:
         self._stop.set()

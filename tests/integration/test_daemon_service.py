@@ -134,3 +134,20 @@ def test_systemd_notify_ready_watchdog_stopping(
         while "STOPPING=1" not in notify.recv(4096).decode():
             pass  # watchdog pings may come first; the 60 s socket timeout guards a hang
         assert d.wait() == 0
+
+
+def test_a_second_daemon_on_the_same_socket_is_one_clear_line(
+    daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    first = daemons(write_config(tmp_path, sources=False))
+    first.start().wait_ready()
+    out = subprocess.run(
+        [sys.executable, "-m", "shadowd.cli", "run", "--config", str(first.config),
+         "--state-dir", str(tmp_path / "other-state"), "--socket", str(first.socket)],
+        capture_output=True, text=True, check=False,
+    )
+    assert out.returncode == 2
+    assert out.stderr.strip().splitlines()[-1].startswith("shadowd run: ")
+    assert "Traceback" not in out.stderr
+    assert first.status().seq == 0  # the first daemon is untouched
+    assert first.stop() == 0
