@@ -33,12 +33,13 @@ from shadowd.core.events import EVENT_TYPES, AnyEvent, Event
 
 WIRE_VERSION: Final = 1
 DEFAULT_MAX_BYTES: Final = 32 * 1024 * 1024
+INT64_MAX: Final = 2**63 - 1  # what msgpack, Kafka and Java all carry
 
 Format: TypeAlias = Literal["msgpack", "json"]
 
 SourceName = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-Seq = Annotated[int, msgspec.Meta(ge=1)]
-Position = Annotated[int, msgspec.Meta(ge=0)]  # 0: nothing applied yet
+Seq = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
+Position = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]  # 0: nothing applied yet
 DigestHex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
 
 # Well-known resync reasons; the field is free text so new reasons never break a reader.
@@ -161,6 +162,9 @@ def decode_message(
         raise WireError(f"malformed {fmt}: {_after_colon(str(err))}", fmt=fmt) from None
     except RecursionError:
         raise WireError(f"malformed {fmt}: nested too deeply", fmt=fmt) from None
+    except UnicodeDecodeError as err:
+        raise WireError(f"malformed {fmt}: a string is not UTF-8 ({err.reason} at byte "
+                        f"{err.start} of the string)", fmt=fmt) from None
     check_message(msg, fmt)
     return msg
 
@@ -186,7 +190,7 @@ def _version_error(data: bytes | bytearray | memoryview, fmt: Format) -> WireErr
     """A message from another version is reported as that, whatever else is wrong with it."""
     try:
         version = _ENVELOPE[fmt].decode(data).version
-    except (msgspec.DecodeError, RecursionError):
+    except (msgspec.DecodeError, RecursionError, UnicodeDecodeError):
         return None
     if type(version) is int and version != WIRE_VERSION:
         return WireError(f"unsupported wire version {version}; this shadowd reads version "
@@ -204,8 +208,9 @@ def _after_colon(text: str) -> str:
 
 
 def check_message(msg: AnyMessage, fmt: str = "") -> None:
-    """Cross-field rules: events belong to the message's source and are in order, and
-    every float is finite (JSON cannot carry NaN or infinity, so msgpack may not either)."""
+    """Cross-field rules: events belong to the message's source and are in order; every
+    float is finite and every int fits in 64 bits, so that msgpack and JSON accept the
+    same messages (JSON has no NaN; msgpack, the log's codec, no bigger ints)."""
     if isinstance(msg, DeltaBatch):
         _check_events(msg.source, msg.events, fmt, increasing=True, at_most=None)
     elif isinstance(msg, Snapshot):
@@ -228,42 +233,46 @@ def _check_events(source: str, events: Sequence[AnyEvent], fmt: str, *,
             raise WireError(f"{event.seq} is beyond the snapshot's seq {at_most}",
                             path=f"$.events[{i}].seq", fmt=fmt)
         previous = event.seq
-        bad = _non_finite(event)
-        if bad is not None:
-            raise WireError("not a finite number", path=f"$.events[{i}].{bad}", fmt=fmt)
+        _check_numbers(event, i, fmt)
 
 
-def _float_fields(cls: type[Event]) -> tuple[str, ...]:
-    """Fields of ``cls`` that may hold floats (directly, optionally or in a tuple)."""
+def _number_fields(cls: type[Event]) -> tuple[str, ...]:
+    """Fields of ``cls`` that may hold numbers (directly, optionally or in a tuple)."""
     info = msgspec.inspect.type_info(cls)
     assert isinstance(info, msgspec.inspect.StructType)
-    return tuple(f.name for f in info.fields if _holds_float(f.type))
+    return tuple(f.name for f in info.fields if _holds_number(f.type))
 
 
-def _holds_float(t: msgspec.inspect.Type) -> bool:
-    if isinstance(t, msgspec.inspect.FloatType):
+def _holds_number(t: msgspec.inspect.Type) -> bool:
+    if isinstance(t, msgspec.inspect.FloatType | msgspec.inspect.IntType):
         return True
     if isinstance(t, msgspec.inspect.UnionType):
-        return any(_holds_float(member) for member in t.types)
-    if isinstance(t, msgspec.inspect.TupleType | msgspec.inspect.VarTupleType):
-        items = t.item_types if isinstance(t, msgspec.inspect.TupleType) else (t.item_type,)
-        return any(_holds_float(item) for item in items)
+        return any(_holds_number(member) for member in t.types)
+    if isinstance(t, msgspec.inspect.TupleType):
+        return any(_holds_number(item) for item in t.item_types)
+    if isinstance(t, msgspec.inspect.VarTupleType):
+        return _holds_number(t.item_type)
     return False
 
 
-_FLOAT_FIELDS: Final = {cls: _float_fields(cls) for cls in EVENT_TYPES}
+_NUMBER_FIELDS: Final = {cls: _number_fields(cls) for cls in EVENT_TYPES}
 
 
-def _non_finite(event: AnyEvent) -> str | None:
-    """The name of ``event``'s first field holding NaN or an infinity, if any."""
-    for name in _FLOAT_FIELDS[type(event)]:
+def _check_numbers(event: AnyEvent, i: int, fmt: str) -> None:
+    for name in _NUMBER_FIELDS[type(event)]:
         value = getattr(event, name)
-        if isinstance(value, tuple):
-            if not all(math.isfinite(v) for v in value if isinstance(v, float)):
-                return name
-        elif isinstance(value, float) and not math.isfinite(value):
-            return name
-    return None
+        for number in value if isinstance(value, tuple) else (value,):
+            problem = _out_of_range(number)
+            if problem:
+                raise WireError(problem, path=f"$.events[{i}].{name}", fmt=fmt)
+
+
+def _out_of_range(number: object) -> str:
+    if isinstance(number, float) and not math.isfinite(number):
+        return f"{number} is not a finite number"
+    if isinstance(number, int) and number > INT64_MAX:
+        return f"{number} is above the 64-bit limit {INT64_MAX}"
+    return ""
 
 
 # --- encoding -----------------------------------------------------------------------------
