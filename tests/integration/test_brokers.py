@@ -99,7 +99,9 @@ async def produce(broker: Kafka, topic: str, key: bytes, value: bytes) -> int:
     return int(sent.offset)
 
 
-async def consume_from_start(broker: Kafka, topic: str) -> AsyncGenerator[tuple[bytes, bytes], None]:
+async def consume_from_start(
+    broker: Kafka, topic: str
+) -> AsyncGenerator[tuple[bytes, bytes], None]:
     consumer = AIOKafkaConsumer(topic, bootstrap_servers=broker.bootstrap,
                                 auto_offset_reset="earliest", enable_auto_commit=False)
     await consumer.start()
