@@ -1,7 +1,8 @@
 """``shadowd log ...``: look into a state directory and time-travel through its log.
 
     shadowd log inspect --state-dir DIR [--json]
-    shadowd log replay  --state-dir DIR [--until SEQ] [--json]
+    shadowd log replay  --state-dir DIR [--until SEQ] [--from-zero] [--json]
+    shadowd log replay-kafka --bootstrap HOST:PORT --topic TOPIC [--until SEQ] [--json]
 
 Both only read. Errors are one line on stderr and exit code 2.
 """
@@ -9,6 +10,7 @@ Both only read. Errors are one line on stderr and exit code 2.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 from collections.abc import Callable
 from pathlib import Path
@@ -19,6 +21,7 @@ import msgspec
 from shadowd.core.errors import ShadowdError
 from shadowd.core.state import State, digest
 from shadowd.store.inspection import StateDirReport, inspect_state_dir
+from shadowd.store.kafka_log import recover_from_kafka
 from shadowd.store.recovery import RecoveryReport, recover
 
 EXIT_ERROR = 2
@@ -36,6 +39,12 @@ def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
     replay.add_argument("--from-zero", action="store_true",
                         help="ignore snapshots: fold the whole log from its first event")
     _common(replay, _handling(_replay))
+    kafka = leaves.add_parser("replay-kafka", help="the state folded from a Kafka log topic")
+    kafka.add_argument("--bootstrap", required=True, metavar="HOST:PORT")
+    kafka.add_argument("--topic", required=True)
+    kafka.add_argument("--until", type=_lsn, metavar="SEQ", help="stop after this lsn")
+    kafka.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    kafka.set_defaults(func=_handling(_replay_kafka))
 
 
 def _common(parser: argparse.ArgumentParser, handler: Callable[[argparse.Namespace], int]) -> None:
@@ -113,6 +122,18 @@ def _replay(args: argparse.Namespace) -> int:
                      "replayed": report.replayed, "log_end": report.log_end})
     else:
         print("\n".join(_replay_lines(state, report, summary)))
+    return 0
+
+
+def _replay_kafka(args: argparse.Namespace) -> int:
+    state = asyncio.run(recover_from_kafka(args.bootstrap, args.topic, until=args.until))
+    summary = state_summary(state)
+    if args.json:
+        _print_json({**summary, "topic": args.topic})
+    else:
+        print(f"{args.topic}: seq {summary['seq']}, digest {summary['digest']}, "
+              f"{summary['routers']} routers, {summary['links']} links, "
+              f"{summary['demands']} demands")
     return 0
 
 

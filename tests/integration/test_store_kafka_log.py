@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import json
+import sys
 from collections.abc import AsyncIterator
 from itertools import islice
 
@@ -73,3 +75,17 @@ async def test_a_damaged_record_is_refused_with_its_offset(kafka: Kafka) -> None
 async def test_an_empty_topic_is_an_empty_shadow(kafka: Kafka) -> None:
     topic = await create_topic(kafka)
     assert digest(await recover_from_kafka(kafka.bootstrap, topic)) == digest(State())
+
+
+async def test_log_replay_kafka_prints_the_digest(kafka: Kafka) -> None:
+    topic = await create_topic(kafka)
+    events = _trace(3000)
+    await _write(kafka, topic, [events], 0)
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "shadowd.cli", "log", "replay-kafka", "--bootstrap",
+        kafka.bootstrap, "--topic", topic, "--until", "2000", "--json",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await proc.communicate()
+    assert proc.returncode == 0, err.decode()
+    summary = json.loads(out)
+    assert (summary["seq"], summary["digest"]) == (2000, digest(fold(events[:2000])))
