@@ -18,12 +18,23 @@ import msgspec
 
 SCHEMA_VERSION: Final = 1
 
+# Every number has both bounds: msgspec then rejects NaN, infinities and ints the msgpack
+# log cannot hold while decoding, in C, with the field's path in the error.
+INT64_MAX: Final = 2**63 - 1
+MAX_RATE: Final = 1e18  # bit/s: an exabit per second is beyond any link
+
 RouterName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 LinkId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
 Metric = Annotated[int, msgspec.Meta(ge=1, le=16_777_214)]  # IS-IS wide metric range
-Rate = Annotated[float, msgspec.Meta(ge=0.0)]  # bits per second
+Rate = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_RATE)]  # bits per second
+Capacity = Annotated[float, msgspec.Meta(gt=0.0, le=MAX_RATE)]
 Percent = Annotated[float, msgspec.Meta(ge=0.0, le=100.0)]
-Count = Annotated[int, msgspec.Meta(ge=0)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]
+Seq = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
+Timestamp = Annotated[float, msgspec.Meta(ge=0.0, le=1e11)]  # seconds since 1970, < year 5000
+DelayMs = Annotated[float, msgspec.Meta(ge=0.0, le=1e9)]
+Longitude = Annotated[float, msgspec.Meta(ge=-180.0, le=180.0)]
+Latitude = Annotated[float, msgspec.Meta(ge=-90.0, le=90.0)]
 
 
 class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=False):
@@ -34,13 +45,13 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=Fals
     """
 
     source: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
-    seq: Annotated[int, msgspec.Meta(ge=1)]
-    ts: float
+    seq: Seq
+    ts: Timestamp
 
 
 class RouterAdded(Event, frozen=True, tag="router_added"):
     router: RouterName
-    pos: tuple[float, float] | None = None  # (longitude, latitude), for maps
+    pos: tuple[Longitude, Latitude] | None = None  # for maps
     loopback: str | None = None
 
 
@@ -60,9 +71,9 @@ class LinkAdded(Event, frozen=True, tag="link_added"):
     a: RouterName
     b: RouterName
     metric: Metric
-    capacity_bps: Annotated[float, msgspec.Meta(gt=0.0)]
+    capacity_bps: Capacity
     reverse_metric: Metric | None = None  # b -> a, when it differs from a -> b
-    delay_ms: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
+    delay_ms: DelayMs = 0.0
     srlgs: tuple[str, ...] = ()
 
 
@@ -83,7 +94,7 @@ class LinkMetric(Event, frozen=True, tag="link_metric"):
 
 class LinkCapacity(Event, frozen=True, tag="link_capacity"):
     link: LinkId
-    capacity_bps: Annotated[float, msgspec.Meta(gt=0.0)]
+    capacity_bps: Capacity
 
 
 class LinkUtilization(Event, frozen=True, tag="link_util"):

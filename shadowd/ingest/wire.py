@@ -29,7 +29,7 @@ from typing import Annotated, Final, Literal, TypeAlias
 import msgspec
 
 from shadowd.core.errors import ShadowdError
-from shadowd.core.events import EVENT_TYPES, AnyEvent, Event
+from shadowd.core.events import AnyEvent
 
 WIRE_VERSION: Final = 1
 DEFAULT_MAX_BYTES: Final = 32 * 1024 * 1024
@@ -208,9 +208,9 @@ def _after_colon(text: str) -> str:
 
 
 def check_message(msg: AnyMessage, fmt: str = "") -> None:
-    """Cross-field rules: events belong to the message's source and are in order; every
-    float is finite and every int fits in 64 bits, so that msgpack and JSON accept the
-    same messages (JSON has no NaN; msgpack, the log's codec, no bigger ints)."""
+    """Cross-field rules: events belong to the message's source and are in order. (Each
+    number's range, finite and within 64 bits, is the event schema's: msgspec checks it
+    while decoding, so msgpack and JSON accept the same messages.)"""
     if isinstance(msg, DeltaBatch):
         _check_events(msg.source, msg.events, fmt, increasing=True, at_most=None)
     elif isinstance(msg, Snapshot):
@@ -233,46 +233,6 @@ def _check_events(source: str, events: Sequence[AnyEvent], fmt: str, *,
             raise WireError(f"{event.seq} is beyond the snapshot's seq {at_most}",
                             path=f"$.events[{i}].seq", fmt=fmt)
         previous = event.seq
-        _check_numbers(event, i, fmt)
-
-
-def _number_fields(cls: type[Event]) -> tuple[str, ...]:
-    """Fields of ``cls`` that may hold numbers (directly, optionally or in a tuple)."""
-    info = msgspec.inspect.type_info(cls)
-    assert isinstance(info, msgspec.inspect.StructType)
-    return tuple(f.name for f in info.fields if _holds_number(f.type))
-
-
-def _holds_number(t: msgspec.inspect.Type) -> bool:
-    if isinstance(t, msgspec.inspect.FloatType | msgspec.inspect.IntType):
-        return True
-    if isinstance(t, msgspec.inspect.UnionType):
-        return any(_holds_number(member) for member in t.types)
-    if isinstance(t, msgspec.inspect.TupleType):
-        return any(_holds_number(item) for item in t.item_types)
-    if isinstance(t, msgspec.inspect.VarTupleType):
-        return _holds_number(t.item_type)
-    return False
-
-
-_NUMBER_FIELDS: Final = {cls: _number_fields(cls) for cls in EVENT_TYPES}
-
-
-def _check_numbers(event: AnyEvent, i: int, fmt: str) -> None:
-    for name in _NUMBER_FIELDS[type(event)]:
-        value = getattr(event, name)
-        for number in value if isinstance(value, tuple) else (value,):
-            problem = _out_of_range(number)
-            if problem:
-                raise WireError(problem, path=f"$.events[{i}].{name}", fmt=fmt)
-
-
-def _out_of_range(number: object) -> str:
-    if isinstance(number, float) and not math.isfinite(number):
-        return f"{number} is not a finite number"
-    if isinstance(number, int) and number > INT64_MAX:
-        return f"{number} is above the 64-bit limit {INT64_MAX}"
-    return ""
 
 
 # --- encoding -----------------------------------------------------------------------------

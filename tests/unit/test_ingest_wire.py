@@ -127,9 +127,9 @@ BAD_VALUES: Final = [
      "$.events[5].cpu_pct", "<= 100.0"),
     ("seq zero", patched(0, ("events", 0, "seq"), 0), "$.events[0].seq", ">= 1"),
     ("seq above 64 bits", patched(0, ("events", 12, "seq"), 2**64 - 1), "$.events[12].seq",
-     "64-bit limit"),
+     "<= 9223372036854775807"),
     ("count above 64 bits", patched(0, ("events", 9, "drops"), 2**63), "$.events[9].drops",
-     "64-bit limit"),
+     "<= 9223372036854775807"),
     ("missing field", patched(0, ("events", 2, "router"), DELETE), "$.events[2]",
      "missing required field `router`"),
     ("empty batch", patched(0, ("events",), []), "$.events", "length >= 1"),
@@ -174,9 +174,9 @@ def test_bad_values_are_refused_naming_the_field(
 def test_nan_and_infinity_are_refused_in_msgpack_as_json_cannot_carry_them(
     where: tuple[str | int, ...], value: object
 ) -> None:
-    with pytest.raises(WireError, match="not a finite number") as caught:
+    with pytest.raises(WireError, match="Expected `float`") as caught:  # bounded: no NaN, no inf
         decode_message(msgspec.msgpack.encode(patched(0, where, value)))
-    assert caught.value.path == "$.events[{}].{}".format(*where[1:])
+    assert caught.value.path.startswith("$.events[{}].{}".format(*where[1:]))
 
 
 def test_nan_snapshot_time_is_refused() -> None:

@@ -90,7 +90,7 @@ def events(rng: random.Random, source: str, count: int, *, first: int,
            same_seq: bool = False) -> list[AnyEvent]:
     seq, made = first, []
     for _ in range(count):
-        stamp = {"source": source, "seq": seq, "ts": rng.uniform(-1e9, 2e9)}
+        stamp = {"source": source, "seq": seq, "ts": rng.uniform(0.0, 2e9)}
         made.append(rng.choice(MAKERS)(rng, stamp))
         seq += 0 if same_seq else rng.choice([1, 1, 1, 2, 1000])
     return made
