@@ -10,7 +10,9 @@ import subprocess
 import sys
 from typing import Final
 
-BENCHMARKS: Final = ("log_bench", "engine_pyntm", "engine_scale", "engine_schemes")
+BENCHMARKS: Final = (
+    "log_bench", "pipeline_bench", "engine_pyntm", "engine_scale", "engine_schemes",
+)
 
 
 def main(argv: list[str]) -> int:
