@@ -13,6 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from shadowd import logs
+from shadowd.agent import commands as agent_commands
 from shadowd.config import load_config
 from shadowd.core.errors import ShadowdError
 from shadowd.engine import commands as engine_commands
@@ -33,6 +34,7 @@ def build_parser() -> argparse.ArgumentParser:
     store_commands.register(sub)
     engine_commands.register(sub)
     ingest_commands.register(sub)
+    agent_commands.register(sub)
     return parser
 
 

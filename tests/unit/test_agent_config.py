@@ -1,0 +1,71 @@
+"""``shadowd agent``: the strict TOML config and the CLI entry point."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shadowd.agent.commands import build_agent
+from shadowd.agent.config import (
+    FrrReaderConfig,
+    KafkaPublisherConfig,
+    MqttPublisherConfig,
+    parse_agent_config,
+)
+from shadowd.agent.kafka import KafkaTransport
+from shadowd.cli import build_parser
+from shadowd.core.errors import ConfigError
+
+CONFIG = """
+[agent]
+source = "pop-fra"
+state_file = "{state}"
+poll_interval_s = 5
+util_deadband = 0.02
+
+[reader]
+kind = "frr"
+[[reader.routers]]
+name = "fra1"
+namespace = "fra1"
+
+[publisher]
+kind = "kafka"
+bootstrap = "127.0.0.1:9092"
+"""
+
+
+def test_a_full_config_decodes_with_defaults_from_the_contract(tmp_path: Path) -> None:
+    config = parse_agent_config(CONFIG.format(state=tmp_path / "pos"))
+    assert isinstance(config.reader, FrrReaderConfig)
+    assert config.reader.routers[0].namespace == "fra1"
+    assert isinstance(config.publisher, KafkaPublisherConfig)
+    assert (config.publisher.telemetry_topic, config.publisher.control_topic) == (
+        "shadowd.telemetry", "shadowd.control")
+    agent = build_agent(config)
+    assert isinstance(agent.transport, KafkaTransport)
+    assert agent.core.settings.deadband.util == 0.02
+
+
+def test_mqtt_topics_default_to_the_contract() -> None:
+    config = parse_agent_config(CONFIG.format(state="/tmp/x").replace(
+        'kind = "kafka"\nbootstrap = "127.0.0.1:9092"', 'kind = "mqtt"\nhost = "broker"'))
+    assert isinstance(config.publisher, MqttPublisherConfig)
+    assert config.publisher.telemetry_prefix == "shadowd/telemetry"
+
+
+@pytest.mark.parametrize(("change", "path"), [
+    (("poll_interval_s = 5", "poll_intervals = 5"), "$.agent"),
+    (("util_deadband = 0.02", "util_deadband = 1.5"), "$.agent.util_deadband"),
+    (('kind = "frr"', 'kind = "snmp"'), "$.reader.kind"),
+])
+def test_mistakes_name_the_key(change: tuple[str, str], path: str) -> None:
+    with pytest.raises(ConfigError) as err:
+        parse_agent_config(CONFIG.format(state="/tmp/x").replace(*change))
+    assert err.value.path == path
+
+
+def test_the_cli_has_an_agent_command(tmp_path: Path) -> None:
+    args = build_parser().parse_args(["agent", "--config", str(tmp_path / "a.toml"), "--once"])
+    assert (args.command, args.polls) == ("agent", 1)
