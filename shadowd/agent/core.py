@@ -103,6 +103,13 @@ class AgentCore:
         del request  # the agent keeps no history: every resync is answered with a snapshot
         return self._snapshot(now, self.position + 1)
 
+    def resync_preview(self, now: float) -> Snapshot:
+        """The snapshot a resync would send now, without taking a seq (for sizing)."""
+        seq = self.position + 1
+        events = stamp(snapshot_events(self.sent), self.settings.source, seq, now,
+                       same_seq=True)
+        return Snapshot(source=self.settings.source, seq=seq, ts=now, events=events)
+
     def tick(self, now: float) -> Outbox:
         """A digest if one is due by time; nothing otherwise."""
         if self.position and self._digest_due(now):
@@ -121,10 +128,8 @@ class AgentCore:
         return view_digest(self.sent)
 
     def _snapshot(self, now: float, seq: int) -> Outbox:
+        snap = self.resync_preview(now)
         self.position = seq
-        events = stamp(snapshot_events(self.sent), self.settings.source, seq, now,
-                       same_seq=True)
-        snap = Snapshot(source=self.settings.source, seq=seq, ts=now, events=events)
         return Outbox(messages=[snap, self._digest(now)], position=seq)
 
     def _digest_due(self, now: float) -> bool:
