@@ -63,7 +63,15 @@ def settings_of(config: AgentConfig) -> AgentSettings:
 def build_agent(config: AgentConfig) -> Agent:
     position = PositionFile(Path(config.agent.state_file), config.agent.source)
     core = AgentCore(settings_of(config), position=position.load())
-    return Agent(core, build_reader(config.reader), build_transport(config), position=position,
+    reader = build_reader(config.reader)
+    if config.counters is not None:
+        from shadowd.agent.gnmic import GnmicOverlay, InterfaceMap  # noqa: PLC0415
+
+        c = config.counters
+        mapping = [InterfaceMap(link=i.link, target=i.target, interface=i.interface,
+                                side=i.side) for i in c.interfaces]
+        reader = GnmicOverlay(reader, mapping, bootstrap=c.bootstrap, topic=c.topic)
+    return Agent(core, reader, build_transport(config), position=position,
                  poll_interval_s=config.agent.poll_interval_s,
                  max_pending=config.agent.max_pending)
 

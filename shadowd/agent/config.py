@@ -18,6 +18,11 @@ Unknown keys are rejected and errors name the key's ``$.path``. Example::
     [publisher]                   # where the telemetry goes: "kafka", "mqtt"
     kind = "kafka"
     bootstrap = "kafka1:9092"
+
+    [counters]                    # optional: link rates from gnmic's Kafka "event" output
+    bootstrap = "kafka1:9092"
+    topic = "gnmic"
+    interfaces = [{ link = "fra1--ams1", target = "fra1", interface = "Ethernet1" }]
 """
 
 from __future__ import annotations
@@ -102,6 +107,21 @@ class MqttPublisherConfig(_Section, frozen=True, tag="mqtt", tag_field="kind"):
 PublisherConfig = KafkaPublisherConfig | MqttPublisherConfig
 
 
+class GnmicInterface(_Section, frozen=True):
+    link: str
+    target: str  # gnmic's ``source`` tag (its ":port" optional)
+    interface: str
+    side: Literal["a", "b"] = "a"  # which end of the link the interface is on
+
+
+class GnmicCountersConfig(_Section, frozen=True):
+    """Link rates from gnmic's Kafka output (``format: event``), over the reader's view."""
+
+    bootstrap: str
+    topic: str = "telemetry"
+    interfaces: list[GnmicInterface] = []
+
+
 class LoggingSection(_Section, frozen=True):
     level: Literal["debug", "info", "warning", "error"] = "info"
     format: Literal["auto", "json", "console"] = "auto"
@@ -111,6 +131,7 @@ class AgentConfig(_Section, frozen=True):
     agent: AgentSection
     reader: ReaderConfig
     publisher: PublisherConfig
+    counters: GnmicCountersConfig | None = None
     logging: LoggingSection = LoggingSection()
 
 

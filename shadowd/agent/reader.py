@@ -15,7 +15,9 @@ from shadowd.core.state import State, fold
 
 
 class Reader(Protocol):
-    done: bool  # True once production has nothing more to say (the end of a trace)
+    @property
+    def done(self) -> bool:
+        """True once production has nothing more to say (the end of a trace)."""
 
     async def poll(self, now: float) -> State: ...
 

@@ -13,6 +13,7 @@ from shadowd.agent.config import (
     MqttPublisherConfig,
     parse_agent_config,
 )
+from shadowd.agent.gnmic import GnmicOverlay
 from shadowd.agent.kafka import KafkaTransport
 from shadowd.cli import build_parser
 from shadowd.core.errors import ConfigError
@@ -46,6 +47,18 @@ def test_a_full_config_decodes_with_defaults_from_the_contract(tmp_path: Path) -
     agent = build_agent(config)
     assert isinstance(agent.transport, KafkaTransport)
     assert agent.core.settings.deadband.util == 0.02
+
+
+def test_gnmic_counters_wrap_the_reader(tmp_path: Path) -> None:
+    text = CONFIG.format(state=tmp_path / "pos") + """
+[counters]
+bootstrap = "127.0.0.1:9092"
+topic = "gnmic"
+interfaces = [{ link = "l1", target = "leaf1", interface = "Ethernet1", side = "b" }]
+"""
+    agent = build_agent(parse_agent_config(text))
+    assert isinstance(agent.reader, GnmicOverlay)
+    assert agent.reader.mapping[0].side == "b"
 
 
 def test_mqtt_topics_default_to_the_contract() -> None:
