@@ -40,12 +40,12 @@ def register(sub: Any) -> None:
 def _agent(args: argparse.Namespace) -> int:
     config = load_agent_config(args.config)
     logs.configure(config.logging.level, config.logging.format)
-    agent = build_agent(config)
-    asyncio.run(_run(agent, args.polls))
+    asyncio.run(_run(config, args.polls))
     return 0
 
 
-async def _run(agent: Agent, polls: int | None) -> None:
+async def _run(config: AgentConfig, polls: int | None) -> None:
+    agent = build_agent(config)  # in the loop: the MQTT client binds to it
     try:
         await agent.run(polls=polls)
     finally:

@@ -15,6 +15,7 @@ from shadowd.agent.config import (
 )
 from shadowd.agent.gnmic import GnmicOverlay
 from shadowd.agent.kafka import KafkaTransport
+from shadowd.agent.mqtt import MqttTransport
 from shadowd.cli import build_parser
 from shadowd.core.errors import ConfigError
 
@@ -37,7 +38,7 @@ bootstrap = "127.0.0.1:9092"
 """
 
 
-def test_a_full_config_decodes_with_defaults_from_the_contract(tmp_path: Path) -> None:
+async def test_a_full_config_decodes_with_defaults_from_the_contract(tmp_path: Path) -> None:
     config = parse_agent_config(CONFIG.format(state=tmp_path / "pos"))
     assert isinstance(config.reader, FrrReaderConfig)
     assert config.reader.routers[0].namespace == "fra1"
@@ -49,7 +50,7 @@ def test_a_full_config_decodes_with_defaults_from_the_contract(tmp_path: Path) -
     assert agent.core.settings.deadband.util == 0.02
 
 
-def test_gnmic_counters_wrap_the_reader(tmp_path: Path) -> None:
+async def test_gnmic_counters_wrap_the_reader(tmp_path: Path) -> None:
     text = CONFIG.format(state=tmp_path / "pos") + """
 [counters]
 bootstrap = "127.0.0.1:9092"
@@ -61,11 +62,14 @@ interfaces = [{ link = "l1", target = "leaf1", interface = "Ethernet1", side = "
     assert agent.reader.mapping[0].side == "b"
 
 
-def test_mqtt_topics_default_to_the_contract() -> None:
-    config = parse_agent_config(CONFIG.format(state="/tmp/x").replace(
+async def test_mqtt_topics_default_to_the_contract(tmp_path: Path) -> None:
+    config = parse_agent_config(CONFIG.format(state=tmp_path / "pos").replace(
         'kind = "kafka"\nbootstrap = "127.0.0.1:9092"', 'kind = "mqtt"\nhost = "broker"'))
     assert isinstance(config.publisher, MqttPublisherConfig)
     assert config.publisher.telemetry_prefix == "shadowd/telemetry"
+    agent = build_agent(config)
+    assert isinstance(agent.transport, MqttTransport)
+    assert agent.transport.telemetry_topic == "shadowd/telemetry/pop-fra"
 
 
 @pytest.mark.parametrize(("change", "path"), [
