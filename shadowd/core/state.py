@@ -92,6 +92,15 @@ def digest(state: State) -> str:
     return hashlib.blake2b(STATE_ENCODER.encode(state), digest_size=16).hexdigest()
 
 
+def view_digest(state: State) -> str:
+    """The digest of the network view alone (routers, links with counters, demands).
+
+    Leaves out ``lsn`` and ``sources``, which say how the state was reached, so that a
+    producer folding what it sent into a ``State`` of its own gets the same value.
+    """
+    return digest(State(routers=state.routers, links=state.links, demands=state.demands))
+
+
 # --- validation: may this event join the log? ---------------------------------------
 
 

@@ -5,6 +5,11 @@ not above the source's last applied one is a duplicate and is dropped; one that 
 ahead reveals a gap (the caller asks the source to resync); one that fails validation is
 rejected with its reason. Everything else is applied, in order, and returned for the log.
 
+A snapshot (the answer to a resync) is admitted whole by ``admit_snapshot``: the events
+``shadowd.core.resync.reconcile`` computes are applied without the per-event dedupe (they
+all carry the snapshot's ``seq``), and the source's position becomes that ``seq``. A
+snapshot behind the source's position is stale: dropped and counted.
+
 Pure: no I/O, no clock. Counters live beside the state, not in it, because they describe
 the feed rather than the network (a replay of the log would not reproduce them).
 """
@@ -15,6 +20,7 @@ import msgspec
 
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import AnyEvent
+from shadowd.core.resync import SnapshotLike, plan
 from shadowd.core.state import State, apply, validate
 
 
@@ -24,6 +30,17 @@ class SourceCounters(msgspec.Struct, kw_only=True, gc=False):
     rejected: int = 0
     gaps: int = 0
     last_seen: int = 0  # highest seq seen, applied or rejected: a rejection is not a gap
+    # The seq of the last snapshot admitted: the source's position even when the snapshot
+    # changed nothing (so logged no event to carry its seq).
+    resynced_to: int = 0
+    snapshots: int = 0
+    stale_snapshots: int = 0
+    resyncs: int = 0  # resync requests sent
+    held: int = 0  # delta batches held back until the seqs before them arrive
+    digests_ok: int = 0
+    digest_mismatches: int = 0
+    digests_passed: int = 0  # digests of a position the shadow had already moved past
+    dead_letters: int = 0
 
 
 class Gap(msgspec.Struct, frozen=True, kw_only=True):
@@ -41,6 +58,57 @@ class Admission(msgspec.Struct, kw_only=True):
     gaps: list[Gap] = msgspec.field(default_factory=list)
 
 
+class SnapshotAdmission(msgspec.Struct, kw_only=True):
+    """What ``admit_snapshot`` did: the events it applied, or ``stale``."""
+
+    accepted: list[AnyEvent] = msgspec.field(default_factory=list)
+    rejected: list[tuple[AnyEvent, InvalidEvent]] = msgspec.field(default_factory=list)
+    stale: bool = False
+
+
+def position(state: State, counters: dict[str, SourceCounters], source: str) -> int:
+    """The last seq of ``source`` that the shadow holds, deltas and snapshots alike."""
+    pos = state.sources.get(source)
+    count = counters.get(source)
+    return max(pos.seq if pos is not None else 0, count.resynced_to if count else 0)
+
+
+def _counters(counters: dict[str, SourceCounters], source: str) -> SourceCounters:
+    count = counters.get(source)
+    if count is None:
+        count = counters[source] = SourceCounters()
+    return count
+
+
+def admit_snapshot(
+    state: State, snapshot: SnapshotLike, counters: dict[str, SourceCounters]
+) -> SnapshotAdmission:
+    """Reconcile ``state`` with ``snapshot`` and move the source's position to its seq.
+
+    A snapshot at the source's current position is admitted too (its diff is empty unless
+    the views diverged: that is how a digest mismatch heals while the source is idle).
+    """
+    count = _counters(counters, snapshot.source)
+    if snapshot.seq < 1 or snapshot.seq < position(state, counters, snapshot.source):
+        count.stale_snapshots += 1
+        return SnapshotAdmission(stale=True)
+    recon = plan(state, snapshot)
+    result = SnapshotAdmission(rejected=recon.rejected)
+    for event in recon.events:
+        try:
+            validate(state, event)
+        except InvalidEvent as err:  # reconcile orders its events to apply: a bug if here
+            result.rejected.append((event, err))
+            continue
+        apply(state, event)
+        result.accepted.append(event)
+    count.snapshots += 1
+    count.rejected += len(result.rejected)
+    count.resynced_to = snapshot.seq
+    count.last_seen = max(count.last_seen, snapshot.seq)
+    return result
+
+
 def admit(
     state: State, events: list[AnyEvent], counters: dict[str, SourceCounters]
 ) -> Admission:
@@ -48,10 +116,8 @@ def admit(
     result = Admission()
     for event in events:
         pos = state.sources.get(event.source)
-        last = pos.seq if pos is not None else 0
-        count = counters.get(event.source)
-        if count is None:
-            count = counters[event.source] = SourceCounters()
+        count = _counters(counters, event.source)
+        last = max(pos.seq if pos is not None else 0, count.resynced_to)
         if event.seq <= last:
             result.duplicates += 1
             count.duplicates += 1
