@@ -67,7 +67,46 @@ class ReplaySourceConfig(_Section, frozen=True, tag="replay", tag_field="kind"):
     seed: int = 1
 
 
-SourceConfig = ReplaySourceConfig
+class _BrokerSourceConfig(_Section, frozen=True):
+    """What every broker feed shares: how it keeps in sync, and how it reconnects."""
+
+    # Delta batches held back while the seqs before them are missing (then: the snapshot
+    # answering the resync brings them).
+    max_held_batches: Annotated[int, msgspec.Meta(ge=0, le=1_000_000)] = 1024
+    resync_retry_s: Positive = 5.0  # ask a silent source again after this long
+    reconnect_initial_s: Positive = 0.2  # jittered exponential backoff, from this ...
+    reconnect_max_s: Positive = 30.0  # ... to this
+
+
+class KafkaSourceConfig(_BrokerSourceConfig, frozen=True, tag="kafka", tag_field="kind"):
+    """A Kafka consumer group. Offsets are committed only once the deltas they carried are
+    durable in the log, and every snapshot records them, so a restart resumes exactly."""
+
+    name: Name = "kafka"
+    bootstrap: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1:9092"
+    group_id: Name = "shadowd"
+    topics: Annotated[list[Name], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["shadowd.telemetry"])
+    control_topic: Name = "shadowd.control"  # resync requests, keyed by source
+    deadletter_topic: Annotated[str, msgspec.Meta(max_length=128)] = "shadowd.deadletter"
+    max_poll_records: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 500
+
+
+class MqttSourceConfig(_BrokerSourceConfig, frozen=True, tag="mqtt", tag_field="kind"):
+    """An MQTT persistent session (clean_session=False) subscribed at QoS 1. Each message
+    is acknowledged only once what it carried is durable in the log."""
+
+    name: Name = "mqtt"
+    host: Annotated[str, msgspec.Meta(min_length=1)] = "127.0.0.1"
+    port: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 1883
+    client_id: Name = "shadowd"
+    topics: Annotated[list[str], msgspec.Meta(min_length=1)] = msgspec.field(
+        default_factory=lambda: ["shadowd/telemetry/+"])
+    control_prefix: Annotated[str, msgspec.Meta(min_length=1)] = "shadowd/control/"
+    keepalive_s: Annotated[int, msgspec.Meta(ge=1, le=65535)] = 30
+
+
+SourceConfig = ReplaySourceConfig | KafkaSourceConfig | MqttSourceConfig
 
 
 class Config(_Section, frozen=True):

@@ -1,8 +1,10 @@
 """The composition root: builds every part from the config and runs them in one TaskGroup.
 
 Start-up: recover the state (newest snapshot + log tail), open the log, bind the control
-socket, start the sources, then tell systemd READY=1. SIGTERM/SIGINT stop the sources,
-flush the log and return; SIGHUP re-reads the config through the same strict loader.
+socket, start the sources (feeds), wait until each has subscribed (bounded: a broker that
+is down must not keep the daemon from serving), then tell systemd READY=1. SIGTERM/SIGINT
+stop the sources, flush the log and return; SIGHUP re-reads the config through the same
+strict loader.
 """
 
 from __future__ import annotations
@@ -15,14 +17,26 @@ from pathlib import Path
 import msgspec
 
 from shadowd import logs
-from shadowd.config import Config, SourceConfig, load_config
+from shadowd.config import (
+    Config,
+    KafkaSourceConfig,
+    MqttSourceConfig,
+    ReplaySourceConfig,
+    SourceConfig,
+    load_config,
+)
 from shadowd.control.server import ControlServer
 from shadowd.core.errors import ShadowdError
 from shadowd.core.state import digest
 from shadowd.handlers import DaemonHandlers
 from shadowd.ingest.builtin import replay_source
+from shadowd.ingest.deadletter import FILE_NAME as DEAD_LETTERS
+from shadowd.ingest.deadletter import DeadLetterFile
+from shadowd.ingest.differential import Differential
+from shadowd.ingest.kafka import KafkaFeed
+from shadowd.ingest.mqtt import MqttFeed
 from shadowd.ingest.pipeline import Ingest
-from shadowd.ingest.replay import ReplaySource
+from shadowd.ingest.source import Feed, ReplayFeed
 from shadowd.model import ModelShadow
 from shadowd.notify import Notifier
 from shadowd.store.commit import GroupCommitter
@@ -31,6 +45,8 @@ from shadowd.store.recovery import recover
 from shadowd.store.snapshot import SnapshotStore
 
 log = logs.get_logger()
+
+FEEDS_READY_TIMEOUT_S = 30.0
 
 
 class _Stop(Exception):
@@ -47,7 +63,7 @@ class Daemon:
         self._stop = asyncio.Event()
         self._snapshot_due = asyncio.Event()
         self.started = time.monotonic()
-        self.sources: dict[str, ReplaySource] = {}
+        self.feeds: dict[str, Feed] = {}
 
     async def run(self) -> None:
         state_dir = self.config.state_path
@@ -64,12 +80,15 @@ class Daemon:
         self.ingest = Ingest(state, self.committer, on_accepted=self.model.note,
                              max_in_flight=2 * self.config.log.max_batch_events)
         self._last_snapshot = state.lsn
+        self._start_offsets = self._snapshot_offsets(state.lsn)
+        self.dead_letters = DeadLetterFile(state_dir / DEAD_LETTERS)
         log.info("shadow recovered", seq=state.lsn, digest=digest(state),
                  routers=len(state.routers), links=len(state.links), state_dir=str(state_dir))
         try:
             await self._serve()
         finally:
             self.log.close()
+            self.dead_letters.close()
             log.info("shadowd stopped", seq=self.ingest.state.lsn,
                      durable_seq=self.ingest.durable_lsn)
 
@@ -83,9 +102,12 @@ class Daemon:
                 tg.create_task(self._snapshotter(), name="snapshots")
                 await server.wait_bound()
                 for source in self.config.sources:
-                    tg.create_task(self._feed(source), name=f"source.{source.name}")
+                    feed = self._make_feed(source)
+                    self.feeds[source.name] = feed
+                    tg.create_task(feed.run(), name=f"source.{source.name}")
                 tg.create_task(self._progress(), name="progress")
                 tg.create_task(self._watchdog(), name="watchdog")
+                await self._feeds_ready()
                 self._notifier.ready(f"serving on {self.config.control.socket}")
                 log.info("shadowd ready", socket=self.config.control.socket,
                          sources=[s.name for s in self.config.sources])
@@ -105,17 +127,34 @@ class Daemon:
 
     # --- tasks -----------------------------------------------------------------------
 
-    async def _feed(self, config: SourceConfig) -> None:
-        source = replay_source(config)
-        self.sources[config.name] = source
-        pos = self.ingest.state.sources.get(config.name)
-        async for batch in source.batches(after_seq=pos.seq if pos is not None else 0):
-            self.ingest.offer(batch)
-            await self.ingest.backpressure()
-            if self.ingest.state.lsn - self._last_snapshot >= self.config.log.snapshot_every:
-                self._snapshot_due.set()
-        logs.alert(log, "source_finished", "info", "source finished", source=config.name,
-                   events=source.progress.emitted)
+    def _make_feed(self, config: SourceConfig) -> Feed:
+        if isinstance(config, ReplaySourceConfig):
+            return ReplayFeed(replay_source(config), self.ingest, self._note_progress)
+        sink = Differential(self.ingest, self.dead_letters, on_progress=self._note_progress,
+                            max_held=config.max_held_batches,
+                            resync_retry_s=config.resync_retry_s)
+        if isinstance(config, KafkaSourceConfig):
+            return KafkaFeed(config, sink, self._start_offsets.get(config.name))
+        assert isinstance(config, MqttSourceConfig)
+        return MqttFeed(config, sink)
+
+    async def _feeds_ready(self) -> None:
+        try:
+            async with asyncio.timeout(FEEDS_READY_TIMEOUT_S):
+                for feed in self.feeds.values():
+                    await feed.ready.wait()
+        except TimeoutError:
+            waiting = [name for name, feed in self.feeds.items() if not feed.ready.is_set()]
+            log.warning("sources not subscribed yet; serving anyway", sources=waiting)
+
+    def _note_progress(self) -> None:
+        if self.ingest.state.lsn - self._last_snapshot >= self.config.log.snapshot_every:
+            self._snapshot_due.set()
+
+    def _snapshot_offsets(self, lsn: int) -> dict[str, dict[str, int]]:
+        """The broker offsets the snapshot the state was recovered from recorded."""
+        snapshot, _ = self.snapshots.latest(until=lsn)
+        return snapshot.offsets if snapshot is not None else {}
 
     async def _snapshotter(self) -> None:
         while True:
@@ -127,9 +166,10 @@ class Daemon:
         """Write a snapshot of the state as it is now, once everything in it is durable."""
         state = self.ingest.state
         frozen, lsn = state.fork(), state.lsn
+        offsets = {name: feed.offsets() for name, feed in self.feeds.items() if feed.offsets()}
         self._last_snapshot = lsn
         await self.committer.wait_durable(lsn)
-        path = await asyncio.to_thread(self.snapshots.save, frozen)
+        path = await asyncio.to_thread(self.snapshots.save, frozen, offsets)
         log.info("snapshot written", seq=lsn, path=str(path))
         return lsn, path
 
@@ -148,8 +188,10 @@ class Daemon:
 
     def _source_progress(self) -> dict[str, object]:
         out: dict[str, object] = {}
-        for name, source in self.sources.items():
-            p = source.progress
+        for name, feed in self.feeds.items():
+            if not isinstance(feed, ReplayFeed):
+                continue
+            p = feed.source.progress
             out[f"{name}.trace_time"] = time.strftime("%a %H:%M", time.gmtime(p.trace_ts))
             if p.total:
                 out[f"{name}.done_pct"] = round(100 * p.emitted / p.total, 1)

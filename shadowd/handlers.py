@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING
 
+import msgspec
+
 from shadowd import __version__
 from shadowd.control.protocol import (
     ErrorReply,
+    FeedStatus,
     LinkLoad,
     LoadsReply,
     LoadsRequest,
@@ -29,7 +32,8 @@ from shadowd.control.protocol import (
     WorstCaseRequest,
 )
 from shadowd.control.service import Handlers, Peer
-from shadowd.core.state import digest
+from shadowd.core.state import digest, view_digest
+from shadowd.core.sync import SourceCounters
 from shadowd.engine.incremental import Engine
 
 if TYPE_CHECKING:
@@ -47,19 +51,27 @@ class DaemonHandlers(Handlers):
             seq=state.lsn, digest=digest(state), uptime_s=d.uptime(),
             sources=self._sources(), routers=len(state.routers), links=len(state.links),
             demands=state.demand_count(), version=__version__, durable_seq=d.ingest.durable_lsn,
+            view_digest=view_digest(state), feeds=self._feeds(),
         )
 
     def _sources(self) -> dict[str, SourceStatus]:
         ingest = self._daemon.ingest
         out: dict[str, SourceStatus] = {}
-        for name, pos in ingest.state.sources.items():
-            c = ingest.counters.get(name)
+        for name in sorted(set(ingest.state.sources) | set(ingest.counters)):
+            pos = ingest.state.sources.get(name)
+            c = ingest.counters.get(name, SourceCounters())
             out[name] = SourceStatus(
-                seq=pos.seq, ts=pos.ts, accepted=c.accepted if c else 0,
-                duplicates=c.duplicates if c else 0, rejected=c.rejected if c else 0,
-                gaps=c.gaps if c else 0,
+                seq=max(pos.seq if pos else 0, c.resynced_to), ts=pos.ts if pos else 0.0,
+                accepted=c.accepted, duplicates=c.duplicates, rejected=c.rejected, gaps=c.gaps,
+                snapshots=c.snapshots, stale_snapshots=c.stale_snapshots, resyncs=c.resyncs,
+                held=c.held, digests_ok=c.digests_ok, digest_mismatches=c.digest_mismatches,
+                digests_passed=c.digests_passed, dead_letters=c.dead_letters,
             )
         return out
+
+    def _feeds(self) -> dict[str, FeedStatus]:
+        return {name: FeedStatus(offsets=feed.offsets(), **msgspec.structs.asdict(feed.stats))
+                for name, feed in self._daemon.feeds.items()}
 
     async def on_topology(self, request: TopologyRequest, peer: Peer) -> TopologyReply:
         state = self._daemon.ingest.state

@@ -61,7 +61,7 @@ class ErrorReply(Reply, frozen=True, tag="error"):
     message: str
 
 
-class SourceStatus(msgspec.Struct, frozen=True, kw_only=True):
+class SourceStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     """How one telemetry source is doing: its last applied ``seq``/``ts`` and counters."""
 
     seq: int = 0
@@ -70,6 +70,27 @@ class SourceStatus(msgspec.Struct, frozen=True, kw_only=True):
     duplicates: int = 0
     rejected: int = 0
     gaps: int = 0
+    snapshots: int = 0  # resync snapshots reconciled
+    stale_snapshots: int = 0  # ... and dropped because the shadow was already past them
+    resyncs: int = 0  # resync requests sent to the source
+    held: int = 0  # delta batches held until the seqs before them arrived
+    digests_ok: int = 0
+    digest_mismatches: int = 0
+    digests_passed: int = 0  # not compared: the shadow had moved past, or holds other sources
+    dead_letters: int = 0
+
+
+class FeedStatus(msgspec.Struct, frozen=True, kw_only=True):
+    """How one configured feed (replay, Kafka, MQTT) is doing: its connection, its traffic."""
+
+    kind: str
+    connected: bool = False
+    messages: int = 0
+    lost: int = 0  # times the connection was lost
+    paused: int = 0  # times consumption paused for the log to catch up
+    dead_letters: int = 0
+    resync_requests: int = 0
+    offsets: dict[str, int] = msgspec.field(default_factory=dict)
 
 
 class StatusReply(Reply, frozen=True, tag="status"):
@@ -83,6 +104,8 @@ class StatusReply(Reply, frozen=True, tag="status"):
     version: str = ""  # shadowd's package version
     protocol: int = PROTOCOL_VERSION
     durable_seq: int = 0  # highest log sequence number known to be on disk (fsynced)
+    view_digest: str = ""  # ``shadowd.core.state.view_digest``: the network view alone
+    feeds: dict[str, FeedStatus] = msgspec.field(default_factory=dict)
 
 
 class TopologyReply(Reply, frozen=True, tag="topology"):

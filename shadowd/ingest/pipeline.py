@@ -17,9 +17,17 @@ from collections.abc import Callable, Sequence
 from typing import Protocol
 
 from shadowd import logs
+from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import AnyEvent, tag_of
+from shadowd.core.resync import SnapshotLike
 from shadowd.core.state import State
-from shadowd.core.sync import Admission, SourceCounters, admit
+from shadowd.core.sync import (
+    Admission,
+    SnapshotAdmission,
+    SourceCounters,
+    admit,
+    admit_snapshot,
+)
 
 log = logs.get_logger()
 
@@ -49,15 +57,33 @@ class Ingest:
 
     def offer(self, batch: list[AnyEvent]) -> int:
         """Admit ``batch`` and queue what was accepted; return the state's lsn after it."""
+        return self.admit(batch)[0]
+
+    def admit(self, batch: list[AnyEvent]) -> tuple[int, Admission]:
+        """``offer``, also saying what was done with each event."""
         admission = admit(self.state, batch, self.counters)
         _report(admission)
-        if admission.accepted:
-            self._committer.enqueue(admission.accepted)
-            self._on_accepted(admission.accepted)
-        return self.state.lsn
+        self._queue(admission.accepted)
+        return self.state.lsn, admission
+
+    def admit_snapshot(self, snapshot: SnapshotLike) -> tuple[int, SnapshotAdmission]:
+        """Reconcile the state with a source's snapshot; queue the diff like any deltas."""
+        admission = admit_snapshot(self.state, snapshot, self.counters)
+        _report_rejected(admission.rejected)
+        self._queue(admission.accepted)
+        return self.state.lsn, admission
+
+    def _queue(self, accepted: list[AnyEvent]) -> None:
+        if accepted:
+            self._committer.enqueue(accepted)
+            self._on_accepted(accepted)
 
     async def durable(self, lsn: int) -> None:
         await self._committer.wait_durable(lsn)
+
+    def congested(self) -> bool:
+        """True while more than ``max_in_flight`` applied events are not yet durable."""
+        return self.state.lsn - self._committer.durable_lsn > self._max_in_flight
 
     async def backpressure(self) -> None:
         """Wait while too much of the state is not yet on disk."""
@@ -67,9 +93,13 @@ class Ingest:
 
 
 def _report(admission: Admission) -> None:
-    for event, err in admission.rejected:
-        logs.alert(log, "delta_rejected", "warning", "delta rejected", source=event.source,
-                   seq=event.seq, event=tag_of(event), reason=err.reason)
+    _report_rejected(admission.rejected)
     for gap in admission.gaps:
         logs.alert(log, "sequence_gap", "warning", "sequence gap", source=gap.source,
                    expected=gap.expected, got=gap.got)
+
+
+def _report_rejected(rejected: list[tuple[AnyEvent, InvalidEvent]]) -> None:
+    for event, err in rejected:
+        logs.alert(log, "delta_rejected", "warning", "delta rejected", source=event.source,
+                   seq=event.seq, event_type=tag_of(event), reason=err.reason)
