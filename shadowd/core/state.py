@@ -150,9 +150,12 @@ def validate(state: State, event: AnyEvent) -> None:
     try:
         _CHECKS[type(event)](state, event)
     except InvalidEvent as err:
-        raise InvalidEvent(
-            err.reason, event_type=tag_of(event), source=event.source, seq=event.seq
-        ) from None
+        raise _named(err, event) from None
+
+
+def _named(err: InvalidEvent, event: AnyEvent) -> InvalidEvent:
+    return InvalidEvent(err.reason, event_type=tag_of(event), source=event.source,
+                        seq=event.seq)
 
 
 # --- the fold ------------------------------------------------------------------------
@@ -251,6 +254,32 @@ def apply(state: State, event: AnyEvent) -> State:
         pos.seq, pos.ts = event.seq, event.ts
     state.lsn += 1
     return state
+
+
+def apply_valid(
+    state: State, events: Iterable[AnyEvent]
+) -> tuple[list[AnyEvent], list[tuple[AnyEvent, InvalidEvent]]]:
+    """``validate`` then ``apply`` each event in order, as one tight loop (ingest's hot
+    path); return the applied events and the rejected ones with their reasons."""
+    checks, handlers, sources = _CHECKS, _APPLY, state.sources
+    accepted: list[AnyEvent] = []
+    rejected: list[tuple[AnyEvent, InvalidEvent]] = []
+    for event in events:
+        kind = type(event)
+        try:
+            checks[kind](state, event)
+        except InvalidEvent as err:
+            rejected.append((event, _named(err, event)))
+            continue
+        handlers[kind](state, event)
+        pos = sources.get(event.source)
+        if pos is None:
+            sources[event.source] = SourcePosition(seq=event.seq, ts=event.ts)
+        else:
+            pos.seq, pos.ts = event.seq, event.ts
+        accepted.append(event)
+    state.lsn += len(accepted)
+    return accepted, rejected
 
 
 def fold(events: Iterable[AnyEvent], state: State | None = None) -> State:
