@@ -74,13 +74,21 @@ def target_view(snapshot: SnapshotLike) -> tuple[State, list[tuple[AnyEvent, Inv
 
 
 def plan(state: State, snapshot: SnapshotLike) -> Reconciliation:
+    """The reconciliation of ``state`` with ``snapshot``.
+
+    The state does not record which source said what, so a snapshot may remove things
+    only while its source is the only one the shadow holds; with other sources present
+    it adds and updates, and what it no longer has stays (another source may own it).
+    """
     target, rejected = target_view(snapshot)
     stamp: dict[str, Any] = {"source": snapshot.source, "seq": snapshot.seq, "ts": snapshot.ts}
-    removed_links = set(_stale_links(state, target))
+    alone = not set(state.sources) - {snapshot.source}
+    removed_links = set(_stale_links(state, target, moved_only=not alone))
     events: list[AnyEvent] = [LinkRemoved(**stamp, link=k) for k in sorted(removed_links)]
-    events += _demand_removals(state, target, stamp)
-    events += [RouterRemoved(**stamp, router=r) for r in sorted(state.routers)
-               if r not in target.routers]
+    if alone:
+        events += _demand_removals(state, target, stamp)
+        events += [RouterRemoved(**stamp, router=r) for r in sorted(state.routers)
+                   if r not in target.routers]
     for name in sorted(target.routers):
         events += _router_updates(state.routers.get(name), target.routers[name], stamp)
     for link_id in sorted(target.links):
@@ -95,11 +103,14 @@ def reconcile(state: State, snapshot: SnapshotLike) -> list[AnyEvent]:
     return plan(state, snapshot).events
 
 
-def _stale_links(state: State, target: State) -> Iterator[str]:
-    """Links that are gone, or now join other routers (``link_added`` cannot move them)."""
+def _stale_links(state: State, target: State, *, moved_only: bool) -> Iterator[str]:
+    """Links that are gone (unless ``moved_only``), or now join other routers
+    (``link_added`` cannot move them)."""
     for link_id, link in state.links.items():
         new = target.links.get(link_id)
-        if new is None or {new.a, new.b} != {link.a, link.b}:
+        if new is None and not moved_only:
+            yield link_id
+        elif new is not None and {new.a, new.b} != {link.a, link.b}:
             yield link_id
 
 

@@ -62,10 +62,11 @@ _event = st.builds(_ev, st.integers(0, 8),
                    st.floats(0, 1e6, allow_nan=False), st.booleans())
 
 
-def _valid_fold(events: list[AnyEvent]) -> State:
-    """Every router, then whatever of ``events`` applies (removals included)."""
-    state = fold(RouterAdded(source="other", seq=1, ts=0.0, router=r) for r in ROUTERS)
-    for e in events:
+def _valid_fold(events: list[AnyEvent], source: str = "other") -> State:
+    """Every router, then whatever of ``events`` applies (removals included), all said by
+    ``source``."""
+    state = fold(RouterAdded(source=source, seq=1, ts=0.0, router=r) for r in ROUTERS)
+    for e in (msgspec.structs.replace(e, source=source) for e in events):
         try:
             validate(state, e)
         except InvalidEvent:
@@ -75,6 +76,7 @@ def _valid_fold(events: list[AnyEvent]) -> State:
 
 
 states = st.lists(_event, max_size=80).map(_valid_fold)
+agent_states = st.lists(_event, max_size=80).map(lambda events: _valid_fold(events, "agent"))
 
 
 def snapshot_events(state: State, source: str, seq: int) -> list[AnyEvent]:
@@ -97,8 +99,8 @@ def snapshot_events(state: State, source: str, seq: int) -> list[AnyEvent]:
 
 
 @settings(max_examples=300, deadline=None)
-@given(states, states)
-def test_reconcile_takes_any_view_to_the_snapshots(a: State, b: State) -> None:
+@given(agent_states, states)
+def test_reconcile_takes_the_sources_own_view_to_the_snapshots(a: State, b: State) -> None:
     snap = Snap(source="agent", seq=7, events=snapshot_events(b, "agent", 7))
     diff = reconcile(a, snap)
     fold(diff, a)  # ``fold`` does not validate: reconcile's events must apply as they come
@@ -112,8 +114,30 @@ def test_reconcile_of_the_same_view_is_empty(a: State) -> None:
     assert reconcile(a, Snap(source="x", seq=1, events=snapshot_events(a, "x", 1))) == []
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=300, deadline=None)
 @given(states, states)
+def test_with_other_sources_a_snapshot_adds_and_updates_but_removes_nothing(
+    a: State, b: State
+) -> None:
+    """The state does not record who said what: another source's routers, links and
+    demands must survive a snapshot that does not mention them."""
+    before = a.fork()
+    fold(reconcile(a, Snap(source="agent", seq=7, events=snapshot_events(b, "agent", 7))), a)
+    assert set(before.routers) <= set(a.routers)
+    for name, router in b.routers.items():
+        assert a.routers[name] == router
+    for link_id, link in b.links.items():
+        assert a.links[link_id] == link
+    moved = {k for k, lk in before.links.items()
+             if k in b.links and {lk.a, lk.b} != {b.links[k].a, b.links[k].b}}
+    assert set(before.links) - moved <= set(a.links)
+    for src, row in b.demands.items():
+        for dst, rate in row.items():
+            assert a.demands[src][dst] == rate
+
+
+@settings(max_examples=100, deadline=None)
+@given(agent_states, states)
 def test_admit_snapshot_validates_every_diff_event(a: State, b: State) -> None:
     counters: dict[str, SourceCounters] = {}
     result = admit_snapshot(a, Snap(source="agent", seq=3,
