@@ -35,6 +35,11 @@ class LogConfig(_Section, frozen=True):
     segment_mb: Annotated[int, msgspec.Meta(ge=1, le=4096)] = 64
     snapshot_every: Annotated[int, msgspec.Meta(ge=1)] = 200_000
     keep_snapshots: Annotated[int, msgspec.Meta(ge=1, le=100)] = 3
+    # Where the log lives: "local" segment files in the state dir, or a Kafka topic that
+    # several shadowd instances can fold to the same state (one writer per topic).
+    backend: Literal["local", "kafka"] = "local"
+    kafka_bootstrap: str = ""
+    kafka_topic: str = "shadowd.log"
 
 
 class ControlConfig(_Section, frozen=True):
@@ -138,6 +143,9 @@ def parse_config(text: str, *, file: str = "<config>") -> Config:
     except msgspec.DecodeError as err:
         raise ConfigError(f"{file}: not valid TOML: {err}", file=file) from None
     _check_unique_sources(config, file)
+    if config.log.backend == "kafka" and not config.log.kafka_bootstrap:
+        raise ConfigError(f"{file}: backend \"kafka\" needs kafka_bootstrap - at "
+                          "`$.log.kafka_bootstrap`", file=file, path="$.log.kafka_bootstrap")
     return config
 
 

@@ -39,9 +39,7 @@ from shadowd.ingest.pipeline import Ingest
 from shadowd.ingest.source import Feed, ReplayFeed
 from shadowd.model import ModelShadow
 from shadowd.notify import Notifier
-from shadowd.store.commit import GroupCommitter
-from shadowd.store.log import EventLog
-from shadowd.store.recovery import recover
+from shadowd.store.backend import open_backend
 from shadowd.store.snapshot import SnapshotStore
 
 log = logs.get_logger()
@@ -67,15 +65,11 @@ class Daemon:
 
     async def run(self) -> None:
         state_dir = self.config.state_path
-        state, report = recover(state_dir, repair=True)
-        for item in report.problems():
+        state, self.backend, problems = await open_backend(state_dir, self.config.log)
+        for item in problems:
             logs.alert(log, item.kind, "warning", item.message, **item.fields)
-        self.log = EventLog.open(state_dir / "log", segment_bytes=self.config.log.segment_mb << 20)
         self.snapshots = SnapshotStore(state_dir / "snapshots", keep=self.config.log.keep_snapshots)
-        self.committer = GroupCommitter(
-            self.log, window_s=self.config.log.fsync_window_ms / 1000,
-            max_batch_events=self.config.log.max_batch_events,
-        )
+        self.committer = self.backend.committer
         self.model = ModelShadow(state)
         self.ingest = Ingest(state, self.committer, on_accepted=self.model.note,
                              max_in_flight=2 * self.config.log.max_batch_events)
@@ -83,11 +77,12 @@ class Daemon:
         self._start_offsets = self._snapshot_offsets(state.lsn)
         self.dead_letters = DeadLetterFile(state_dir / DEAD_LETTERS)
         log.info("shadow recovered", seq=state.lsn, digest=digest(state),
-                 routers=len(state.routers), links=len(state.links), state_dir=str(state_dir))
+                 routers=len(state.routers), links=len(state.links), state_dir=str(state_dir),
+                 log_backend=self.backend.name)
         try:
             await self._serve()
         finally:
-            self.log.close()
+            self.backend.close()
             self.dead_letters.close()
             log.info("shadowd stopped", seq=self.ingest.state.lsn,
                      durable_seq=self.ingest.durable_lsn)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -85,7 +84,7 @@ class DaemonHandlers(Handlers):
         d = self._daemon
         last = d.ingest.durable_lsn
         first = max(1, last - request.count + 1)
-        events = await asyncio.to_thread(lambda: list(d.log.events(first, last)))
+        events = await d.backend.tail(first, last)
         return LogTailReply(events=[LoggedEvent(lsn=lsn, event=e) for lsn, e in events])
 
     async def on_snapshot(self, request: SnapshotRequest, peer: Peer) -> SnapshotReply:

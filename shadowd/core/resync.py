@@ -108,9 +108,9 @@ def _stale_links(state: State, target: State, *, moved_only: bool) -> Iterator[s
     (``link_added`` cannot move them)."""
     for link_id, link in state.links.items():
         new = target.links.get(link_id)
-        if new is None and not moved_only:
-            yield link_id
-        elif new is not None and {new.a, new.b} != {link.a, link.b}:
+        gone = new is None and not moved_only
+        moved = new is not None and {new.a, new.b} != {link.a, link.b}
+        if gone or moved:
             yield link_id
 
 

@@ -56,6 +56,7 @@ class KafkaCommitter:
         self._arrived = asyncio.Event()
         self._waiters: list[tuple[int, int, asyncio.Future[None]]] = []  # a heap on lsn
         self._next_lsn = last_lsn + 1  # of the first queued event
+        self._in_flight: asyncio.Future[None] | None = None  # the chunk being sent, if any
         self.durable_lsn = last_lsn
         self.records = 0
 
@@ -78,9 +79,11 @@ class KafkaCommitter:
         await producer.start()
         try:
             await self._loop(producer)
-        finally:
+        finally:  # on cancellation: let the chunk in flight land, then send the rest
             with contextlib.suppress(Exception):
-                await asyncio.shield(self._flush(producer))
+                if self._in_flight is not None:
+                    await self._in_flight
+                await self._flush(producer)
             await producer.stop()
 
     async def _loop(self, producer: AIOKafkaProducer) -> None:
@@ -91,15 +94,23 @@ class KafkaCommitter:
             await self._flush(producer)
 
     async def _flush(self, producer: AIOKafkaProducer) -> None:
+        """Send the queue in chunks, one at a time. A chunk is numbered when it leaves the
+        queue and sent under a shield, so a cancellation can never split or renumber it."""
         while self._queue:
             events, self._queue = self._queue[: self._max_batch], self._queue[self._max_batch :]
-            sent = [await producer.send(self._topic, frame, key=_KEY, partition=0)
-                    for frame in records(self._next_lsn, events, self._max_record)]
-            await asyncio.gather(*sent)
-            self.records += len(sent)
-            self._next_lsn += len(events)
-            self._durable(self._next_lsn - 1)
+            first, self._next_lsn = self._next_lsn, self._next_lsn + len(events)
+            self._in_flight = asyncio.ensure_future(self._send(producer, first, events))
+            await asyncio.shield(self._in_flight)
+            self._in_flight = None
         self._arrived.clear()
+
+    async def _send(self, producer: AIOKafkaProducer, first: int,
+                    events: list[AnyEvent]) -> None:
+        sent = [await producer.send(self._topic, frame, key=_KEY, partition=0)
+                for frame in records(first, events, self._max_record)]
+        await asyncio.gather(*sent)
+        self.records += len(sent)
+        self._durable(first + len(events) - 1)
 
     def _durable(self, lsn: int) -> None:
         self.durable_lsn = lsn

@@ -5,18 +5,21 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from itertools import islice
+from pathlib import Path
 
 import pytest
 
 from shadowd.config import ReplaySourceConfig
+from shadowd.control.protocol import StatusReply
 from shadowd.core.errors import LogCorrupt
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, digest, fold
 from shadowd.ingest.builtin import builtin_batches, trace_spec
 from shadowd.store.kafka_log import KafkaCommitter, read_kafka_log, recover_from_kafka
 from tests.brokers import Kafka, kafka_fixture, kafka_session_fixture  # noqa: F401
+from tests.integration.harness import Daemon, poll, write_config
 from tests.integration.test_brokers import create_topic, produce
 
 pytestmark = pytest.mark.integration
@@ -89,3 +92,35 @@ async def test_log_replay_kafka_prints_the_digest(kafka: Kafka) -> None:
     assert proc.returncode == 0, err.decode()
     summary = json.loads(out)
     assert (summary["seq"], summary["digest"]) == (2000, digest(fold(events[:2000])))
+
+
+async def test_a_daemon_with_its_log_in_kafka_and_a_second_reader_agree(
+    kafka: Kafka, daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    topic = await create_topic(kafka)
+    config = write_config(tmp_path, days=1)
+    config.write_text(config.read_text().replace(
+        "[log]\n", f'[log]\nbackend = "kafka"\nkafka_bootstrap = "{kafka.bootstrap}"\n'
+                   f'kafka_topic = "{topic}"\n', 1))
+    d = daemons(config)
+    d.start()
+    await asyncio.to_thread(d.wait_ready)
+    await asyncio.to_thread(d.wait_seq, 50_000)
+    assert await asyncio.to_thread(d.stop) == 0
+    d.start()  # resumes from the topic: the replay source continues after its seq
+    finished = await asyncio.to_thread(_wait_replay_finished, d)
+    assert await asyncio.to_thread(d.stop) == 0
+
+    elsewhere = await recover_from_kafka(kafka.bootstrap, topic)
+    assert (elsewhere.lsn, digest(elsewhere)) == (finished.seq, finished.digest)
+    assert elsewhere.sources["replay"].seq == finished.seq  # no gap, no duplicate
+    assert finished.digest == digest(fold(_trace(finished.seq)))
+    assert not list((d.state_dir / "log").glob("*.seg"))  # nothing went to local segments
+
+
+def _wait_replay_finished(d: Daemon) -> StatusReply:
+    def finished() -> StatusReply | None:
+        done = any(r.get("kind") == "source_finished" for r in d.log_records())
+        return d.status() if done else None
+
+    return poll("the replay to finish", finished)
