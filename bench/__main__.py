@@ -11,7 +11,8 @@ import sys
 from typing import Final
 
 BENCHMARKS: Final = (
-    "log_bench", "pipeline_bench", "engine_pyntm", "engine_scale", "engine_schemes",
+    "log_bench", "pipeline_bench", "agent_wire", "engine_pyntm", "engine_scale",
+    "engine_schemes",
 )
 
 
