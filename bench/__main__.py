@@ -11,7 +11,7 @@ import sys
 from typing import Final
 
 BENCHMARKS: Final = (
-    "log_bench", "pipeline_bench", "agent_wire", "engine_pyntm", "engine_scale",
+    "log_bench", "pipeline_bench", "kafka_e2e", "agent_wire", "engine_pyntm", "engine_scale",
     "engine_schemes",
 )
 
