@@ -106,10 +106,12 @@ def status(reply: StatusReply) -> str:
     if not reply.sources:
         return summary + "\nno sources yet\n"
     columns = [Column("SOURCE"), Column("SEQ", True), Column("LAST TS"), Column("ACCEPTED", True),
-               Column("DUPLICATES", True), Column("REJECTED", True), Column("GAPS", True)]
+               Column("DUPLICATES", True), Column("REJECTED", True), Column("GAPS", True),
+               Column("RESYNCS", True), Column("DIGESTS OK/BAD", True), Column("DEAD", True)]
     rows = [
         [name, str(s.seq), timestamp(s.ts), str(s.accepted), str(s.duplicates), str(s.rejected),
-         str(s.gaps)]
+         str(s.gaps), str(s.resyncs), f"{s.digests_ok}/{s.digest_mismatches}",
+         str(s.dead_letters)]
         for name, s in sorted(reply.sources.items())
     ]
     return summary + "\n" + table(columns, rows)

@@ -51,8 +51,9 @@ def test_status_human(sock: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert "uptime   1h02m03s\n" in out
     header, row = out.split("\n\n", 1)[1].splitlines()
     assert header.split() == ["SOURCE", "SEQ", "LAST", "TS", "ACCEPTED", "DUPLICATES",
-                              "REJECTED", "GAPS"]
+                              "REJECTED", "GAPS", "RESYNCS", "DIGESTS", "OK/BAD", "DEAD"]
     assert row.split()[:3] == ["golden", "13", "1970-01-01T00:00:10Z"]
+    assert row.split()[-3:] == ["0", "0/0", "0"]
 
 
 @pytest.mark.parametrize("where", ["before", "after"])
