@@ -13,20 +13,15 @@ import textwrap
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from itertools import islice
 from pathlib import Path
-from typing import Any, Final, Protocol
+from typing import Final, Protocol
 
 import msgspec
 
+from shadowd.agent.diff import snapshot_events as view_events
 from shadowd.config import ReplaySourceConfig
 from shadowd.control.errors import DaemonUnavailable
 from shadowd.core.events import (
     AnyEvent,
-    DemandSet,
-    LinkAdded,
-    LinkStatus,
-    LinkUtilization,
-    RouterAdded,
-    RouterHealth,
 )
 from shadowd.core.state import State, apply, view_digest
 from shadowd.ingest.builtin import builtin_batches, trace_spec
@@ -53,21 +48,9 @@ def trace_events(count: int) -> Iterator[AnyEvent]:
 
 
 def snapshot_events(state: State, seq: int, ts: float) -> list[AnyEvent]:
-    s: dict[str, Any] = {"source": SOURCE, "seq": seq, "ts": ts}
-    out: list[AnyEvent] = []
-    for r in state.routers.values():
-        out += [RouterAdded(**s, router=r.name, pos=r.pos, loopback=r.loopback),
-                RouterHealth(**s, router=r.name, up=r.up, cpu_pct=r.cpu_pct, mem_pct=r.mem_pct)]
-    for k in state.links.values():
-        out += [LinkAdded(**s, link=k.id, a=k.a, b=k.b, metric=k.metric,
-                          reverse_metric=k.reverse_metric, capacity_bps=k.capacity_bps,
-                          delay_ms=k.delay_ms, srlgs=k.srlgs),
-                LinkStatus(**s, link=k.id, up=k.up),
-                LinkUtilization(**s, link=k.id, ab_bps=k.ab_bps, ba_bps=k.ba_bps,
-                                drops=k.drops, errors=k.errors)]
-    out += [DemandSet(**s, src=src, dst=dst, rate_bps=rate)
-            for src, row in state.demands.items() for dst, rate in row.items()]
-    return out
+    """The producer's whole view, stamped as one snapshot at ``seq``."""
+    return [msgspec.structs.replace(e, source=SOURCE, seq=seq, ts=ts)
+            for e in view_events(state)]
 
 
 class Transport(Protocol):

@@ -10,6 +10,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shadowd.agent.diff import snapshot_events as view_events
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     AnyEvent,
@@ -80,22 +81,9 @@ agent_states = st.lists(_event, max_size=80).map(lambda events: _valid_fold(even
 
 
 def snapshot_events(state: State, source: str, seq: int) -> list[AnyEvent]:
-    """The events that rebuild ``state``'s view from nothing (what a producer sends)."""
-    s: dict[str, Any] = {"source": source, "seq": seq, "ts": 0.0}
-    out: list[AnyEvent] = []
-    for r in state.routers.values():
-        out += [RouterAdded(**s, router=r.name, pos=r.pos, loopback=r.loopback),
-                RouterHealth(**s, router=r.name, up=r.up, cpu_pct=r.cpu_pct, mem_pct=r.mem_pct)]
-    for k in state.links.values():
-        out += [LinkAdded(**s, link=k.id, a=k.a, b=k.b, metric=k.metric,
-                          reverse_metric=k.reverse_metric, capacity_bps=k.capacity_bps,
-                          delay_ms=k.delay_ms, srlgs=k.srlgs),
-                LinkStatus(**s, link=k.id, up=k.up),
-                LinkUtilization(**s, link=k.id, ab_bps=k.ab_bps, ba_bps=k.ba_bps,
-                                drops=k.drops, errors=k.errors)]
-    out += [DemandSet(**s, src=src, dst=dst, rate_bps=rate)
-            for src, row in state.demands.items() for dst, rate in row.items()]
-    return out
+    """``state``'s whole view, stamped as one snapshot of ``source`` at ``seq``."""
+    return [msgspec.structs.replace(e, source=source, seq=seq, ts=0.0)
+            for e in view_events(state)]
 
 
 @settings(max_examples=300, deadline=None)

@@ -10,7 +10,6 @@ from __future__ import annotations
 import itertools
 import random
 from collections import Counter
-from collections.abc import Sequence
 from itertools import islice
 from pathlib import Path
 from typing import Final
@@ -29,24 +28,12 @@ from shadowd.ingest.wire import (
     decode_message,
     encode_message,
 )
+from tests.unit.test_ingest_differential import MemoryLog
 from tests.unit.test_ingest_wire_fuzz import invalid, message
 
 MALFORMED: Final = 100_000
 VALID_EVENTS: Final = 20_000
 SOURCE: Final = "agent"
-
-
-class MemoryLog:
-    def __init__(self) -> None:
-        self.events: list[AnyEvent] = []
-        self.durable_lsn = 0
-
-    def enqueue(self, events: Sequence[AnyEvent]) -> None:
-        self.events.extend(events)
-        self.durable_lsn = len(self.events)
-
-    async def wait_durable(self, lsn: int) -> None:
-        return None
 
 
 def _valid_feed() -> tuple[list[AnyEvent], list[bytes]]:
