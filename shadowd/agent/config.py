@@ -11,6 +11,7 @@ Unknown keys are rejected and errors name the key's ``$.path``. Example::
 
     [reader]                      # what production is: "frr", "trace"
     kind = "frr"
+    igp = "ospf"                  # costs and adjacencies from: "ospf", "isis"
     [[reader.routers]]
     name = "fra1"
     namespace = "fra1"            # netns for counters; pathspace for vtysh -N
@@ -83,6 +84,7 @@ class FrrReaderConfig(_Section, frozen=True, tag="frr", tag_field="kind"):
     """FRR routers through vtysh JSON, interface counters through netlink."""
 
     routers: Annotated[list[FrrRouterConfig], msgspec.Meta(min_length=1)]
+    igp: Literal["ospf", "isis"] = "ospf"  # where link metrics and adjacencies come from
     default_capacity_bps: Positive = 1e9  # when an interface reports no speed
     vtysh: str = "vtysh"
     timeout_s: Positive = 10.0

@@ -1,14 +1,19 @@
 """FRR routers as production: vtysh JSON for topology, netlink for counters.
 
 Per configured router (a vtysh pathspace, ``vtysh -N``, and the network namespace of its
-interfaces) each poll reads ``show interface json`` (state, speed, addresses),
-``show ip ospf interface json`` (costs) and ``show ip ospf neighbor json`` (adjacencies),
-and the interface counters through netlink (pyroute2 in the namespace).
+interfaces) each poll reads ``show interface json`` (state, speed, addresses), the IGP's
+costs and adjacencies, and the interface counters through netlink (pyroute2 in the
+namespace). The IGP is the reader's ``igp``: OSPF reads ``show ip ospf interface json``,
+``show ip ospf neighbor json`` and ``show ip ospf json`` (router id); IS-IS reads
+``show isis interface detail json`` (per-level metrics) and ``show isis neighbor json``
+(FRR 8 has no IS-IS command that prints an IPv4 router id, so its routers have no
+loopback).
 
 Links are the interface pairs of two configured routers that share an IPv4 subnet, so a
 link whose adjacency is gone stays known and is reported down rather than removed. A link
-is up while both interfaces are operationally up and, where both run OSPF, an adjacency
-on it is Full. Metric = the a-side OSPF cost, reverse metric = the b side's; capacity =
+is up while both interfaces are operationally up and, where both run the IGP, an adjacency
+on it is up (OSPF: Full; IS-IS: Up). Metric = the a-side cost (OSPF cost, IS-IS metric of
+the circuit's level 1, else level 2), reverse metric = the b side's; capacity =
 the slower interface's speed. Rates are the transmit-byte deltas of each end over the
 time between polls (a->b is what a sends); drops and errors are those of the interval.
 
@@ -23,7 +28,7 @@ import hashlib
 import ipaddress
 import json
 from collections.abc import Mapping
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
@@ -41,9 +46,9 @@ class Iface(msgspec.Struct, frozen=True, kw_only=True):
     up: bool
     speed_mbit: int = 0
     networks: tuple[str, ...] = ()  # IPv4 subnets, "10.0.0.0/30"
-    ospf: bool = False
+    igp: bool = False  # the IGP (OSPF or IS-IS) runs on this interface
     cost: int | None = None
-    full: bool = False  # a Full OSPF adjacency on this interface
+    adjacent: bool = False  # an up adjacency on it (OSPF Full, IS-IS Up)
 
 
 class RouterReading(msgspec.Struct, frozen=True, kw_only=True):
@@ -80,21 +85,67 @@ class LinkEnds(msgspec.Struct, frozen=True, kw_only=True):
 
 def parse_router(interfaces: Mapping[str, Any], ospf_interfaces: Mapping[str, Any],
                  ospf_neighbors: Mapping[str, Any], ospf: Mapping[str, Any]) -> RouterReading:
-    """One router's reading from the JSON of its four ``show`` commands."""
+    """One OSPF router's reading from the JSON of its four ``show`` commands."""
     costs = ospf_interfaces.get("interfaces", ospf_interfaces)
-    full = _full_adjacency_ifaces(ospf_neighbors)
+    igp: dict[str, int | None] = {}
+    for name, ospf_if in (costs.items() if isinstance(costs, dict) else ()):
+        if isinstance(ospf_if, dict) and ospf_if.get("ospfEnabled", True):
+            cost = ospf_if.get("cost")
+            igp[name] = cost if isinstance(cost, int) else None
+    return _reading(interfaces, igp, _full_adjacency_ifaces(ospf_neighbors),
+                    router_id=ospf.get("routerId"))
+
+
+def parse_isis_router(interfaces: Mapping[str, Any], isis_interfaces: Mapping[str, Any],
+                      isis_neighbors: Mapping[str, Any]) -> RouterReading:
+    """One IS-IS router's reading from ``show interface json``, ``show isis interface
+    detail json`` and ``show isis neighbor json``."""
+    igp: dict[str, int | None] = {}
+    for circuit in _isis_circuits(isis_interfaces):
+        iface = circuit.get("interface")
+        if isinstance(iface, dict) and isinstance(iface.get("name"), str):
+            igp[iface["name"]] = _isis_metric(iface.get("levels"))
+    up = set()
+    for circuit in _isis_circuits(isis_neighbors):
+        iface = circuit.get("interface")  # a name; a dict in the "detail" form
+        name = iface.get("name") if isinstance(iface, dict) else iface
+        state = iface.get("state") if isinstance(iface, dict) else circuit.get("state")
+        if isinstance(name, str) and state == "Up":
+            up.add(name)
+    return _reading(interfaces, igp, up, router_id=None)
+
+
+def _isis_circuits(data: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The circuit entries of every area (a gone adjacency leaves ``{"circuit": 0}``)."""
+    out = []
+    for area in data.get("areas", []):
+        if isinstance(area, dict):
+            out += [c for c in area.get("circuits", []) if isinstance(c, dict)]
+    return out
+
+
+def _isis_metric(levels: Any) -> int | None:
+    """The circuit's level-1 metric if it runs level 1, else its level-2 metric."""
+    metrics = {}
+    for level in levels if isinstance(levels, list) else []:
+        if isinstance(level, dict) and isinstance(level.get("metric"), int):
+            metrics[str(level.get("level"))] = level["metric"]
+    return metrics.get("L1", metrics.get("L2"))
+
+
+def _reading(interfaces: Mapping[str, Any], igp: Mapping[str, int | None],
+             adjacent: set[str], *, router_id: str | None) -> RouterReading:
+    """Interfaces from ``show interface json``; ``igp`` = the IGP's interfaces and their
+    costs, ``adjacent`` = those with an up adjacency."""
     ifaces = {}
     for name, info in interfaces.items():
         if not isinstance(info, dict):
             continue
-        ospf_if = costs.get(name) if isinstance(costs, dict) else None
-        cost = ospf_if.get("cost") if isinstance(ospf_if, dict) else None
         ifaces[name] = Iface(
             name=name, up=info.get("operationalStatus") == "up",
             speed_mbit=int(info.get("speed") or 0), networks=_networks(info),
-            ospf=isinstance(ospf_if, dict) and bool(ospf_if.get("ospfEnabled", True)),
-            cost=int(cost) if isinstance(cost, int) else None, full=name in full)
-    return RouterReading(router_id=ospf.get("routerId"), ifaces=ifaces)
+            igp=name in igp, cost=igp.get(name), adjacent=name in adjacent)
+    return RouterReading(router_id=router_id, ifaces=ifaces)
 
 
 def _networks(info: Mapping[str, Any]) -> tuple[str, ...]:
@@ -150,7 +201,7 @@ def infer_links(readings: Mapping[str, RouterReading]) -> list[LinkEnds]:
 def link_up(a: Iface, b: Iface) -> bool:
     if not (a.up and b.up):
         return False
-    return not (a.ospf and b.ospf) or a.full or b.full
+    return not (a.igp and b.igp) or a.adjacent or b.adjacent
 
 
 def build_state(readings: Mapping[str, RouterReading], alive: Mapping[str, bool],
@@ -201,12 +252,16 @@ def interval_rates(previous: Mapping[tuple[str, str], tuple[float, IfCounters]],
 
 SHOW_COMMANDS: Final = ("show interface json", "show ip ospf interface json",
                         "show ip ospf neighbor json", "show ip ospf json")
+ISIS_SHOW_COMMANDS: Final = ("show interface json", "show isis interface detail json",
+                             "show isis neighbor json")
 
 
 class FrrReader:
-    def __init__(self, routers: list[FrrRouterConfig], *, vtysh: str = "vtysh",
-                 default_capacity_bps: float = 1e9, timeout_s: float = 10.0) -> None:
+    def __init__(self, routers: list[FrrRouterConfig], *, igp: Literal["ospf", "isis"] = "ospf",
+                 vtysh: str = "vtysh", default_capacity_bps: float = 1e9,
+                 timeout_s: float = 10.0) -> None:
         self.routers = routers
+        self.igp = igp
         self.vtysh = vtysh
         self.default_capacity_bps = default_capacity_bps
         self.timeout_s = timeout_s
@@ -217,7 +272,7 @@ class FrrReader:
 
     @classmethod
     def from_config(cls, config: FrrReaderConfig) -> FrrReader:
-        return cls(config.routers, vtysh=config.vtysh,
+        return cls(config.routers, igp=config.igp, vtysh=config.vtysh,
                    default_capacity_bps=config.default_capacity_bps, timeout_s=config.timeout_s)
 
     async def poll(self, now: float) -> State:
@@ -243,6 +298,10 @@ class FrrReader:
 
     async def _read(self, router: FrrRouterConfig) -> RouterReading:
         pathspace = router.pathspace if router.pathspace is not None else router.namespace
+        if self.igp == "isis":
+            outputs = await asyncio.gather(*(self._vtysh(pathspace, c)
+                                             for c in ISIS_SHOW_COMMANDS))
+            return parse_isis_router(*outputs)
         outputs = await asyncio.gather(*(self._vtysh(pathspace, c) for c in SHOW_COMMANDS))
         return parse_router(*outputs)
 

@@ -1,6 +1,7 @@
-"""The FRR reader against a tiny real production: three FRR routers (zebra + ospfd) in
-network namespaces, in a chain joined by veth pairs. The agent reads the topology, OSPF
-costs and counters from them, and a link taken down shows up as ``LinkStatus(up=False)``.
+"""The FRR reader against a tiny real production: three FRR routers (zebra + ospfd, or
+zebra + isisd) in network namespaces, in a chain joined by veth pairs. The agent reads the
+topology, the IGP's per-interface costs and counters from them, and a link taken down
+shows up as ``LinkStatus(up=False)``. The test runs once per IGP.
 
 Everything is named ``agt-*``; namespaces and daemons left by a crashed earlier run are
 removed first, and everything this test makes is removed after it, pass or fail.
@@ -17,7 +18,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal
 
 import pytest
 
@@ -37,7 +38,7 @@ pytestmark = [
 PREFIX: Final = "agt-"
 FRR_RUN: Final = Path("/var/run/frr")
 ROUTERS: Final = ("r1", "r2", "r3")
-# (a, b, subnet /30, a's OSPF cost, b's OSPF cost)
+# (a, b, subnet /30, a's OSPF cost / IS-IS metric, b's)
 LINKS: Final = (("r1", "r2", "10.91.1", 10, 20), ("r2", "r3", "10.91.2", 5, 5))
 DEADLINE_S: Final = 60.0
 
@@ -54,16 +55,26 @@ def sh(*cmd: str) -> None:
     subprocess.run(cmd, check=True, capture_output=True, timeout=30)
 
 
-def frr_config(router: str) -> str:
+def frr_config(router: str, igp: str) -> str:
+    n = ROUTERS.index(router) + 1
     lines = [f"hostname {router}"]
     for a, b, _, cost_a, cost_b in LINKS:
         if router in (a, b):
             peer, cost = (b, cost_a) if router == a else (a, cost_b)
-            lines += [f"interface {ifname(router, peer)}", " ip ospf network point-to-point",
-                      f" ip ospf cost {cost}", " ip ospf hello-interval 1",
-                      " ip ospf dead-interval 3"]
-    lines += ["router ospf", f" ospf router-id 10.255.0.{ROUTERS.index(router) + 1}",
-              " network 10.91.0.0/16 area 0", ""]
+            lines.append(f"interface {ifname(router, peer)}")
+            if igp == "isis":
+                lines += [" ip router isis lab", " isis network point-to-point",
+                          f" isis metric {cost}", " isis hello-interval 1",
+                          " isis hello-multiplier 3"]
+            else:
+                lines += [" ip ospf network point-to-point", f" ip ospf cost {cost}",
+                          " ip ospf hello-interval 1", " ip ospf dead-interval 3"]
+    if igp == "isis":
+        lines += ["router isis lab", f" net 49.0001.0000.0000.000{n}.00",
+                  " is-type level-2-only", " metric-style wide", ""]
+    else:
+        lines += ["router ospf", f" ospf router-id 10.255.0.{n}",
+                  " network 10.91.0.0/16 area 0", ""]
     return "\n".join(lines)
 
 
@@ -108,7 +119,7 @@ def purge() -> None:
         shutil.rmtree(FRR_RUN / name, ignore_errors=True)
 
 
-def build() -> None:
+def build(igp: str) -> None:
     for router in ROUTERS:
         sh("ip", "netns", "add", ns(router))
         sh("ip", "-n", ns(router), "link", "set", "lo", "up")
@@ -124,20 +135,22 @@ def build() -> None:
         run.mkdir()
         shutil.chown(run, "frr", "frr")
         conf = run / "frr.conf"
-        conf.write_text(frr_config(router))
+        conf.write_text(frr_config(router, igp))
         shutil.chown(conf, "frr", "frr")
-        for daemon in ("zebra", "ospfd"):
+        for daemon in ("zebra", "isisd" if igp == "isis" else "ospfd"):
             sh("ip", "netns", "exec", ns(router), f"/usr/lib/frr/{daemon}", "-d", "-N",
                ns(router), "-f", str(conf), "-i", str(run / f"{daemon}.pid"),
                "--log", f"file:{run / daemon}.log")
 
 
-@pytest.fixture(name="lab")
-def lab_fixture() -> Iterator[None]:
+@pytest.fixture(name="lab", params=["ospf", "isis"])
+def lab_fixture(request: pytest.FixtureRequest) -> Iterator[str]:
+    """The lab running ``request.param`` as its IGP; yields that IGP's name."""
+    igp: str = request.param
     purge()
     try:
-        build()
-        yield
+        build(igp)
+        yield igp
     finally:
         purge()
 
@@ -156,8 +169,9 @@ def all_links_up(state: State) -> bool:
     return len(state.links) == len(LINKS) and all(lk.up for lk in state.links.values())
 
 
-async def test_frr_reader_sees_topology_counters_and_a_link_going_down(lab: None) -> None:
-    reader = FrrReader([FrrRouterConfig(name=r, namespace=ns(r)) for r in ROUTERS])
+async def test_frr_reader_sees_topology_counters_and_a_link_going_down(lab: str) -> None:
+    igp: Literal["ospf", "isis"] = "isis" if lab == "isis" else "ospf"
+    reader = FrrReader([FrrRouterConfig(name=r, namespace=ns(r)) for r in ROUTERS], igp=igp)
     state = await poll_until(reader, all_links_up)
     r1r2 = link_id("r1", ifname("r1", "r2"), "r2", ifname("r2", "r1"))
     r2r3 = link_id("r2", ifname("r2", "r3"), "r3", ifname("r3", "r2"))
@@ -165,8 +179,9 @@ async def test_frr_reader_sees_topology_counters_and_a_link_going_down(lab: None
     first = state.links[r1r2]
     assert (first.a, first.b, first.metric, first.reverse_metric) == ("r1", "r2", 10, 20)
     assert first.capacity_bps == 10e9  # veths report 10 Gbit/s
-    assert {r.loopback for r in state.routers.values()} == {"10.255.0.1", "10.255.0.2",
-                                                           "10.255.0.3"}
+    assert {r.loopback for r in state.routers.values()} == (
+        {"10.255.0.1", "10.255.0.2", "10.255.0.3"} if igp == "ospf" else {None})
+    assert state.links[r2r3].metric == state.links[r2r3].reverse_metric == 5
     core = AgentCore(AgentSettings(source="lab"))
     core.start(state, time.monotonic())
 
