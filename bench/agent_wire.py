@@ -21,10 +21,10 @@ import time
 from typing import Any
 
 from shadowd.agent.core import AgentCore, AgentSettings
-from shadowd.agent.diff import Deadband
 from shadowd.agent.reader import trace_reader
 from shadowd.agent.testing import StreamFolder
 from shadowd.agent.view import view_digest
+from shadowd.core.diff import Deadband
 from shadowd.core.events import tag_of
 from shadowd.ingest.wire import DeltaBatch, Format, encode_message
 

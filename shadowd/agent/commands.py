@@ -20,11 +20,11 @@ from shadowd.agent.config import (
     load_agent_config,
 )
 from shadowd.agent.core import AgentCore, AgentSettings
-from shadowd.agent.diff import Deadband
 from shadowd.agent.position import PositionFile
 from shadowd.agent.reader import Reader, trace_reader
 from shadowd.agent.run import Agent
 from shadowd.agent.transport import Transport
+from shadowd.core.diff import Deadband
 
 
 def register(sub: Any) -> None:

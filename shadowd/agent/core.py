@@ -19,8 +19,8 @@ from typing import Final
 
 import msgspec
 
-from shadowd.agent.diff import NO_DEADBAND, Deadband, diff, snapshot_events
 from shadowd.agent.view import view_digest
+from shadowd.core.diff import NO_DEADBAND, Deadband, diff, snapshot_events
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, fold
 from shadowd.ingest.wire import (

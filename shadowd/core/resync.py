@@ -15,26 +15,17 @@ source's digests are due for comparison. The caller owns the state and does the 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
-from typing import Any, Final, Protocol
+from collections.abc import Sequence
+from typing import Final, Protocol
 
 import msgspec
 
+from shadowd.core.diff import diff
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     AnyEvent,
-    DemandSet,
-    LinkAdded,
-    LinkCapacity,
-    LinkMetric,
-    LinkRemoved,
-    LinkStatus,
-    LinkUtilization,
-    RouterAdded,
-    RouterHealth,
-    RouterRemoved,
 )
-from shadowd.core.state import Link, Router, State, apply, validate
+from shadowd.core.state import State, apply, validate
 
 REASON_GAP: Final = "gap"  # the same words as ``shadowd.ingest.wire``'s REASON_*
 REASON_STARTUP: Final = "startup"
@@ -74,92 +65,22 @@ def target_view(snapshot: SnapshotLike) -> tuple[State, list[tuple[AnyEvent, Inv
 
 
 def plan(state: State, snapshot: SnapshotLike) -> Reconciliation:
-    """The reconciliation of ``state`` with ``snapshot``.
+    """The reconciliation of ``state`` with ``snapshot``: ``core.diff`` to its view, stamped.
 
     The state does not record which source said what, so a snapshot may remove things
     only while its source is the only one the shadow holds; with other sources present
     it adds and updates, and what it no longer has stays (another source may own it).
     """
     target, rejected = target_view(snapshot)
-    stamp: dict[str, Any] = {"source": snapshot.source, "seq": snapshot.seq, "ts": snapshot.ts}
     alone = not set(state.sources) - {snapshot.source}
-    removed_links = set(_stale_links(state, target, moved_only=not alone))
-    events: list[AnyEvent] = [LinkRemoved(**stamp, link=k) for k in sorted(removed_links)]
-    if alone:
-        events += _demand_removals(state, target, stamp)
-        events += [RouterRemoved(**stamp, router=r) for r in sorted(state.routers)
-                   if r not in target.routers]
-    for name in sorted(target.routers):
-        events += _router_updates(state.routers.get(name), target.routers[name], stamp)
-    for link_id in sorted(target.links):
-        old = None if link_id in removed_links else state.links.get(link_id)
-        events += _link_updates(old, target.links[link_id], stamp)
-    events += _demand_updates(state, target, stamp)
+    stamp = {"source": snapshot.source, "seq": snapshot.seq, "ts": snapshot.ts}
+    events = [msgspec.structs.replace(e, **stamp) for e in diff(state, target, removals=alone)]
     return Reconciliation(events=events, rejected=rejected)
 
 
 def reconcile(state: State, snapshot: SnapshotLike) -> list[AnyEvent]:
     """The events that turn ``state``'s network view into ``snapshot``'s."""
     return plan(state, snapshot).events
-
-
-def _stale_links(state: State, target: State, *, moved_only: bool) -> Iterator[str]:
-    """Links that are gone (unless ``moved_only``), or now join other routers
-    (``link_added`` cannot move them)."""
-    for link_id, link in state.links.items():
-        new = target.links.get(link_id)
-        gone = new is None and not moved_only
-        moved = new is not None and {new.a, new.b} != {link.a, link.b}
-        if gone or moved:
-            yield link_id
-
-
-def _demand_removals(state: State, target: State, stamp: dict[str, Any]) -> list[AnyEvent]:
-    return [DemandSet(**stamp, src=src, dst=dst, rate_bps=0.0)
-            for src in sorted(state.demands) for dst in sorted(state.demands[src])
-            if dst not in target.demands.get(src, {})]
-
-
-def _demand_updates(state: State, target: State, stamp: dict[str, Any]) -> list[AnyEvent]:
-    return [DemandSet(**stamp, src=src, dst=dst, rate_bps=rate)
-            for src in sorted(target.demands) for dst, rate in sorted(target.demands[src].items())
-            if state.demands.get(src, {}).get(dst) != rate]
-
-
-def _router_updates(old: Router | None, new: Router, stamp: dict[str, Any]) -> list[AnyEvent]:
-    events: list[AnyEvent] = []
-    health = (old.up, old.cpu_pct, old.mem_pct) if old is not None else (True, 0.0, 0.0)
-    if old is None or (old.pos, old.loopback) != (new.pos, new.loopback):
-        events.append(RouterAdded(**stamp, router=new.name, pos=new.pos, loopback=new.loopback))
-        health = (health[0], 0.0, 0.0)  # router_added keeps `up`, resets the load figures
-    if health != (new.up, new.cpu_pct, new.mem_pct):
-        events.append(RouterHealth(**stamp, router=new.name, up=new.up, cpu_pct=new.cpu_pct,
-                                   mem_pct=new.mem_pct))
-    return events
-
-
-def _link_updates(old: Link | None, new: Link, stamp: dict[str, Any]) -> list[AnyEvent]:
-    events: list[AnyEvent] = []
-    up = old.up if old is not None else True
-    counters = (old.ab_bps, old.ba_bps, old.drops, old.errors) if old is not None else None
-    if old is None or (old.a, old.b, old.delay_ms, old.srlgs) != (new.a, new.b, new.delay_ms,
-                                                                   new.srlgs):
-        events.append(LinkAdded(**stamp, link=new.id, a=new.a, b=new.b, metric=new.metric,
-                                reverse_metric=new.reverse_metric, capacity_bps=new.capacity_bps,
-                                delay_ms=new.delay_ms, srlgs=new.srlgs))
-        counters = None  # link_added starts the counters afresh
-    else:
-        if (old.metric, old.reverse_metric) != (new.metric, new.reverse_metric):
-            events.append(LinkMetric(**stamp, link=new.id, metric=new.metric,
-                                     reverse_metric=new.reverse_metric))
-        if old.capacity_bps != new.capacity_bps:
-            events.append(LinkCapacity(**stamp, link=new.id, capacity_bps=new.capacity_bps))
-    if up != new.up:
-        events.append(LinkStatus(**stamp, link=new.id, up=new.up))
-    if (counters or (0.0, 0.0, 0, 0)) != (new.ab_bps, new.ba_bps, new.drops, new.errors):
-        events.append(LinkUtilization(**stamp, link=new.id, ab_bps=new.ab_bps,
-                                      ba_bps=new.ba_bps, drops=new.drops, errors=new.errors))
-    return events
 
 
 # --- the per-source session ------------------------------------------------------------

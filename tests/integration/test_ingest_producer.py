@@ -17,9 +17,9 @@ from typing import Final, Protocol
 
 import msgspec
 
-from shadowd.agent.diff import snapshot_events as view_events
 from shadowd.config import ReplaySourceConfig
 from shadowd.control.errors import DaemonUnavailable
+from shadowd.core.diff import snapshot_events as view_events
 from shadowd.core.events import (
     AnyEvent,
 )

@@ -10,8 +10,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from shadowd.agent.core import stamp
-from shadowd.agent.diff import Deadband, diff, snapshot_events
 from shadowd.agent.view import view_of
+from shadowd.core.diff import Deadband, diff, snapshot_events
 from shadowd.core.events import AnyEvent, LinkStatus, LinkUtilization
 from shadowd.core.state import Link, Router, State, apply, validate
 

@@ -7,7 +7,6 @@ from typing import Any
 
 import pytest
 
-from shadowd.agent.diff import diff
 from shadowd.agent.gnmic import (
     IN_OCTETS,
     OUT_OCTETS,
@@ -17,6 +16,7 @@ from shadowd.agent.gnmic import (
     overlay,
     parse_events,
 )
+from shadowd.core.diff import diff
 from shadowd.core.events import LinkUtilization
 from shadowd.core.state import Link, Router, State
 

@@ -10,7 +10,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shadowd.agent.diff import snapshot_events as view_events
+from shadowd.core.diff import snapshot_events as view_events
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     AnyEvent,

@@ -14,6 +14,12 @@ unchanged; ``demand_deadband`` does the same for demand rates. The suppressed ch
 not lost: the next diff compares against what was *sent*, so drift adds up until it
 crosses the band. With a deadband, ``fold(diff(a, b), a)`` is ``b`` within the band.
 
+With ``removals=False`` nothing is removed (no router, link or demand that ``current``
+lacks), except a link whose ends changed, which must be removed to be added again: that
+is how a snapshot from one of several sources reconciles (``core.resync``), since the
+state does not record which source said what.
+
+The agent sends these events as deltas; the daemon logs them to reconcile a snapshot.
 Pure: no I/O, no clock.
 """
 
@@ -49,14 +55,16 @@ class Deadband(msgspec.Struct, frozen=True, kw_only=True):
 NO_DEADBAND: Final = Deadband()
 
 
-def diff(previous: State, current: State, deadband: Deadband = NO_DEADBAND) -> list[AnyEvent]:
+def diff(
+    previous: State, current: State, deadband: Deadband = NO_DEADBAND, *, removals: bool = True
+) -> list[AnyEvent]:
     """The events that turn ``previous``'s view into ``current``'s, in an order that
     validates: removals first, then routers, links, their attributes, demands."""
     out: list[AnyEvent] = []
-    out += _removed(previous, current)
+    out += _removed(previous, current, removals)
     out += _routers(previous, current)
     out += _links(previous, current, deadband.util)
-    out += _demands(previous, current, deadband.demand)
+    out += _demands(previous, current, deadband.demand, removals)
     return out
 
 
@@ -72,14 +80,18 @@ def _same_ends(old: Link, new: Link) -> bool:
     return (old.a, old.b) == (new.a, new.b)
 
 
-def _removed(previous: State, current: State) -> list[AnyEvent]:
+def _removed(previous: State, current: State, removals: bool) -> list[AnyEvent]:
+    """Links and routers that are gone (only with ``removals``), and links whose ends
+    changed (always: a link can only move by being removed and added again)."""
     out: list[AnyEvent] = []
     for link_id, old in previous.links.items():
         new = current.links.get(link_id)
-        if new is None or not _same_ends(old, new):
+        gone = new is None and removals
+        if gone or (new is not None and not _same_ends(old, new)):
             out.append(LinkRemoved(**_NO, link=link_id))
-    out += [RouterRemoved(**_NO, router=name) for name in previous.routers
-            if name not in current.routers]
+    if removals:
+        out += [RouterRemoved(**_NO, router=name) for name in previous.routers
+                if name not in current.routers]
     return out
 
 
@@ -156,13 +168,15 @@ def _moved(old: float, new: float, band: float) -> bool:
 # --- demands -----------------------------------------------------------------------------
 
 
-def _demands(previous: State, current: State, band: float) -> list[AnyEvent]:
+def _demands(previous: State, current: State, band: float, removals: bool) -> list[AnyEvent]:
     out: list[AnyEvent] = []
     for src, row in current.demands.items():
         old_row = previous.demands.get(src, {})
         for dst, rate in row.items():
             if rate > 0.0 and _moved(old_row.get(dst, 0.0), rate, band):
                 out.append(DemandSet(**_NO, src=src, dst=dst, rate_bps=rate))
+    if not removals:
+        return out
     for src, old_row in previous.demands.items():
         if src not in current.routers:
             continue  # its RouterRemoved drops the row
