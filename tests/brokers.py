@@ -7,12 +7,10 @@ session fixtures start a broker the first time a test asks for it (Kafka takes s
 and kill it and remove its directory when the session ends, however it ends. Brokers
 also die with the test process if that is killed outright (``PR_SET_PDEATHSIG``).
 
-Fixtures are plain pytest fixtures; a test module imports the ones it uses, with the
-session fixtures they stand on (pytest finds fixtures by name in the module)::
-
-    from tests.brokers import kafka_fixture, kafka_session_fixture  # noqa: F401
-
-and asks for them by their pytest names, ``kafka`` (``mosquitto``).
+Fixtures are plain pytest fixtures, registered once in ``tests/integration/conftest.py``
+so that one session has one broker of each kind; test modules just ask for them by name,
+``kafka`` (``mosquitto``). Importing them into a test module would define them again
+there and start a second broker for that module.
 
 ``kafka`` / ``mosquitto`` are per test: they hand over the session's broker, started
 again first if an earlier test left it stopped.

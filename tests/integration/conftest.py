@@ -5,6 +5,12 @@ from pathlib import Path
 
 import pytest
 
+from tests.brokers import (  # noqa: F401  (registered once here: one broker per session)
+    kafka_fixture,
+    kafka_session_fixture,
+    mosquitto_fixture,
+    mosquitto_session_fixture,
+)
 from tests.integration.harness import Daemon
 
 

@@ -21,14 +21,10 @@ from shadowd.agent.testing import StreamFolder
 from shadowd.agent.transport import Transport
 from shadowd.agent.view import view_digest
 from shadowd.ingest.wire import ResyncRequest, Snapshot, encode_message
-from tests.brokers import (  # noqa: F401  (pytest fixtures, found by name)
+from tests.brokers import (
     HANG_GUARD_S,
     Kafka,
     Mosquitto,
-    kafka_fixture,
-    kafka_session_fixture,
-    mosquitto_fixture,
-    mosquitto_session_fixture,
 )
 
 pytestmark = pytest.mark.integration

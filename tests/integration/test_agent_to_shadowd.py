@@ -19,14 +19,10 @@ from shadowd.agent.transport import Transport
 from shadowd.control.client import call_sync
 from shadowd.control.errors import DaemonUnavailable
 from shadowd.control.protocol import StatusRequest
-from tests.brokers import (  # noqa: F401  (pytest fixtures, found by name)
+from tests.brokers import (
     HANG_GUARD_S,
     Kafka,
     Mosquitto,
-    kafka_fixture,
-    kafka_session_fixture,
-    mosquitto_fixture,
-    mosquitto_session_fixture,
 )
 from tests.integration import test_ingest_kafka, test_ingest_mqtt
 from tests.integration.harness import Daemon, poll

@@ -11,14 +11,10 @@ import pytest
 from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 
-from tests.brokers import (  # noqa: F401  (pytest fixtures, found by name)
+from tests.brokers import (
     HANG_GUARD_S,
     Kafka,
     Mosquitto,
-    kafka_fixture,
-    kafka_session_fixture,
-    mosquitto_fixture,
-    mosquitto_session_fixture,
 )
 
 pytestmark = pytest.mark.integration

@@ -15,10 +15,8 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from shadowd.ingest.wire import ResyncRequest, decode_message
-from tests.brokers import (  # noqa: F401  (pytest fixtures, found by name)
+from tests.brokers import (
     Kafka,
-    kafka_fixture,
-    kafka_session_fixture,
 )
 from tests.integration.harness import Daemon
 from tests.integration.test_ingest_producer import (

@@ -13,10 +13,8 @@ import aiomqtt
 import pytest
 
 from shadowd.ingest.wire import ResyncRequest, decode_message
-from tests.brokers import (  # noqa: F401  (pytest fixtures, found by name)
+from tests.brokers import (
     Mosquitto,
-    mosquitto_fixture,
-    mosquitto_session_fixture,
 )
 from tests.integration.harness import Daemon
 from tests.integration.test_ingest_producer import (

@@ -18,7 +18,7 @@ from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, digest, fold
 from shadowd.ingest.builtin import builtin_batches, trace_spec
 from shadowd.store.kafka_log import KafkaCommitter, read_kafka_log, recover_from_kafka
-from tests.brokers import Kafka, kafka_fixture, kafka_session_fixture  # noqa: F401
+from tests.brokers import Kafka
 from tests.integration.harness import Daemon, poll, write_config
 from tests.integration.test_brokers import create_topic, produce
 
