@@ -65,7 +65,8 @@ class Daemon:
 
     async def run(self) -> None:
         state_dir = self.config.state_path
-        state, self.backend, problems = await open_backend(state_dir, self.config.log)
+        state, self._start_offsets, self.backend, problems = await open_backend(
+            state_dir, self.config.log)
         for item in problems:
             logs.alert(log, item.kind, "warning", item.message, **item.fields)
         self.snapshots = SnapshotStore(state_dir / "snapshots", keep=self.config.log.keep_snapshots)
@@ -74,7 +75,6 @@ class Daemon:
         self.ingest = Ingest(state, self.committer, on_accepted=self.model.note,
                              max_in_flight=2 * self.config.log.max_batch_events)
         self._last_snapshot = state.lsn
-        self._start_offsets = self._snapshot_offsets(state.lsn)
         self.dead_letters = DeadLetterFile(state_dir / DEAD_LETTERS)
         log.info("shadow recovered", seq=state.lsn, digest=digest(state),
                  routers=len(state.routers), links=len(state.links), state_dir=str(state_dir),
@@ -145,11 +145,6 @@ class Daemon:
     def _note_progress(self) -> None:
         if self.ingest.state.lsn - self._last_snapshot >= self.config.log.snapshot_every:
             self._snapshot_due.set()
-
-    def _snapshot_offsets(self, lsn: int) -> dict[str, dict[str, int]]:
-        """The broker offsets the snapshot the state was recovered from recorded."""
-        snapshot, _ = self.snapshots.latest(until=lsn)
-        return snapshot.offsets if snapshot is not None else {}
 
     async def _snapshotter(self) -> None:
         while True:

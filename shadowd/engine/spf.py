@@ -40,18 +40,9 @@ def distance_matrix(net: Network, weight: FloatArray | None = None) -> FloatArra
     return dist
 
 
-def tight(
-    net: Network, dist: FloatArray, weight: FloatArray, edges: IntArray, dests: IntArray
-) -> BoolArray:
-    """For each (edge, destination) pair: is the edge on the ECMP DAG towards it?"""
-    here = dist[net.src[edges], dests]
-    there = dist[net.dst[edges], dests]
-    ok: BoolArray = np.isfinite(here) & (here == weight[edges] + there)
-    return ok
-
-
 def tight_rows(net: Network, dist: FloatArray, weight: FloatArray, edges: IntArray) -> BoolArray:
-    """``tight`` for ``edges`` against every destination: a (len(edges), n) matrix."""
+    """For ``edges`` against every destination: is the edge tight (on the ECMP DAG towards
+    that destination)? A (len(edges), n) matrix."""
     here = dist[net.src[edges]]
     ok: BoolArray = np.isfinite(here) & (here == weight[edges, None] + dist[net.dst[edges]])
     return ok

@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from shadowd.config import LogConfig
 from shadowd.core.events import AnyEvent
@@ -20,7 +20,8 @@ from shadowd.core.state import State
 from shadowd.store.commit import GroupCommitter
 from shadowd.store.kafka_log import KafkaCommitter, read_kafka_log, recover_from_kafka
 from shadowd.store.log import EventLog
-from shadowd.store.recovery import LOG_DIR, Problem, recover
+from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, Problem, recover
+from shadowd.store.snapshot import Offsets, SnapshotStore
 
 
 class Committer(Protocol):
@@ -81,10 +82,19 @@ class KafkaBackend:
         pass
 
 
-async def open_backend(state_dir: Path, config: LogConfig) -> tuple[State, Backend, list[Problem]]:
+class Recovered(NamedTuple):
+    state: State
+    offsets: Offsets  # broker offsets recorded by the newest snapshot the state includes
+    backend: Backend
+    problems: list[Problem]
+
+
+async def open_backend(state_dir: Path, config: LogConfig) -> Recovered:
     """Recover the state from the configured log and open it for appending."""
     if config.backend == "kafka":
         state = await recover_from_kafka(config.kafka_bootstrap, config.kafka_topic)
-        return state, KafkaBackend(config, state.lsn), []
+        snapshot, _ = SnapshotStore(state_dir / SNAPSHOT_DIR).latest(until=state.lsn)
+        offsets = snapshot.offsets if snapshot is not None else {}
+        return Recovered(state, offsets, KafkaBackend(config, state.lsn), [])
     state, report = recover(state_dir, repair=True)
-    return state, LocalBackend(state_dir, config), report.problems()
+    return Recovered(state, report.offsets, LocalBackend(state_dir, config), report.problems())

@@ -9,13 +9,13 @@ from __future__ import annotations
 import contextlib
 import gc
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final
 
 from shadowd.core.state import State, fold
 from shadowd.store.log import EventLog, Truncation
-from shadowd.store.snapshot import SnapshotProblem, SnapshotStore
+from shadowd.store.snapshot import Offsets, SnapshotProblem, SnapshotStore
 
 LOG_DIR: Final = "log"
 SNAPSHOT_DIR: Final = "snapshots"
@@ -37,6 +37,7 @@ class RecoveryReport:
     log_end: int  # lsn of the last intact event in the log
     truncation: Truncation | None
     skipped_snapshots: tuple[SnapshotProblem, ...]
+    offsets: Offsets = field(default_factory=dict)  # broker offsets the snapshot recorded
 
     def problems(self) -> list[Problem]:
         """Nothing recovery works around is silently accepted: here is all of it."""
@@ -77,7 +78,7 @@ def _replay(log: EventLog, snapshots: SnapshotStore | None, until: int | None,
         for events in log.read(start + 1, until):
             fold(events, state)
     report = RecoveryReport(start, state.lsn - start, log.last_lsn, log.truncation,
-                            (*problems, *skipped))
+                            (*problems, *skipped), snapshot.offsets if snapshot else {})
     return state, report
 
 
