@@ -246,14 +246,7 @@ _APPLY: Final[dict[type[Event], Callable[[State, Any], None]]] = {
 
 def apply(state: State, event: AnyEvent) -> State:
     """Fold one logged event into ``state`` (in place) and return it."""
-    _APPLY[type(event)](state, event)
-    pos = state.sources.get(event.source)
-    if pos is None:
-        state.sources[event.source] = SourcePosition(seq=event.seq, ts=event.ts)
-    else:
-        pos.seq, pos.ts = event.seq, event.ts
-    state.lsn += 1
-    return state
+    return fold((event,), state)
 
 
 def apply_valid(
