@@ -26,7 +26,6 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import ipaddress
-import json
 from collections.abc import Mapping
 from typing import Any, Final, Literal
 
@@ -34,8 +33,8 @@ import msgspec
 
 from shadowd import logs
 from shadowd.agent.config import FrrReaderConfig, FrrRouterConfig
-from shadowd.core.errors import CommandFailed
 from shadowd.core.state import Link, Router, State
+from shadowd.lab.shell import vtysh_json
 
 DEFAULT_COST: Final = 10
 MAX_LINK_ID: Final = 64
@@ -306,25 +305,7 @@ class FrrReader:
         return parse_router(*outputs)
 
     async def _vtysh(self, pathspace: str, command: str) -> dict[str, Any]:
-        cmd = [self.vtysh, *(["-N", pathspace] if pathspace else []), "-c", command]
-        proc = await asyncio.create_subprocess_exec(
-            *cmd, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
-        try:
-            async with asyncio.timeout(self.timeout_s):
-                out, err = await proc.communicate()
-        except TimeoutError:
-            proc.kill()
-            await proc.wait()
-            raise CommandFailed(cmd, -1, "timed out", retriable=True) from None
-        if proc.returncode != 0:
-            raise CommandFailed(cmd, proc.returncode or 0, err.decode(errors="replace"),
-                                retriable=True)
-        text = out.decode(errors="replace").strip()
-        try:
-            data = json.loads(text) if text else {}
-        except json.JSONDecodeError as e:
-            raise CommandFailed(cmd, 0, f"not JSON: {e}: {text[:200]}") from None
-        return data if isinstance(data, dict) else {}
+        return await vtysh_json(pathspace, command, vtysh=self.vtysh, timeout_s=self.timeout_s)
 
     def _read_counters(self, now: float) -> dict[tuple[str, str], tuple[float, IfCounters]]:
         out = {}

@@ -1,0 +1,74 @@
+"""Find and remove everything a lab id owns, whether its owner stopped cleanly or not.
+
+What lab ``ID`` owns is recognisable without any record of its own: the namespaces named
+``ID-*`` (lab ids carry no ``-``, so ``ID-`` cannot be the start of another lab's
+names), every process living in one of them (FRR daemons, probes), and FRR's run
+directories ``/var/run/frr/ID-*``. The veths live inside the namespaces and go with them.
+So a start after a crash, ``shadowd lab down``, and the tests all use ``purge``.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from shadowd.lab import daemons
+from shadowd.lab.netlink import NETNS_DIR, namespaces, remove_namespace
+
+
+def _inode(ns: str) -> int | None:
+    try:
+        return (NETNS_DIR / ns).stat().st_ino
+    except OSError:
+        return None
+
+
+def processes_in(names: list[str]) -> list[int]:
+    """Pids of processes whose network namespace is one of the named ``names``."""
+    inodes = {i for i in (_inode(n) for n in names) if i is not None}
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            if os.stat(entry / "ns" / "net").st_ino in inodes:
+                found.append(int(entry.name))
+        except OSError:
+            continue
+    return found
+
+
+def leftovers(lab_id: str) -> dict[str, list[str]]:
+    """What of lab ``lab_id`` exists now: namespaces, processes, run directories."""
+    prefix = f"{lab_id}-"
+    names = namespaces(prefix)
+    dirs = sorted(p.name for p in daemons.FRR_RUN.glob(f"{prefix}*")) \
+        if daemons.FRR_RUN.is_dir() else []
+    pids = sorted(set(processes_in(names)) | {
+        p for d in dirs for p in daemons.pids(d) if daemons.alive(p) and _frr(p)})
+    return {"namespaces": names, "processes": [str(p) for p in pids], "run_dirs": dirs}
+
+
+def _frr(pid: int) -> bool:
+    try:
+        return os.readlink(f"/proc/{pid}/exe").startswith(str(daemons.FRR_LIB))
+    except OSError:
+        return False
+
+
+async def purge(lab_id: str) -> dict[str, list[str]]:
+    """Stop and remove everything of ``lab_id``; returns what was found."""
+    found = leftovers(lab_id)
+    await daemons.stop([int(p) for p in found["processes"]])
+    for name in found["namespaces"]:
+        remove_namespace(name)
+    for name in found["run_dirs"]:
+        daemons.remove_run_dir(name)
+    return found
+
+
+async def purge_namespace(ns: str) -> None:
+    """Stop what runs in one namespace and remove it with its run directory."""
+    await daemons.stop(processes_in([ns]))
+    remove_namespace(ns)
+    daemons.remove_run_dir(ns)
