@@ -18,6 +18,7 @@ from shadowd.config import load_config
 from shadowd.core.errors import ShadowdError
 from shadowd.engine import commands as engine_commands
 from shadowd.ingest import commands as ingest_commands
+from shadowd.lab import commands as lab_commands
 from shadowd.store import commands as store_commands
 
 
@@ -35,6 +36,7 @@ def build_parser() -> argparse.ArgumentParser:
     engine_commands.register(sub)
     ingest_commands.register(sub)
     agent_commands.register(sub)
+    lab_commands.register(sub)
     return parser
 
 

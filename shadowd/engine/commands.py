@@ -49,7 +49,7 @@ def register(subparsers: Any) -> None:
     p.set_defaults(func=analyze)
 
 
-def _events(topology: str, demands: Path | None) -> list[AnyEvent]:
+def topology_events(topology: str, demands: Path | None) -> list[AnyEvent]:
     from shadowd.topology import load_topology, topohub_topology  # noqa: PLC0415 - CLI only
 
     if topology.startswith(TOPOHUB):
@@ -58,7 +58,7 @@ def _events(topology: str, demands: Path | None) -> list[AnyEvent]:
 
 
 def analyze(args: argparse.Namespace) -> int:
-    state = fold(_events(args.topology, args.demands))
+    state = fold(topology_events(args.topology, args.demands))
     options = MetricOptions(scheme=args.metric, reference_bps=args.reference_bandwidth)
     engine = Engine(state, options)
     failures, mode = failure_set(engine.routing, args.failures)

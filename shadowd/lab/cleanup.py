@@ -4,16 +4,25 @@ What lab ``ID`` owns is recognisable without any record of its own: the namespac
 ``ID-*`` (lab ids carry no ``-``, so ``ID-`` cannot be the start of another lab's
 names), every process living in one of them (FRR daemons, probes), and FRR's run
 directories ``/var/run/frr/ID-*``. The veths live inside the namespaces and go with them.
-So a start after a crash, ``shadowd lab down``, and the tests all use ``purge``.
+So a start after a crash, ``shadowd lab down``, and the tests all use ``purge``. The
+lab's record (``RECORD_DIR/ID.msgpack``: its settings, plan and the state it was built
+for, so another process can read its fidelity) goes too.
 """
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Final
 
 from shadowd.lab import daemons
 from shadowd.lab.netlink import NETNS_DIR, namespaces, remove_namespace
+
+RECORD_DIR: Final = Path("/run/shadowd/labs")
+
+
+def record_path(lab_id: str) -> Path:
+    return RECORD_DIR / f"{lab_id}.msgpack"
 
 
 def _inode(ns: str) -> int | None:
@@ -64,6 +73,7 @@ async def purge(lab_id: str) -> dict[str, list[str]]:
         remove_namespace(name)
     for name in found["run_dirs"]:
         daemons.remove_run_dir(name)
+    record_path(lab_id).unlink(missing_ok=True)
     return found
 
 

@@ -45,6 +45,14 @@ class Convergence(msgspec.Struct, frozen=True, kw_only=True):
     report: FidelityReport
 
 
+class LabRecord(msgspec.Struct, frozen=True, kw_only=True):
+    """What another process needs to read a running lab: how it was built, for what."""
+
+    settings: LabSettings
+    plan: LabPlan
+    state: State
+
+
 class LabStatus(msgspec.Struct, frozen=True, kw_only=True):
     lab_id: str
     igp: str
@@ -99,10 +107,33 @@ class Lab:
                                         target.routers[link.b].ns)
             self.plan = target
             await self._each([r.name for r in target.routers.values() if r.up], self._start)
+            self._save(state)
         except BaseException:
             await self.down()
             raise
         return found
+
+    @classmethod
+    def attach(cls, lab_id: str) -> tuple[Lab, State]:
+        """The running lab ``lab_id`` (started by any process) and the state it mirrors."""
+        path = cleanup.record_path(lab_id)
+        try:
+            record = msgspec.msgpack.decode(path.read_bytes(), type=LabRecord)
+        except FileNotFoundError:
+            raise LabError(f"no lab {lab_id!r} is up (no {path})") from None
+        lab = cls(record.settings)
+        lab.plan = record.plan
+        lab._running = {r.name for r in record.plan.routers.values()
+                        if any(daemons.alive(p) for p in daemons.pids(r.ns))}
+        return lab, record.state
+
+    def _save(self, state: State) -> None:
+        record = LabRecord(settings=self.settings, plan=self._require(), state=state)
+        path = cleanup.record_path(self.settings.lab_id)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(".tmp")
+        tmp.write_bytes(msgspec.msgpack.encode(record))
+        tmp.replace(path)
 
     async def down(self) -> dict[str, list[str]]:
         """Stop every daemon and remove every namespace of this lab id."""
@@ -130,6 +161,8 @@ class Lab:
         for link in new.links.values():
             changes += await self._link_changes(old.links.get(link.id), link, new)
         changes += await self._router_changes(new)
+        if changes:
+            self._save(state)
         return changes
 
     def _require(self) -> LabPlan:
