@@ -1,22 +1,20 @@
-"""Data-plane probes between lab routers, each living in its own network namespace.
+"""Data-plane probes between lab routers, each in its own network namespace: a real tool
+run with ``ip netns exec``, its output read by a pure parser.
 
-Three probes, each a real tool run with ``ip netns exec`` and its output parsed by a pure
-function:
+- ``rtt`` (ping): round-trip propagation plus queueing delay, both ways, at probe time.
+  A tc tbf shaper delays an echo only when its bucket lacks tokens: sparse MTU-sized pings
+  never do, so they cannot tell 5 from 50 Mbit/s; queued traffic, or an echo bigger than
+  the bucket (``size=30000`` leaves as 21 fragments), makes the rate show. iputils ping
+  keeps about one echo in flight, so a short ``interval_s`` builds no queue either.
+- ``throughput`` (iperf3 TCP): what one connection delivers (bytes received over the
+  receiver's seconds), not the link capacity: slow start, the tbf burst and a busy CPU
+  all shift it. ``max_bps`` caps the sending rate.
+- ``loss`` (iperf3 UDP): the share of datagrams paced at ``offered_bps`` that never
+  arrived, drops in the sender's own qdisc included, and the receiver's jitter.
 
-- ``rtt``: ICMP echo round trips with ``ping``. Measures the path's propagation plus
-  queueing delay in both directions at the moment of the probe. A tc tbf shaper adds no
-  delay to sparse pings (its bucket refills between them): RTT rises only when something,
-  possibly the probe itself, sends faster than the shaped rate and a queue builds.
-- ``throughput``: one bounded TCP flow with ``iperf3``. Measures what a single connection
-  delivers (bytes the receiver got, over the receiver's seconds), not the link capacity:
-  slow start, the tbf burst and a busy CPU all shift it. ``max_bps`` caps the offered rate.
-- ``loss``: a paced UDP flow with ``iperf3 -u``. Measures the share of datagrams sent at
-  ``offered_bps`` that never reached the receiver, and the receiver's jitter estimate.
-  Datagrams dropped by the sender's own qdisc count as lost; iperf3 runs whole seconds.
-
-Each iperf3 probe starts a one-shot server in the destination namespace, waits until it
-listens (polling ``ss``), runs the client and always reaps the server. Probes sharing a
-destination namespace and port must not run concurrently.
+iperf3 runs whole seconds. Each iperf3 probe starts a one-shot server in the destination
+namespace, polls ``ss`` until it listens, runs the client and always reaps the server;
+probes to the same namespace and port must not overlap.
 """
 
 from __future__ import annotations
@@ -35,7 +33,6 @@ from shadowd.core.errors import ShadowdError
 
 PACKAGES = {"ip": "iproute2", "ss": "iproute2", "ping": "iputils-ping", "iperf3": "iperf3"}
 _READY_TIMEOUT_S = 5.0
-_REAP_GRACE_S = 2.0
 _PING_COUNTS = re.compile(r"(\d+) packets transmitted, (\d+) received")
 _PING_RTT = re.compile(r"= ([\d.]+)/([\d.]+)/([\d.]+)/([\d.]+) ms")
 
@@ -86,7 +83,7 @@ class Loss(msgspec.Struct, frozen=True, kw_only=True):
     received_bps: float
 
 
-# ---- pure parsing -------------------------------------------------------------------------
+# ---- pure parsing ----------------------------------------------------------------------
 
 
 def parse_ping(text: str, *, src: str, dst: str, size: int) -> Rtt:
@@ -203,17 +200,16 @@ def _listener(ss_line: str) -> tuple[ipaddress.IPv4Address | ipaddress.IPv6Addre
 
 async def rtt(ns: str, dst: str, *, count: int = 10, interval_s: float = 0.05,
               size: int = 56, wait_s: float = 1.0, timeout_s: float = 10.0) -> Rtt:
-    """``count`` pings of ``size`` payload bytes from namespace ``ns`` to ``dst``.
+    """``count`` pings of ``size`` payload bytes from ``ns``; 100% loss is a result.
 
-    ``wait_s`` is how long ping lingers for replies after the last echo; ``timeout_s``
-    bounds the whole run. 100% loss is a result, not an error.
-    """
+    ``wait_s``: how long ping lingers for replies after the last echo (``-W``);
+    ``timeout_s``: the bound on the whole run."""
     _require("ping")
     argv = ["ping", "-n", "-q", "-c", str(count), "-i", f"{interval_s:g}",
             "-s", str(size), "-W", f"{wait_s:g}", dst]
     rc, out, err = await _run(ns, argv, timeout_s=timeout_s)
     if rc not in (0, 1):  # 1: no reply at all; anything else: ping could not run
-        raise ProbeError("ping", ns, f"exited {rc}: {err.decode(errors='replace').strip()}")
+        raise ProbeError("ping", ns, f"exited {rc}: {_text(err)}")
     return parse_ping(out.decode(errors="replace"), src=ns, dst=dst, size=size)
 
 
@@ -243,7 +239,7 @@ async def _iperf3(src_ns: str, dst_ns: str, dst_ip: str, *, port: int, seconds: 
     async with _iperf3_server(dst_ns, dst_ip, port):
         rc, out, err = await _run(src_ns, argv, timeout_s=seconds + 15.0)
     if rc != 0 and not out.strip():  # with -J, 3.12 reports errors in the JSON, often rc 0
-        raise ProbeError("iperf3", src_ns, f"client exited {rc}: {err.decode().strip()}")
+        raise ProbeError("iperf3", src_ns, f"client exited {rc}: {_text(err)}")
     return out
 
 
@@ -255,8 +251,7 @@ async def _iperf3_server(ns: str, ip: str, port: int) -> AsyncIterator[None]:
     output = asyncio.create_task(proc.communicate(), name=f"iperf3-server-{ns}")
     try:
         await _until_listening(ns, ip, port, output)
-        yield
-        await asyncio.wait({output}, timeout=_REAP_GRACE_S)
+        yield  # the client has its results once it exits: the server need not linger
     finally:
         if proc.returncode is None:
             proc.kill()
@@ -270,10 +265,10 @@ async def _until_listening(ns: str, ip: str, port: int,
     try:
         async with asyncio.timeout(_READY_TIMEOUT_S):
             while not server.done():
-                rc, out, err = await _run(ns, ["ss", "-ltnH", f"sport = :{port}"],
-                                          timeout_s=_READY_TIMEOUT_S)
+                ss = ["ss", "-ltnH", f"sport = :{port}"]
+                rc, out, err = await _run(ns, ss, timeout_s=_READY_TIMEOUT_S)
                 if rc != 0:
-                    raise ProbeError("ss", ns, err.decode(errors="replace").strip())
+                    raise ProbeError("ss", ns, _text(err))
                 if listening(out.decode(), ip, port):
                     return
                 await asyncio.sleep(pause)
@@ -290,7 +285,11 @@ def _why(output: tuple[bytes, bytes]) -> str:
         error = _REPORT.decode(out).error
         if error is not None:
             return error
-    return (err or out).decode(errors="replace").strip()[-300:]
+    return _text(err or out)[-300:]
+
+
+def _text(raw: bytes) -> str:
+    return raw.decode(errors="replace").strip()
 
 
 async def _run(ns: str, argv: list[str], *, timeout_s: float) -> tuple[int, bytes, bytes]:
