@@ -82,10 +82,10 @@ class Netlink:
         await a.link("add", ifname=name, kind="veth", peer={"ifname": name, "net_ns_fd": b_ns})
         for nl, addr, peer in ((a, link.a_addr, link.b), (b, link.b_addr, link.a)):
             index = await self._index(nl, name)
-            await nl.link("set", index=index, ifalias=f"{link.id} to {peer}")
             await nl.addr("add", index=index, address=addr, prefixlen=31)
             await self._shape(nl, index, link.rate_bps, "add")
-            await nl.link("set", index=index, state="up" if link.up else "down")
+            await nl.link("set", index=index, ifalias=f"{link.id} to {peer}",
+                          state="up" if link.up else "down")
 
     async def remove_link(self, link: LinkPlan, a_ns: str) -> None:
         nl = await self._open(a_ns)
