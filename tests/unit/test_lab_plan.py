@@ -11,9 +11,12 @@ import pytest
 from shadowd.core.events import LinkAdded, LinkMetric, LinkStatus, RouterAdded, RouterHealth
 from shadowd.core.state import State, apply, fold
 from shadowd.engine.incremental import Engine
+from shadowd.lab import daemons
+from shadowd.lab import lab as lab_module
 from shadowd.lab.drill import failure_drill
 from shadowd.lab.fidelity import compare, lab_table, model_tables
 from shadowd.lab.frrconf import cost_commands, interface_commands, render
+from shadowd.lab.lab import LabUnavailable, check_available
 from shadowd.lab.plan import LabError, LabSettings, loopback_net, namespace, plan
 from shadowd.topology import load_topology
 
@@ -181,3 +184,14 @@ def test_failure_drill_fails_and_repairs_links_then_routers() -> None:
         for event in step.events:
             apply(state, event)
     assert all(lk.up for lk in state.links.values())
+
+
+def test_without_frr_the_lab_says_what_to_install(monkeypatch: pytest.MonkeyPatch,
+                                                  tmp_path: Path) -> None:
+    monkeypatch.setattr(daemons, "FRR_LIB", tmp_path)
+    monkeypatch.setattr(lab_module, "_effective_caps", lambda: ~0)
+    with pytest.raises(LabUnavailable, match="apt-get install frr"):
+        check_available()
+    monkeypatch.setattr(lab_module, "_effective_caps", lambda: 0)
+    with pytest.raises(LabUnavailable, match="needs root"):
+        check_available()
