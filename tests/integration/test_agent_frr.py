@@ -1,158 +1,64 @@
 """The FRR reader against a tiny real production: three FRR routers (zebra + ospfd, or
-zebra + isisd) in network namespaces, in a chain joined by veth pairs. The agent reads the
-topology, the IGP's per-interface costs and counters from them, and a link taken down
-shows up as ``LinkStatus(up=False)``. The test runs once per IGP.
-
-Everything is named ``agt-*``; namespaces and daemons left by a crashed earlier run are
-removed first, and everything this test makes is removed after it, pass or fail.
+zebra + isisd) in a chain, built by the lab (``shadowd.lab``) under lab id ``agt``. The
+agent reads the topology, the IGP's per-interface costs and counters from them, and a
+link taken down shows up as ``LinkStatus(up=False)``. The test runs once per IGP; the
+lab is removed afterwards, pass or fail, and whatever a crashed earlier run left first.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import os
-import shutil
-import signal
 import subprocess
 import time
-from collections.abc import Callable, Iterator
-from pathlib import Path
-from typing import Final, Literal
+from collections.abc import AsyncIterator, Callable
+from typing import Final
 
 import pytest
 
 from shadowd.agent.config import FrrRouterConfig
 from shadowd.agent.core import AgentCore, AgentSettings
 from shadowd.agent.frr import FrrReader, link_id
-from shadowd.core.events import AnyEvent, LinkStatus
-from shadowd.core.state import State
+from shadowd.core.events import AnyEvent, LinkAdded, LinkStatus, RouterAdded
+from shadowd.core.state import State, fold
 from shadowd.ingest.wire import DeltaBatch
+from shadowd.lab.lab import Lab
+from shadowd.lab.plan import Igp, LinkPlan
+from tests.lab.labs import needs_lab, running_lab
 
-pytestmark = [
-    pytest.mark.lab,
-    pytest.mark.skipif(os.geteuid() != 0 or not Path("/usr/lib/frr/zebra").exists(),
-                       reason="needs root and FRR"),
-]
+pytestmark = needs_lab
 
-PREFIX: Final = "agt-"
-FRR_RUN: Final = Path("/var/run/frr")
 ROUTERS: Final = ("r1", "r2", "r3")
-# (a, b, subnet /30, a's OSPF cost / IS-IS metric, b's)
-LINKS: Final = (("r1", "r2", "10.91.1", 10, 20), ("r2", "r3", "10.91.2", 5, 5))
 DEADLINE_S: Final = 60.0
 
 
-def ns(router: str) -> str:
-    return f"{PREFIX}{router}"
+def production() -> State:
+    """r1 --(10 one way, 20 back)-- r2 --(5)-- r3."""
+    events: list[AnyEvent] = [
+        RouterAdded(source="t", seq=i, ts=0.0, router=r) for i, r in enumerate(ROUTERS, 1)]
+    events += [
+        LinkAdded(source="t", seq=4, ts=0.0, link="r1--r2", a="r1", b="r2", metric=10,
+                  reverse_metric=20, capacity_bps=10e9),
+        LinkAdded(source="t", seq=5, ts=0.0, link="r2--r3", a="r2", b="r3", metric=5,
+                  capacity_bps=10e9),
+    ]
+    return fold(events)
 
 
-def ifname(router: str, peer: str) -> str:
-    return f"{PREFIX}{router}{peer}"
+@pytest.fixture(name="lab", params=["ospf", "isis"])
+async def lab_fixture(request: pytest.FixtureRequest) -> AsyncIterator[Lab]:
+    """The production lab running ``request.param`` as its IGP."""
+    igp: Igp = request.param
+    async with running_lab(production(), "agt", igp) as lab:
+        yield lab
+
+
+def seen_as(link: LinkPlan) -> str:
+    """The id the agent gives ``link`` (it names links by their interfaces)."""
+    return link_id(link.a, link.ifname, link.b, link.ifname)
 
 
 def sh(*cmd: str) -> None:
     subprocess.run(cmd, check=True, capture_output=True, timeout=30)
-
-
-def frr_config(router: str, igp: str) -> str:
-    n = ROUTERS.index(router) + 1
-    lines = [f"hostname {router}"]
-    for a, b, _, cost_a, cost_b in LINKS:
-        if router in (a, b):
-            peer, cost = (b, cost_a) if router == a else (a, cost_b)
-            lines.append(f"interface {ifname(router, peer)}")
-            if igp == "isis":
-                lines += [" ip router isis lab", " isis network point-to-point",
-                          f" isis metric {cost}", " isis hello-interval 1",
-                          " isis hello-multiplier 3"]
-            else:
-                lines += [" ip ospf network point-to-point", f" ip ospf cost {cost}",
-                          " ip ospf hello-interval 1", " ip ospf dead-interval 3"]
-    if igp == "isis":
-        lines += ["router isis lab", f" net 49.0001.0000.0000.000{n}.00",
-                  " is-type level-2-only", " metric-style wide", ""]
-    else:
-        lines += ["router ospf", f" ospf router-id 10.255.0.{n}",
-                  " network 10.91.0.0/16 area 0", ""]
-    return "\n".join(lines)
-
-
-def _pids(directory: Path) -> list[int]:
-    pids = []
-    for pid_file in directory.glob("*.pid"):
-        with contextlib.suppress(OSError, ValueError):
-            pids.append(int(pid_file.read_text().strip()))
-    return pids
-
-
-def _alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    return True
-
-
-def _stop(pids: list[int]) -> None:
-    """SIGTERM the daemons we started (by pid), SIGKILL those that linger."""
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGTERM)
-    deadline = time.monotonic() + 10.0
-    while any(_alive(p) for p in pids) and time.monotonic() < deadline:
-        time.sleep(0.05)
-    for pid in pids:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-
-
-def purge() -> None:
-    """Remove every ``agt-*`` namespace and the FRR daemons whose pid files name them."""
-    listed = subprocess.run(["ip", "netns", "list"], capture_output=True, text=True,
-                            check=False).stdout.split("\n")
-    names = {line.split()[0] for line in listed if line.startswith(PREFIX)}
-    names |= {d.name for d in FRR_RUN.glob(f"{PREFIX}*")}
-    for name in sorted(names):
-        _stop(_pids(FRR_RUN / name))
-        subprocess.run(["ip", "netns", "del", name], capture_output=True, check=False)
-        shutil.rmtree(FRR_RUN / name, ignore_errors=True)
-
-
-def build(igp: str) -> None:
-    for router in ROUTERS:
-        sh("ip", "netns", "add", ns(router))
-        sh("ip", "-n", ns(router), "link", "set", "lo", "up")
-    for a, b, net, _, _ in LINKS:
-        sh("ip", "link", "add", ifname(a, b), "netns", ns(a), "type", "veth",
-           "peer", "name", ifname(b, a), "netns", ns(b))
-        for router, peer, host in ((a, b, 1), (b, a, 2)):
-            dev = ifname(router, peer)
-            sh("ip", "-n", ns(router), "addr", "add", f"{net}.{host}/30", "dev", dev)
-            sh("ip", "-n", ns(router), "link", "set", dev, "up")
-    for router in ROUTERS:
-        run = FRR_RUN / ns(router)
-        run.mkdir()
-        shutil.chown(run, "frr", "frr")
-        conf = run / "frr.conf"
-        conf.write_text(frr_config(router, igp))
-        shutil.chown(conf, "frr", "frr")
-        for daemon in ("zebra", "isisd" if igp == "isis" else "ospfd"):
-            sh("ip", "netns", "exec", ns(router), f"/usr/lib/frr/{daemon}", "-d", "-N",
-               ns(router), "-f", str(conf), "-i", str(run / f"{daemon}.pid"),
-               "--log", f"file:{run / daemon}.log")
-
-
-@pytest.fixture(name="lab", params=["ospf", "isis"])
-def lab_fixture(request: pytest.FixtureRequest) -> Iterator[str]:
-    """The lab running ``request.param`` as its IGP; yields that IGP's name."""
-    igp: str = request.param
-    purge()
-    try:
-        build(igp)
-        yield igp
-    finally:
-        purge()
 
 
 async def poll_until(reader: FrrReader, done: Callable[[State], bool]) -> State:
@@ -166,31 +72,33 @@ async def poll_until(reader: FrrReader, done: Callable[[State], bool]) -> State:
 
 
 def all_links_up(state: State) -> bool:
-    return len(state.links) == len(LINKS) and all(lk.up for lk in state.links.values())
+    return len(state.links) == 2 and all(lk.up for lk in state.links.values())
 
 
-async def test_frr_reader_sees_topology_counters_and_a_link_going_down(lab: str) -> None:
-    igp: Literal["ospf", "isis"] = "isis" if lab == "isis" else "ospf"
-    reader = FrrReader([FrrRouterConfig(name=r, namespace=ns(r)) for r in ROUTERS], igp=igp)
+async def test_frr_reader_sees_topology_counters_and_a_link_going_down(lab: Lab) -> None:
+    plan = lab.plan
+    assert plan is not None
+    ns = {name: router.ns for name, router in plan.routers.items()}
+    reader = FrrReader([FrrRouterConfig(name=r, namespace=ns[r]) for r in ROUTERS],
+                       igp=plan.igp)
     state = await poll_until(reader, all_links_up)
-    r1r2 = link_id("r1", ifname("r1", "r2"), "r2", ifname("r2", "r1"))
-    r2r3 = link_id("r2", ifname("r2", "r3"), "r3", ifname("r3", "r2"))
+    r1r2, r2r3 = seen_as(plan.links["r1--r2"]), seen_as(plan.links["r2--r3"])
     assert sorted(state.links) == sorted([r1r2, r2r3])
     first = state.links[r1r2]
     assert (first.a, first.b, first.metric, first.reverse_metric) == ("r1", "r2", 10, 20)
     assert first.capacity_bps == 10e9  # veths report 10 Gbit/s
     assert {r.loopback for r in state.routers.values()} == (
-        {"10.255.0.1", "10.255.0.2", "10.255.0.3"} if igp == "ospf" else {None})
+        {"10.255.0.1", "10.255.0.2", "10.255.0.3"} if plan.igp == "ospf" else {None})
     assert state.links[r2r3].metric == state.links[r2r3].reverse_metric == 5
     core = AgentCore(AgentSettings(source="lab"))
     core.start(state, time.monotonic())
 
-    sh("ip", "netns", "exec", ns("r1"), "ping", "-q", "-c", "20", "-i", "0.01", "-s", "1200",
-       "10.91.1.2")
+    sh("ip", "netns", "exec", ns["r1"], "ping", "-q", "-c", "20", "-i", "0.01", "-s", "1200",
+       plan.links["r1--r2"].b_addr)
     state = await reader.poll(time.monotonic())
     assert state.links[r1r2].ab_bps > 0.0  # what r1 sent to r2 since the last poll
 
-    sh("ip", "-n", ns("r3"), "link", "set", ifname("r3", "r2"), "down")
+    sh("ip", "-n", ns["r3"], "link", "set", plan.links["r2--r3"].ifname, "down")
     seen: list[AnyEvent] = []
 
     def reported_down(current: State) -> bool:
