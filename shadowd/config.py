@@ -114,12 +114,25 @@ class MqttSourceConfig(_BrokerSourceConfig, frozen=True, tag="mqtt", tag_field="
 SourceConfig = ReplaySourceConfig | KafkaSourceConfig | MqttSourceConfig
 
 
+class LabConfig(_Section, frozen=True):
+    """The lab tier: the shadow as FRR routers in network namespaces (``ID-ROUTER``),
+    following the log. Needs root and FRR; without them the model tier runs alone."""
+
+    enabled: bool = False  # bring the lab up when the daemon starts
+    # Lower-case letters and digits: namespaces are ID-ROUTER, FRR pathspaces the same.
+    id: Annotated[str, msgspec.Meta(pattern=r"^[a-z0-9]{1,12}$")] = "shadow"
+    igp: Literal["ospf", "isis"] = "ospf"
+    scale: Annotated[float, msgspec.Meta(gt=0.0, le=1.0)] = 1e-3  # tc rate = capacity x scale
+    converge_timeout_s: Positive = 60.0  # after a change: agree with the model within this
+
+
 class Config(_Section, frozen=True):
     daemon: DaemonConfig = DaemonConfig()
     log: LogConfig = LogConfig()
     control: ControlConfig = ControlConfig()
     logging: LoggingConfig = LoggingConfig()
     sources: list[SourceConfig] = []
+    lab: LabConfig = LabConfig()
 
     def with_overrides(self, *, state_dir: str | None = None, socket: str | None = None) -> Config:
         """Command-line flags win over the file, so instances can run side by side."""

@@ -2,14 +2,18 @@
 
 Start-up: recover the state (newest snapshot + log tail), open the log, bind the control
 socket, start the sources (feeds), wait until each has subscribed (bounded: a broker that
-is down must not keep the daemon from serving), then tell systemd READY=1. SIGTERM/SIGINT
-stop the sources, flush the log and return; SIGHUP re-reads the config through the same
-strict loader.
+is down must not keep the daemon from serving), then tell systemd READY=1. The lab mirror
+starts with them: with ``[lab] enabled`` it builds the FRR lab in the background (READY
+does not wait for FRR to converge; ``shadowctl lab status`` says when it is up) and
+follows the log from then on. SIGTERM/SIGINT stop the sources, take the lab down, flush
+the log and return; SIGHUP re-reads the config through the same strict loader.
 """
 
 from __future__ import annotations
 
 import asyncio
+import functools
+import os
 import signal
 import time
 from pathlib import Path
@@ -27,6 +31,7 @@ from shadowd.config import (
 )
 from shadowd.control.server import ControlServer
 from shadowd.core.errors import ShadowdError
+from shadowd.core.events import AnyEvent
 from shadowd.core.state import digest
 from shadowd.handlers import DaemonHandlers
 from shadowd.ingest.builtin import replay_source
@@ -37,6 +42,8 @@ from shadowd.ingest.kafka import KafkaFeed
 from shadowd.ingest.mqtt import MqttFeed
 from shadowd.ingest.pipeline import Ingest
 from shadowd.ingest.source import Feed, ReplayFeed
+from shadowd.lab.mirror import LabMirror, ModelView, model_view
+from shadowd.lab.plan import LabSettings
 from shadowd.model import ModelShadow
 from shadowd.notify import Notifier
 from shadowd.store.backend import open_backend
@@ -45,6 +52,7 @@ from shadowd.store.snapshot import SnapshotStore
 log = logs.get_logger()
 
 FEEDS_READY_TIMEOUT_S = 30.0
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
 class _Stop(Exception):
@@ -72,7 +80,8 @@ class Daemon:
         self.snapshots = SnapshotStore(state_dir / "snapshots", keep=self.config.log.keep_snapshots)
         self.committer = self.backend.committer
         self.model = ModelShadow(state)
-        self.ingest = Ingest(state, self.committer, on_accepted=self.model.note,
+        self.lab = self._lab_mirror()
+        self.ingest = Ingest(state, self.committer, on_accepted=self._accepted,
                              max_in_flight=2 * self.config.log.max_batch_events)
         self._last_snapshot = state.lsn
         self.dead_letters = DeadLetterFile(state_dir / DEAD_LETTERS)
@@ -100,6 +109,7 @@ class Daemon:
                     feed = self._make_feed(source)
                     self.feeds[source.name] = feed
                     tg.create_task(feed.run(), name=f"source.{source.name}")
+                tg.create_task(self.lab.run(), name="lab")
                 tg.create_task(self._progress(), name="progress")
                 tg.create_task(self._watchdog(), name="watchdog")
                 await self._feeds_ready()
@@ -141,6 +151,10 @@ class Daemon:
         except TimeoutError:
             waiting = [name for name, feed in self.feeds.items() if not feed.ready.is_set()]
             log.warning("sources not subscribed yet; serving anyway", sources=waiting)
+
+    def _accepted(self, events: list[AnyEvent]) -> None:
+        self.model.note(events)
+        self.lab.note(events)
 
     def _note_progress(self) -> None:
         if self.ingest.state.lsn - self._last_snapshot >= self.config.log.snapshot_every:
@@ -197,6 +211,14 @@ class Daemon:
 
     # --- wiring ----------------------------------------------------------------------
 
+    def _lab_mirror(self) -> LabMirror:
+        c = self.config.lab
+        return LabMirror(LabSettings(lab_id=c.id, igp=c.igp, scale=c.scale), self._model_view,
+                         enabled=c.enabled, converge_timeout_s=c.converge_timeout_s)
+
+    async def _model_view(self) -> ModelView:
+        return await self.model.read(model_view)
+
     def _control_server(self) -> ControlServer:
         c = self.config.control
         return ControlServer(
@@ -207,9 +229,10 @@ class Daemon:
 
     def _install_signals(self) -> None:
         loop = asyncio.get_running_loop()
-        loop.add_signal_handler(signal.SIGTERM, self.stop)
-        loop.add_signal_handler(signal.SIGINT, self.stop)
+        for sig in STOP_SIGNALS:
+            loop.add_signal_handler(sig, self.stop)
         loop.add_signal_handler(signal.SIGHUP, self._reload)
+        _children_forget_signals()
 
     def _reload(self) -> None:
         if self._config_path is None:
@@ -226,18 +249,33 @@ class Daemon:
         self._notifier.ready()
 
 
+@functools.cache  # once per process: fork hooks cannot be unregistered
+def _children_forget_signals() -> None:
+    """A child forked from this process (pyroute2 forks helpers into namespaces, and
+    stops them with SIGTERM) must not inherit the loop's signal wake-up fd: the handler
+    it inherits would write its SIGTERM there, and the daemon would stop itself."""
+    os.register_at_fork(after_in_child=_default_signals)
+
+
+def _default_signals() -> None:
+    signal.set_wakeup_fd(-1)
+    for sig in (*STOP_SIGNALS, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+
+
 def _live_update(running: Config, new: Config) -> tuple[Config, list[str]]:
     """Take from ``new`` what can change without a restart; name the sections that can't.
 
     Logging, the progress and watchdog intervals and the snapshot cadence apply at once;
-    paths, the socket and the sources keep their running values until a restart.
+    paths, the socket, the sources and the lab keep their running values until a restart.
     """
     daemon = msgspec.structs.replace(new.daemon, state_dir=running.daemon.state_dir)
     log_section = msgspec.structs.replace(
         running.log, snapshot_every=new.log.snapshot_every, keep_snapshots=new.log.keep_snapshots
     )
     updated = msgspec.structs.replace(running, daemon=daemon, log=log_section, logging=new.logging)
-    pending = [name for name in ("log", "sources") if getattr(updated, name) != getattr(new, name)]
+    pending = [name for name in ("log", "sources", "lab")
+               if getattr(updated, name) != getattr(new, name)]
     if msgspec.structs.replace(new.control, socket=running.control.socket) != running.control:
         pending.append("control")
     return updated, pending

@@ -8,8 +8,21 @@ import msgspec
 
 from shadowd import __version__
 from shadowd.control.protocol import (
+    LAB_DOWN,
+    LAB_FAILED,
+    UNAVAILABLE,
     ErrorReply,
     FeedStatus,
+    LabConvergence,
+    LabDownReply,
+    LabDownRequest,
+    LabFidelityReply,
+    LabFidelityRequest,
+    LabRouteDiff,
+    LabStatusReply,
+    LabStatusRequest,
+    LabUpReply,
+    LabUpRequest,
     LinkLoad,
     LoadsReply,
     LoadsRequest,
@@ -31,9 +44,12 @@ from shadowd.control.protocol import (
     WorstCaseRequest,
 )
 from shadowd.control.service import Handlers, Peer
+from shadowd.core.errors import ShadowdError
 from shadowd.core.state import digest, view_digest
 from shadowd.core.sync import SourceCounters
 from shadowd.engine.incremental import Engine
+from shadowd.lab.lab import LabUnavailable
+from shadowd.lab.mirror import ConvergenceRecord
 
 if TYPE_CHECKING:
     from shadowd.daemon import Daemon
@@ -128,3 +144,56 @@ class DaemonHandlers(Handlers):
                                    wc_failure=result.wc_failure_of(edge).name))
         return WorstCaseReply(seq=lsn, failures=request.failures,
                               scenarios=len(result.failures), mode=result.mode, worst=worst)
+
+    # --- the lab ------------------------------------------------------------------------
+
+    async def on_lab_up(self, request: LabUpRequest, peer: Peer) -> LabUpReply | ErrorReply:
+        try:
+            result = await self._daemon.lab.up(request.igp)
+        except LabUnavailable as err:
+            return ErrorReply(code=UNAVAILABLE, message=str(err))
+        except ShadowdError as err:
+            return ErrorReply(code=LAB_FAILED, message=f"the lab could not be built: {err}")
+        record, lab = result.convergence, result.status
+        return LabUpReply(
+            lab_id=lab.lab_id, igp=lab.igp, lsn=record.lsn if record else 0,
+            already_up=result.already_up, seconds=result.seconds,
+            converged=record.converged if record else True,
+            agreement=record.agreement if record else 1.0, routes=record.routes if record else 0,
+            routers=lab.routers, links=lab.links, removed=result.removed)
+
+    async def on_lab_down(self, request: LabDownRequest, peer: Peer) -> LabDownReply:
+        mirror = self._daemon.lab
+        was_up, removed = await mirror.down()
+        return LabDownReply(lab_id=mirror.settings.lab_id, was_up=was_up, removed=removed)
+
+    async def on_lab_status(self, request: LabStatusRequest, peer: Peer) -> LabStatusReply:
+        s = self._daemon.lab.status()
+        lab = s.lab
+        return LabStatusReply(
+            lab_id=lab.lab_id, igp=lab.igp, up=lab.up, enabled=s.enabled, lsn=s.lsn,
+            pending=s.pending, routers=lab.routers, running=lab.running, links=lab.links,
+            links_up=lab.links_up, namespaces=len(lab.namespaces), unavailable=s.unavailable,
+            last_error=s.last_error, convergences=[_convergence(c) for c in s.convergences])
+
+    async def on_lab_fidelity(self, request: LabFidelityRequest,
+                              peer: Peer) -> LabFidelityReply | ErrorReply:
+        mirror = self._daemon.lab
+        try:
+            report = await mirror.fidelity()
+        except ShadowdError as err:  # a router changing or failing under the read
+            return ErrorReply(code=LAB_FAILED, message=f"reading the lab's RIBs failed: {err}")
+        if report is None:
+            return ErrorReply(code=LAB_DOWN, message=f"lab {mirror.settings.lab_id} is not up; "
+                              "`shadowctl lab up` builds it")
+        shown = report.differences[: request.differences]
+        return LabFidelityReply(
+            lab_id=mirror.settings.lab_id, lsn=report.lsn, routes=report.routes,
+            agreeing=report.agreeing, agreement=report.agreement,
+            differences=[LabRouteDiff(router=d.router, destination=d.destination,
+                                      model=d.model, lab=d.lab) for d in shown],
+            more=len(report.differences) - len(shown))
+
+
+def _convergence(record: ConvergenceRecord) -> LabConvergence:
+    return LabConvergence(**msgspec.structs.asdict(record))

@@ -21,9 +21,14 @@ from shadowd.control import render
 from shadowd.control.client import DEFAULT_TIMEOUT_S, SOCKET_ENV, call_sync, default_socket
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
 from shadowd.control.protocol import (
+    MAX_DIFFERENCES,
     MAX_LOG_TAIL,
     MAX_TOP,
     ErrorReply,
+    LabDownRequest,
+    LabFidelityRequest,
+    LabStatusRequest,
+    LabUpRequest,
     LoadsRequest,
     LogTailRequest,
     R,
@@ -38,6 +43,8 @@ from shadowd.control.protocol import (
 EXIT_OK: Final = 0
 EXIT_ERROR_REPLY: Final = 1
 EXIT_UNAVAILABLE: Final = 2
+LAB_UP_TIMEOUT_S: Final = 900.0  # building a big lab and waiting for FRR takes minutes
+LAB_DOWN_TIMEOUT_S: Final = 300.0  # may wait for a convergence in progress to end
 
 
 # The type argparse gives no public name.
@@ -55,6 +62,7 @@ class Command(Generic[R]):
     request: Callable[[argparse.Namespace], Request[R]]
     render: Callable[[R], str]
     arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
+    timeout_s: float = DEFAULT_TIMEOUT_S  # unless --timeout says otherwise
 
 
 def _tail_count(text: str) -> int:
@@ -93,6 +101,24 @@ def _worst_case_arguments(parser: argparse.ArgumentParser) -> None:
                         default="links", help="the failure set to sweep (default links)")
 
 
+def _igp_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--igp", choices=("ospf", "isis"), default=None,
+                        help="build with this IGP instead of the configured one "
+                             "(a lab up with another IGP is rebuilt)")
+
+
+def _differences_count(text: str) -> int:
+    count = int(text)
+    if not 0 <= count <= MAX_DIFFERENCES:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_DIFFERENCES}")
+    return count
+
+
+def _fidelity_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--differences", type=_differences_count, default=20,
+                        metavar="N", help="list the first N differing routes (default 20)")
+
+
 COMMANDS: Final[tuple[Command[Any], ...]] = (
     Command(("status",), "log position, digest, sources and uptime of the shadow",
             lambda args: StatusRequest(), render.status),
@@ -109,9 +135,20 @@ COMMANDS: Final[tuple[Command[Any], ...]] = (
     Command(("worst-case",), "each link's worst case (WC util / WC failure) over a failure set",
             lambda args: WorstCaseRequest(failures=args.failures, top=args.top),
             render.worst_case, _worst_case_arguments),
+    Command(("lab", "up"), "build the FRR lab from the shadow; returns once it agrees with "
+            "the model", lambda args: LabUpRequest(igp=args.igp), render.lab_up,
+            _igp_argument, LAB_UP_TIMEOUT_S),
+    Command(("lab", "down"), "stop the lab's routers and remove its namespaces",
+            lambda args: LabDownRequest(), render.lab_down, timeout_s=LAB_DOWN_TIMEOUT_S),
+    Command(("lab", "status"), "whether the lab is up, what runs, and its last convergences",
+            lambda args: LabStatusRequest(), render.lab_status),
+    Command(("lab", "fidelity"), "the lab's routes against the model's, and where they differ",
+            lambda args: LabFidelityRequest(differences=args.differences),
+            render.lab_fidelity, _fidelity_arguments),
 )
 
-GROUP_HELP: Final = {"log": "look into the event log"}
+GROUP_HELP: Final = {"log": "look into the event log",
+                     "lab": "the FRR lab that mirrors the shadow"}
 
 
 # --- the command line ----------------------------------------------------------------
@@ -127,8 +164,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--json", action="store_true", help="print replies as JSON")
     parser.add_argument(
-        "--timeout", type=float, default=DEFAULT_TIMEOUT_S, metavar="SECONDS",
-        help="give up on shadowd after this long (default: %(default)s)",
+        "--timeout", type=float, default=None, metavar="SECONDS",
+        help=f"give up on shadowd after this long (default: {DEFAULT_TIMEOUT_S:g}; "
+             f"lab up {LAB_UP_TIMEOUT_S:g}, lab down {LAB_DOWN_TIMEOUT_S:g})",
     )
     # Subcommands take --json too; SUPPRESS keeps them from resetting the global one.
     json_too = argparse.ArgumentParser(add_help=False)
@@ -184,7 +222,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def run(command: Command[Any], args: argparse.Namespace) -> int:
     try:
-        reply = call_sync(command.request(args), args.socket, timeout_s=args.timeout)
+        timeout_s = args.timeout if args.timeout is not None else command.timeout_s
+        reply = call_sync(command.request(args), args.socket, timeout_s=timeout_s)
     except RemoteError as err:
         if args.json:
             sys.stdout.write(render.as_json(ErrorReply(code=err.code, message=err.message)))

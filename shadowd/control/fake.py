@@ -16,6 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from shadowd.control.protocol import (
+    LAB_DOWN,
+    ErrorReply,
+    LabConvergence,
+    LabDownReply,
+    LabDownRequest,
+    LabFidelityReply,
+    LabFidelityRequest,
+    LabStatusReply,
+    LabStatusRequest,
+    LabUpReply,
+    LabUpRequest,
     LinkLoad,
     LoadsReply,
     LoadsRequest,
@@ -50,6 +61,7 @@ class FakeService(Handlers):
         self.uptime_s = uptime_s
         self.fail: set[str] = set()
         self.peers: list[Peer] = []
+        self.lab_igp: str | None = None  # the fake lab's IGP while it is "up"
 
     def _seen(self, tag: str, peer: Peer) -> None:
         self.peers.append(peer)
@@ -110,6 +122,48 @@ class FakeService(Handlers):
     async def on_worst_case(self, request: WorstCaseRequest, peer: Peer) -> WorstCaseReply:
         self._seen(request.tag(), peer)
         return WorstCaseReply(seq=self.state.lsn, failures=request.failures)
+
+    # A lab that comes up at once, in full agreement with the model; no FRR anywhere.
+
+    async def on_lab_up(self, request: LabUpRequest, peer: Peer) -> LabUpReply:
+        self._seen(request.tag(), peer)
+        already = self.lab_igp is not None and request.igp in (None, self.lab_igp)
+        if not already:
+            self.lab_igp = request.igp or "ospf"
+        s = self.state
+        return LabUpReply(lab_id="fake", igp=self.lab_igp or "ospf", lsn=s.lsn,
+                          already_up=already, converged=True, agreement=1.0,
+                          routes=self._routes(), routers=len(s.routers), links=len(s.links))
+
+    async def on_lab_down(self, request: LabDownRequest, peer: Peer) -> LabDownReply:
+        self._seen(request.tag(), peer)
+        was_up, self.lab_igp = self.lab_igp is not None, None
+        return LabDownReply(lab_id="fake", was_up=was_up)
+
+    async def on_lab_status(self, request: LabStatusRequest, peer: Peer) -> LabStatusReply:
+        self._seen(request.tag(), peer)
+        s = self.state
+        if self.lab_igp is None:
+            return LabStatusReply(lab_id="fake", igp="ospf")
+        return LabStatusReply(
+            lab_id="fake", igp=self.lab_igp, up=True, lsn=s.lsn, routers=len(s.routers),
+            running=sum(r.up for r in s.routers.values()), links=len(s.links),
+            links_up=sum(k.up for k in s.links.values()), namespaces=len(s.routers),
+            convergences=[LabConvergence(lsn=s.lsn, changes=["lab up"], converged=True,
+                                         agreement=1.0, routes=self._routes())])
+
+    async def on_lab_fidelity(self, request: LabFidelityRequest,
+                              peer: Peer) -> LabFidelityReply | ErrorReply:
+        self._seen(request.tag(), peer)
+        if self.lab_igp is None:
+            return ErrorReply(code=LAB_DOWN, message="lab fake is not up")
+        routes = self._routes()
+        return LabFidelityReply(lab_id="fake", lsn=self.state.lsn, routes=routes,
+                                agreeing=routes)
+
+    def _routes(self) -> int:
+        running = sum(r.up for r in self.state.routers.values())
+        return running * max(len(self.state.routers) - 1, 0)
 
 
 @contextmanager

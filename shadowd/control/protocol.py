@@ -45,6 +45,9 @@ BAD_REQUEST: Final = "bad_request"  # not msgpack, unknown type, invalid fields,
 TIMEOUT: Final = "timeout"  # a frame did not arrive in time
 UNSUPPORTED: Final = "unsupported"  # a known request this daemon has no handler for
 INTERNAL: Final = "internal"  # the daemon failed while handling it (see its log)
+UNAVAILABLE: Final = "unavailable"  # what the request needs is missing here (the lab: root, FRR)
+LAB_DOWN: Final = "lab_down"  # the lab is not up (`shadowctl lab up`)
+LAB_FAILED: Final = "lab_failed"  # building or changing the lab failed; the message says why
 
 
 # --- replies ---------------------------------------------------------------------------
@@ -180,6 +183,75 @@ class WorstCaseReply(Reply, frozen=True, tag="worst_case"):
     worst: list[WorstCase] = msgspec.field(default_factory=list)  # highest wc_util first
 
 
+class LabConvergence(msgspec.Struct, frozen=True, kw_only=True):
+    """One change of the lab and how long its RIBs took to agree with the model."""
+
+    lsn: int  # the state the lab was changed to
+    ts: float = 0.0  # wall clock when the change began
+    changes: list[str] = msgspec.field(default_factory=list)  # "link X down", "lab up" ...
+    seconds: float = 0.0  # from the start of the change until agreement (or the timeout)
+    converged: bool = False
+    agreement: float = 0.0  # share of routes agreeing at the end
+    routes: int = 0
+    polls: int = 0
+
+
+class LabUpReply(Reply, frozen=True, tag="lab_up"):
+    lab_id: str
+    igp: str
+    lsn: int = 0  # the state the lab was built for
+    already_up: bool = False  # it was up with this IGP: nothing was done
+    seconds: float = 0.0  # from the request until converged (or the timeout)
+    converged: bool = False
+    agreement: float = 0.0
+    routes: int = 0  # (router, destination) pairs compared
+    routers: int = 0
+    links: int = 0
+    removed: dict[str, list[str]] = msgspec.field(default_factory=dict)  # leftovers of a crash
+
+
+class LabDownReply(Reply, frozen=True, tag="lab_down"):
+    lab_id: str
+    was_up: bool = False
+    removed: dict[str, list[str]] = msgspec.field(default_factory=dict)  # namespaces, processes
+
+
+class LabStatusReply(Reply, frozen=True, tag="lab_status"):
+    lab_id: str
+    igp: str
+    up: bool = False
+    enabled: bool = False  # brought up at daemon start ([lab] enabled)
+    lsn: int = 0  # the state the lab mirrors
+    pending: bool = False  # events are waiting to be mirrored
+    routers: int = 0
+    running: int = 0  # routers whose FRR daemons run
+    links: int = 0
+    links_up: int = 0
+    namespaces: int = 0
+    unavailable: str = ""  # why this machine cannot run the lab, once known
+    last_error: str = ""
+    convergences: list[LabConvergence] = msgspec.field(default_factory=list)  # oldest first
+
+
+class LabRouteDiff(msgspec.Struct, frozen=True, kw_only=True):
+    """A route on which the lab and the model disagree: next hops as link ids."""
+
+    router: str
+    destination: str
+    model: list[str] = msgspec.field(default_factory=list)  # [] = unreachable
+    lab: list[str] = msgspec.field(default_factory=list)
+
+
+class LabFidelityReply(Reply, frozen=True, tag="lab_fidelity"):
+    lab_id: str
+    lsn: int  # the state the lab mirrors, which the model side is read at
+    routes: int = 0
+    agreeing: int = 0
+    agreement: float = 1.0
+    differences: list[LabRouteDiff] = msgspec.field(default_factory=list)  # the first ones
+    more: int = 0  # differing routes not listed
+
+
 # --- requests --------------------------------------------------------------------------
 
 R = TypeVar("R", bound=Reply)
@@ -241,13 +313,38 @@ class WorstCaseRequest(Request[WorstCaseReply], frozen=True, tag="worst_case"):
     top: Annotated[int, msgspec.Meta(ge=1, le=MAX_TOP)] = 10
 
 
+Igp = Literal["ospf", "isis"]
+MAX_DIFFERENCES: Final = 100_000
+
+
+class LabUpRequest(Request[LabUpReply], frozen=True, tag="lab_up"):
+    """Bring the lab up and wait until it agrees with the model; ``igp`` overrides the
+    configured one (a lab up with another IGP is rebuilt)."""
+
+    igp: Igp | None = None
+
+
+class LabDownRequest(Request[LabDownReply], frozen=True, tag="lab_down"):
+    pass
+
+
+class LabStatusRequest(Request[LabStatusReply], frozen=True, tag="lab_status"):
+    pass
+
+
+class LabFidelityRequest(Request[LabFidelityReply], frozen=True, tag="lab_fidelity"):
+    differences: Annotated[int, msgspec.Meta(ge=0, le=MAX_DIFFERENCES)] = 20  # list this many
+
+
 AnyRequest: TypeAlias = (
     StatusRequest | TopologyRequest | LogTailRequest | SnapshotRequest | RoutesRequest
-    | LoadsRequest | WorstCaseRequest
+    | LoadsRequest | WorstCaseRequest | LabUpRequest | LabDownRequest | LabStatusRequest
+    | LabFidelityRequest
 )
 AnyReply: TypeAlias = (
     ErrorReply | StatusReply | TopologyReply | LogTailReply | SnapshotReply | RoutesReply
-    | LoadsReply | WorstCaseReply
+    | LoadsReply | WorstCaseReply | LabUpReply | LabDownReply | LabStatusReply
+    | LabFidelityReply
 )
 
 REQUEST_TYPES: Final[tuple[type[Request[Any]], ...]] = get_args(AnyRequest)

@@ -14,6 +14,11 @@ from typing import Any, Final
 import msgspec
 
 from shadowd.control.protocol import (
+    LabConvergence,
+    LabDownReply,
+    LabFidelityReply,
+    LabStatusReply,
+    LabUpReply,
     LoadsReply,
     LoggedEvent,
     LogTailReply,
@@ -203,6 +208,77 @@ def worst_case(reply: WorstCaseReply) -> str:
     head = (f"worst case over {reply.scenarios} {reply.failures} failures "
             f"({reply.mode or 'exhaustive'}) at seq {reply.seq}\n")
     return head + table(columns, rows)
+
+
+def percent(share: float) -> str:
+    return f"{100 * share:.1f}%"
+
+
+def lab_up(reply: LabUpReply) -> str:
+    size = f"{reply.routers} routers, {reply.links} links"
+    if reply.already_up:
+        return f"lab {reply.lab_id} ({reply.igp}) is already up: {size}\n"
+    head = f"lab {reply.lab_id} ({reply.igp}): {size}, built for seq {reply.lsn}\n"
+    verdict = ("agrees with the model" if reply.converged
+               else "does NOT agree with the model yet (convergence timeout)")
+    lines = [head, f"up in {reply.seconds:.1f} s; {verdict}: {percent(reply.agreement)} of "
+                   f"{reply.routes} routes\n"]
+    if any(reply.removed.values()):
+        lines.append(f"removed what an earlier run left: {_removed(reply.removed)}\n")
+    return "".join(lines)
+
+
+def lab_down(reply: LabDownReply) -> str:
+    what = "down" if reply.was_up else "was not up"
+    removed = _removed(reply.removed) if any(reply.removed.values()) else "nothing left over"
+    return f"lab {reply.lab_id} {what}: {removed}\n"
+
+
+def _removed(removed: dict[str, list[str]]) -> str:
+    return ", ".join(f"{len(items)} {kind.replace('_', ' ')}" for kind, items in removed.items())
+
+
+def lab_status(reply: LabStatusReply) -> str:
+    items = [("lab", f"{reply.lab_id} ({reply.igp})"),
+             ("state", _lab_state(reply)),
+             ("at start", "built" if reply.enabled else "not built ([lab] enabled = false)"),
+             ("routers", f"{reply.running}/{reply.routers} running"),
+             ("links", f"{reply.links_up}/{reply.links} up"),
+             ("namespaces", str(reply.namespaces))]
+    items += [(key, value) for key, value in (("unavailable", reply.unavailable),
+                                              ("last error", reply.last_error)) if value]
+    summary = pairs(items)
+    if not reply.convergences:
+        return summary + "\nno convergences yet\n"
+    columns = [Column("SEQ", True), Column("AT"), Column("SECONDS", True),
+               Column("AGREEMENT", True), Column("ROUTES", True), Column("CHANGES")]
+    return summary + "\n" + table(columns, (_convergence_row(c) for c in reply.convergences))
+
+
+def _lab_state(reply: LabStatusReply) -> str:
+    if not reply.up:
+        return "DOWN"
+    pending = ", events pending" if reply.pending else ""
+    return f"up, mirroring seq {reply.lsn}{pending}"
+
+
+def _convergence_row(c: LabConvergence) -> list[str]:
+    seconds = f"{c.seconds:.2f}" if c.converged else f">{c.seconds:.0f} (timeout)"
+    shown = ", ".join(c.changes[:3]) + (f" (+{len(c.changes) - 3})" if len(c.changes) > 3 else "")
+    return [str(c.lsn), timestamp(c.ts), seconds, percent(c.agreement), str(c.routes), shown]
+
+
+def lab_fidelity(reply: LabFidelityReply) -> str:
+    head = (f"lab {reply.lab_id} at seq {reply.lsn}: {reply.agreeing}/{reply.routes} routes "
+            f"agree ({percent(reply.agreement)})\n")
+    if not reply.differences:
+        return head
+    columns = [Column("ROUTER"), Column("DESTINATION"), Column("MODEL NEXT HOPS"),
+               Column("LAB NEXT HOPS")]
+    rows = [[d.router, d.destination, ",".join(d.model) or "-", ",".join(d.lab) or "-"]
+            for d in reply.differences]
+    more = f"... and {reply.more} more\n" if reply.more else ""
+    return head + table(columns, rows) + more
 
 
 def as_json(reply: Reply) -> str:

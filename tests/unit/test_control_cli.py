@@ -164,6 +164,65 @@ def test_help_exits_0(capsys: pytest.CaptureFixture[str]) -> None:
         assert word in out
 
 
+def test_lab_up_status_fidelity_down(sock: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--socket", sock, "lab", "fidelity")
+    assert (code, out) == (1, "")
+    assert err == "shadowctl: shadowd refused: lab_down: lab fake is not up\n"
+    code, out, _ = run(capsys, "--socket", sock, "lab", "up", "--igp", "isis")
+    assert code == 0
+    assert out.splitlines()[0] == "lab fake (isis): 2 routers, 1 links, built for seq 13"
+    assert "agrees with the model: 100.0% of 2 routes" in out
+    code, out, _ = run(capsys, "--socket", sock, "lab", "up", "--igp", "isis")
+    assert out == "lab fake (isis) is already up: 2 routers, 1 links\n"
+    code, out, _ = run(capsys, "--socket", sock, "lab", "status")
+    assert code == 0
+    assert "state       up, mirroring seq 13\n" in out
+    assert out.splitlines()[-2].split() == ["SEQ", "AT", "SECONDS", "AGREEMENT", "ROUTES",
+                                            "CHANGES"]
+    code, out, _ = run(capsys, "--socket", sock, "lab", "fidelity", "--json")
+    assert code == 0
+    assert json.loads(out)["type"] == "lab_fidelity"
+    code, out, _ = run(capsys, "--socket", sock, "lab", "down")
+    assert (code, out) == (0, "lab fake down: nothing left over\n")
+    code, out, _ = run(capsys, "--socket", sock, "--json", "lab", "status")
+    assert json.loads(out)["up"] is False
+
+
+@pytest.mark.parametrize("argv", [["lab"], ["lab", "up", "--igp", "rip"],
+                                  ["lab", "fidelity", "-n", "-1"]])
+def test_lab_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "--socket", "/nonexistent", *argv)
+    assert (code, out) == (2, "")
+    assert "usage: shadowctl" in err
+
+
+def test_lab_replies_render() -> None:
+    removed = {"namespaces": ["s-a", "s-b"], "processes": ["1", "2", "3"], "run_dirs": []}
+    up = render.lab_up(p.LabUpReply(lab_id="s", igp="ospf", lsn=9, seconds=12.34,
+                                    converged=False, agreement=0.5, routes=4, routers=2,
+                                    links=1, removed=removed))
+    assert "up in 12.3 s; does NOT agree with the model yet (convergence timeout): 50.0%" in up
+    assert up.endswith("removed what an earlier run left: 2 namespaces, 3 processes, "
+                       "0 run dirs\n")
+    status = render.lab_status(p.LabStatusReply(
+        lab_id="s", igp="ospf", enabled=True, last_error="LabError: no", convergences=[
+            p.LabConvergence(lsn=9, ts=10.0, changes=["a", "b", "c", "d"], seconds=60.2,
+                             agreement=0.25, routes=4)]))
+    assert "state       DOWN\n" in status
+    assert "at start    built\n" in status
+    assert "last error  LabError: no\n" in status
+    row = status.splitlines()[-1]
+    assert row.split()[:6] == ["9", "1970-01-01T00:00:10Z", ">60", "(timeout)", "25.0%", "4"]
+    assert row.endswith("a, b, c (+1)")
+    diff = p.LabRouteDiff(router="a", destination="b", model=["a-b", "a-c"], lab=[])
+    fidelity = render.lab_fidelity(p.LabFidelityReply(
+        lab_id="s", lsn=9, routes=4, agreeing=3, agreement=0.75, differences=[diff], more=2))
+    lines = fidelity.splitlines()
+    assert lines[0] == "lab s at seq 9: 3/4 routes agree (75.0%)"
+    assert lines[2].split() == ["a", "b", "a-b,a-c", "-"]
+    assert lines[3] == "... and 2 more"
+
+
 # --- the table renderer ----------------------------------------------------------------
 
 

@@ -21,6 +21,10 @@ REQUESTS: list[p.Request[Any]] = [
     p.RoutesRequest(router="fra"),
     p.LoadsRequest(top=3),
     p.WorstCaseRequest(failures="srlg", top=5),
+    p.LabUpRequest(igp="isis"),
+    p.LabDownRequest(),
+    p.LabStatusRequest(),
+    p.LabFidelityRequest(differences=3),
 ]
 
 REPLIES: list[p.Reply] = [
@@ -39,6 +43,18 @@ REPLIES: list[p.Reply] = [
     p.WorstCaseReply(seq=13, failures="links", scenarios=1, mode="exhaustive", worst=[
         p.WorstCase(link="fra--ams", src="fra", dst="ams", wc_load_bps=2e9, wc_util=0.2,
                     wc_failure="link:ams--lon")]),
+    p.LabUpReply(lab_id="shadow", igp="ospf", lsn=13, seconds=4.2, converged=True,
+                 agreement=1.0, routes=2, routers=2, links=1,
+                 removed={"namespaces": ["shadow-fra"], "processes": ["42"], "run_dirs": []}),
+    p.LabDownReply(lab_id="shadow", was_up=True, removed={"namespaces": ["shadow-fra"]}),
+    p.LabStatusReply(lab_id="shadow", igp="isis", up=True, enabled=True, lsn=13, routers=2,
+                     running=2, links=1, links_up=0, namespaces=2, convergences=[
+                         p.LabConvergence(lsn=13, ts=10.0, changes=["link fra--ams down"],
+                                          seconds=1.5, converged=True, agreement=1.0,
+                                          routes=2, polls=9)]),
+    p.LabFidelityReply(lab_id="shadow", lsn=13, routes=2, agreeing=1, agreement=0.5,
+                       differences=[p.LabRouteDiff(router="fra", destination="ams",
+                                                   model=["fra--ams"], lab=[])], more=0),
 ]
 
 
@@ -64,6 +80,10 @@ def test_each_request_names_its_reply_type() -> None:
     assert p.RoutesRequest.reply_type is p.RoutesReply
     assert p.LoadsRequest.reply_type is p.LoadsReply
     assert p.WorstCaseRequest.reply_type is p.WorstCaseReply
+    assert p.LabUpRequest.reply_type is p.LabUpReply
+    assert p.LabDownRequest.reply_type is p.LabDownReply
+    assert p.LabStatusRequest.reply_type is p.LabStatusReply
+    assert p.LabFidelityRequest.reply_type is p.LabFidelityReply
 
 
 def test_wire_encoding_is_pinned() -> None:
@@ -104,3 +124,17 @@ def test_out_of_range_field_names_the_request_and_field() -> None:
     body = msgspec.msgpack.encode({"type": "log_tail", "count": 0})
     with pytest.raises(ValueError, match=r"invalid 'log_tail' request.*\$\.count"):
         p.decode_request(body)
+
+
+def test_lab_up_without_igp_keeps_the_configured_one() -> None:
+    assert p.decode_request(msgspec.msgpack.encode({"type": "lab_up"})) == p.LabUpRequest()
+    assert p.LabUpRequest().igp is None
+    with pytest.raises(ValueError, match=r"invalid 'lab_up' request.*\$\.igp"):
+        p.decode_request(msgspec.msgpack.encode({"type": "lab_up", "igp": "rip"}))
+
+
+def test_a_minimal_lab_status_reply_decodes_with_defaults() -> None:
+    old = msgspec.msgpack.encode({"type": "lab_status", "lab_id": "x", "igp": "ospf"})
+    reply = p.decode_reply(old)
+    assert isinstance(reply, p.LabStatusReply)
+    assert (reply.up, reply.convergences) == (False, [])

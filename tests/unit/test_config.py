@@ -1,0 +1,52 @@
+"""shadowd's config file: the shipped default decodes, and ``[lab]`` is as strict as the rest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from shadowd.config import LabConfig, load_config, parse_config
+from shadowd.core.errors import ConfigError
+from shadowd.lab.plan import LabSettings
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+def test_the_shipped_config_decodes_with_the_lab_off() -> None:
+    config = load_config(REPO / "config" / "shadowd.toml")
+    assert config.lab == LabConfig()
+    assert not config.lab.enabled
+
+
+def test_a_lab_section_decodes_into_valid_lab_settings() -> None:
+    config = parse_config('[lab]\nenabled = true\nid = "dlab"\nigp = "isis"\nscale = 1.0\n'
+                          "converge_timeout_s = 5\n")
+    lab = config.lab
+    assert (lab.enabled, lab.id, lab.igp, lab.scale, lab.converge_timeout_s) == (
+        True, "dlab", "isis", 1.0, 5.0)
+    assert LabSettings(lab_id=lab.id, igp=lab.igp, scale=lab.scale).lab_id == "dlab"
+
+
+@pytest.mark.parametrize(("text", "path", "reason"), [
+    ('id = "a-b"', "$.lab.id", "matching regex"),
+    ('id = "Upper"', "$.lab.id", "matching regex"),
+    ('id = ""', "$.lab.id", "matching regex"),
+    ('id = "thirteenchars"', "$.lab.id", "matching regex"),
+    ('igp = "rip"', "$.lab.igp", "Invalid enum value 'rip'"),
+    ("scale = 0", "$.lab.scale", "Expected `float` > 0.0"),
+    ("scale = 1.5", "$.lab.scale", "Expected `float` <= 1.0"),
+    ("converge_timeout_s = 0", "$.lab.converge_timeout_s", "Expected `float` > 0.0"),
+    ('enabled = "yes"', "$.lab.enabled", "Expected `bool`"),
+])
+def test_bad_lab_values_name_their_key(text: str, path: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason) as err:
+        parse_config(f"[lab]\n{text}\n", file="x.toml")
+    assert err.value.path == path
+    assert str(err.value).startswith("x.toml: ")
+
+
+def test_an_unknown_lab_key_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown field `igp_timeout`") as err:
+        parse_config("[lab]\nigp_timeout = 3\n")
+    assert err.value.path == "$.lab"
