@@ -96,8 +96,8 @@ def label(events: list[AnyEvent]) -> str:
             parts.append(f"link {event.link} capacity {_si(event.capacity_bps)}")
         elif isinstance(event, DemandSet):
             toward[event.dst].append(event.rate_bps)
-    parts += [f"{len(rates)} demands toward {dst} at {_si(sum(rates))} in all"
-              for dst, rates in toward.items()]
+    parts += [f"{len(rates)} demand{'s' if len(rates) > 1 else ''} toward {dst} at "
+              f"{_si(sum(rates))} in all" for dst, rates in toward.items()]
     return "; ".join(parts)
 
 
