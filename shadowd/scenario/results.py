@@ -88,6 +88,7 @@ class ScenarioResult(msgspec.Struct, frozen=True, kw_only=True):
     max_loss_pct: float  # the highest share of all traffic lost at any step
     worst_by_loss: list[DemandImpact]  # most bit/s lost beyond the baseline, first
     worst_by_latency: list[DemandImpact]  # largest latency increase, first
+    tracked_pairs: list[tuple[str, str]]  # sampled at every step: the worst, the heaviest
     restored: bool  # the network after the last step is the network before
 
 
@@ -97,6 +98,7 @@ class Probe(msgspec.Struct, frozen=True, kw_only=True):
     src: str
     dst: str
     rtt_ms: float | None  # ping average; None when no echo came back
+    rtt_mdev_ms: float | None
     ping_loss_pct: float
     throughput_bps: float | None = None  # iperf3 TCP; None when not measured
     udp_loss_pct: float | None = None  # iperf3 UDP at the demand's scaled rate
@@ -122,6 +124,7 @@ class LabResult(msgspec.Struct, frozen=True, kw_only=True):
     tier: Literal["lab"] = "lab"
     lab_id: str
     started_ts: float
+    baseline_agreement: float  # the lab's RIBs against the model before the first step
     baseline: list[Probe]
     steps: list[LabStep]
     restored: bool  # state back as before, and the lab's RIBs agree with it

@@ -19,8 +19,10 @@ What each step measures (``shadowd.engine.results`` has the formulas):
   baseline's, the count the lab's RIB comparison can confirm.
 
 The result names the worst link at any step, links newly overloaded, the most demands
-unreachable at once, and the demands that lost the most (bit/s beyond the baseline) and
-whose latency grew the most, tracked at every step (``StepSummary.tracked``).
+unreachable at once, and the ``top`` demands that lost the most (bit/s beyond the
+baseline) and whose latency grew the most. Those, filled up to ``top`` with the heaviest
+demands, are *tracked*: sampled at every step (``StepSummary.tracked``), so the lab tier
+can probe the same pairs and compare.
 """
 
 from __future__ import annotations
@@ -79,7 +81,7 @@ def run_model(scenario: Scenario, state: State, *, ts: float = 0.0, top: int = 5
         _keep_worst(worst, now, base, at_s)
     by_loss = _ranked(worst["loss"], lambda d: d.lost_bps_increase, top)
     by_latency = _ranked(worst["latency"], lambda d: d.latency_increase_ms or 0.0, top)
-    tracked = list(dict.fromkeys((d.src, d.dst) for d in by_loss + by_latency))
+    tracked = _to_track(by_loss + by_latency, state, top)
     samples = _tracked(state, options, steps, tracked)
     baseline = msgspec.structs.replace(baseline, tracked=samples[0])
     summaries = [msgspec.structs.replace(s, tracked=t)
@@ -95,8 +97,21 @@ def run_model(scenario: Scenario, state: State, *, ts: float = 0.0, top: int = 5
                                 - over_before),
         unreachable=max((s.unreachable for s in summaries), default=0),
         max_loss_pct=max((s.loss_pct for s in summaries), default=0.0),
-        worst_by_loss=by_loss, worst_by_latency=by_latency,
+        worst_by_loss=by_loss, worst_by_latency=by_latency, tracked_pairs=tracked,
         restored=view_digest(engine.state) == view_digest(state))
+
+
+def _to_track(worst: list[DemandImpact], state: State, top: int) -> list[Pair]:
+    """The worst demands, then the heaviest ones of ``state`` until ``top`` are tracked."""
+    pairs = list(dict.fromkeys((d.src, d.dst) for d in worst))
+    heavy = sorted(((rate, src, dst) for src, row in state.demands.items()
+                    for dst, rate in row.items()), key=lambda x: (-x[0], x[1], x[2]))
+    for _, src, dst in heavy:
+        if len(pairs) >= top:
+            break
+        if (src, dst) not in pairs:
+            pairs.append((src, dst))
+    return pairs
 
 
 def _tracked(state: State, options: MetricOptions | None, steps: Timeline,

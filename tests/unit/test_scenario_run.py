@@ -1,5 +1,6 @@
 """Scenarios in the model tier: what each step does to loads, latency, loss and reachability,
-against the baseline, without touching the state it was given, the same every time."""
+against the baseline, without touching the state it was given, the same every time; and
+the diff of a model run against a lab run."""
 
 from __future__ import annotations
 
@@ -10,7 +11,9 @@ import pytest
 
 from shadowd.core.state import State, digest
 from shadowd.engine.testing import L, build
+from shadowd.scenario.diff import diff
 from shadowd.scenario.library import Scenario, parse_text
+from shadowd.scenario.results import LabResult, LabStep, Probe, ScenarioResult
 from shadowd.scenario.run import run_model
 from shadowd.scenario.spec import LinkCutScenario, RouterFailureScenario, SurgeScenario
 
@@ -53,8 +56,11 @@ def test_a_link_cut_moves_the_load_and_raises_latency() -> None:
     assert down.routes_changed > 0
     assert up.routes_changed == 0
     assert up.mean_latency_ms == base.mean_latency_ms
-    assert [(s.src, s.dst, s.latency_ms) for s in down.tracked] == [("A", "B", 6.0)]
-    assert [(s.src, s.dst, s.latency_ms) for s in base.tracked] == [("A", "B", 1.0)]
+    # tracked: the demand that got slower, then the heaviest others (D->C: 2 ms either way)
+    assert [(s.src, s.dst, s.latency_ms) for s in down.tracked] == [("A", "B", 6.0),
+                                                                    ("D", "C", 2.0)]
+    assert [(s.src, s.dst, s.latency_ms) for s in base.tracked] == [("A", "B", 1.0),
+                                                                    ("D", "C", 2.0)]
     assert result.restored
     assert (result.unreachable, result.max_loss_pct) == (0, 0.0)
 
@@ -75,7 +81,9 @@ def test_a_surge_over_capacity_loses_traffic_on_the_links_it_crosses() -> None:
     survive = (100 / 150) * (100 / 170)
     assert samples[("A", "C")].delivered_bps == pytest.approx(150 * survive)
     assert samples[("B", "C")].loss_pct == pytest.approx(100 * (1 - 100 / 170))
-    assert ("C", "A") not in samples  # its way back is not overloaded: not worse at all
+    assert samples[("C", "A")].loss_pct == 0.0  # tracked as a heavy demand: nothing lost
+    assert ("C", "A") not in {(d.src, d.dst) for d in result.worst_by_loss}
+    assert result.tracked_pairs == [("A", "C"), ("B", "C"), ("C", "A")]
     worst = result.worst_by_loss[0]
     assert (worst.src, worst.dst, worst.baseline_loss_pct) == ("A", "C", 0.0)
     assert worst.lost_bps_increase == pytest.approx(150 * (1 - survive))
@@ -126,3 +134,64 @@ def test_runs_are_deterministic() -> None:
     first = msgspec.json.encode(run_model(custom, square(), ts=5.0))
     again = msgspec.json.encode(run_model(custom, square(), ts=5.0))
     assert first == again
+
+
+# --- the model against the lab (diff is pure: lab results are built here) ----------------
+
+
+def lab_of(model: ScenarioResult, probes: list[list[Probe]], *, agreement: float = 1.0,
+           ) -> LabResult:
+    """A lab run of ``model``'s timeline: ``probes[0]`` at baseline, then one per step."""
+    steps = [LabStep(at_s=s.at_s, ts=s.ts, label=s.label, changes=[], converged=True,
+                     seconds=0.1, routes=12, agreement=agreement, differences=0,
+                     probes=found) for s, found in zip(model.steps, probes[1:], strict=True)]
+    return LabResult(scenario=model.scenario, kind=model.kind, lab_id="t", started_ts=0.0,
+                     baseline_agreement=1.0, baseline=probes[0], steps=steps, restored=True)
+
+
+def echo(src: str, dst: str, rtt: float | None, loss: float = 0.0) -> Probe:
+    return Probe(src=src, dst=dst, rtt_ms=rtt, rtt_mdev_ms=0.01 if rtt else None,
+                 ping_loss_pct=100.0 if rtt is None else loss)
+
+
+def test_diff_agrees_when_the_lab_shows_what_the_model_predicts() -> None:
+    model = run_model(cut(), square())  # A->B: 1 ms, then 6 ms the long way, then 1 ms
+    lab = lab_of(model, [[echo("A", "B", 2.1)], [echo("A", "B", 12.3)], [echo("A", "B", 2.0)]])
+    tiers = diff(model, lab)
+    assert tiers.agree
+    assert tiers.findings == []
+    assert tiers.counts == {"routes": {"agree": 2}, "reachability": {"agree": 2},
+                            "latency": {"agree": 2}, "loss": {"agree": 2}}
+
+
+def test_diff_names_routes_reachability_and_directions_that_disagree() -> None:
+    model = run_model(cut(), square())
+    lab = lab_of(model, [[echo("A", "B", 2.1)], [echo("A", "B", None)], [echo("A", "B", 9.0)]],
+                 agreement=0.75)
+    tiers = diff(model, lab)
+    assert not tiers.agree
+    assert not tiers.routes_agree
+    found = {(c.at_s, c.aspect): c for c in tiers.findings}
+    assert found[(0.0, "routes")].lab == "75.0% of 12 routes after 0.1 s"
+    assert found[(0.0, "reachability")].verdict == "disagree"  # model: rerouted; lab: no echo
+    assert found[(60.0, "latency")].verdict == "disagree"  # flat vs up (2.1 -> 9 ms)
+
+
+def test_diff_is_inconclusive_where_the_lab_cannot_show_the_model() -> None:
+    surge = Scenario(spec=SurgeScenario(name="flood", target="C", sources=["A"], rate=100.0,
+                                        duration_s=60.0))
+    model = run_model(surge, line())  # A->C loses 60%; latencies are all 0 in this line
+    quiet = [echo("A", "C", 0.05), echo("B", "C", 0.05), echo("C", "A", 0.05)]
+    tiers = diff(model, lab_of(model, [quiet, quiet, quiet]))
+    assert tiers.agree
+    [why] = {c.why for c in tiers.findings}
+    assert "demand matrix" in why
+    assert {(c.pair, c.aspect, c.verdict) for c in tiers.findings} == {
+        ("A->C", "loss", "inconclusive"), ("B->C", "loss", "inconclusive")}
+    delayed = build([L("ab", "A", "B", delay_ms=10.0), L("ad", "A", "D", delay_ms=10.0),
+                     L("db", "D", "B", delay_ms=10.0)], [("A", "B", 1.0)])
+    model = run_model(cut(), delayed)  # 10 ms, then 20 ms; a lab without delay sees 0.05
+    flat = [echo("A", "B", 0.05)]
+    [finding] = diff(model, lab_of(model, [flat, flat, flat])).findings
+    assert (finding.aspect, finding.verdict) == ("latency", "inconclusive")
+    assert "does not emulate link delay" in finding.why
