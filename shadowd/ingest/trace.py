@@ -8,6 +8,23 @@ the link counters that result from routing that matrix, and now and then a link 
 
 Link capacities: the topology has none (SNDlib as shipped by topohub), so each link gets
 the smallest standard rate that keeps its no-failure peak at or under ``peak_util``.
+``demand_total_bps`` rescales the matrix first (topohub's germany50 and nobel-eu sum to a
+few Mbit/s in GEANT's units); 0 keeps it as given.
+
+Surges (``surges_per_week``, default none): a demand overlay toward one destination
+router: every demand to it grows by ``gain`` times its weekday-peak rate, ramping up
+linearly, holding, then decaying linearly (durations drawn from ``surge_ramp_s``,
+``surge_hold_s``, ``surge_decay_s``), and sharing the demands' noise. ``gain`` is sized so
+that, noise aside, the busiest link toward the destination reaches a utilisation drawn
+from ``surge_util`` at the surge's peak: some surges cross a spike threshold of 0.8, some
+stay under it. Surges are drawn from their own random stream, so adding them changes no
+other part of the trace.
+
+Ground truth: ``surges`` gives the plan; ``EpisodeFinder`` reads any trace's counters and
+returns its spike episodes, the maximal intervals a directed link's utilisation is over a
+threshold (runs less than ``merge_gap_s`` apart are one episode), each labelled with its
+cause: ``failure`` if a link or router was down during it, else ``surge`` if a surge was
+under way, else ``load``. ``ground_truth`` runs both over a generated trace.
 
 Pure given ``seed``: no clock, no I/O. The routing engine is passed in.
 """
@@ -15,21 +32,34 @@ Pure given ``seed``: no clock, no I/O. The routing engine is passed in.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import Final
+from typing import Final, Literal
 
 import msgspec
 import numpy as np
 
-from shadowd.core.events import AnyEvent, DemandSet, LinkAdded, LinkStatus, LinkUtilization
+from shadowd.core.events import (
+    AnyEvent,
+    DemandSet,
+    LinkAdded,
+    LinkCapacity,
+    LinkStatus,
+    LinkUtilization,
+    RouterHealth,
+)
 from shadowd.core.state import State, fold
 
 DAY: Final = 86_400.0
 TRACE_EPOCH: Final = datetime(2026, 1, 5, tzinfo=UTC).timestamp()  # a Monday, 00:00 UTC
 STANDARD_RATES: Final = (1e9, 2.5e9, 10e9, 40e9, 100e9, 400e9)
 
+WEEK: Final = 7 * DAY
+SURGE_STREAM: Final = 0x5E6E  # the surges' own random stream, next to the trace's seed
+
 LinkLoads = Callable[[State], dict[str, tuple[float, float]]]  # link -> (a->b, b->a) bps
+Span = tuple[float, float]
 
 
 class TraceSpec(msgspec.Struct, frozen=True, kw_only=True):
@@ -42,6 +72,12 @@ class TraceSpec(msgspec.Struct, frozen=True, kw_only=True):
     peak_util: float = 0.45
     noise: float = 0.05  # std-dev of the demands' log-noise
     start_ts: float = TRACE_EPOCH
+    demand_total_bps: float = 0.0  # rescale the matrix to this sum; 0: as the topology has it
+    surges_per_week: float = 0.0
+    surge_util: Span = (0.6, 1.4)  # busiest link's utilisation at a surge's peak
+    surge_ramp_s: Span = (1800.0, 5400.0)
+    surge_hold_s: Span = (1800.0, 7200.0)
+    surge_decay_s: Span = (1800.0, 5400.0)
 
     @property
     def intervals(self) -> int:
@@ -79,11 +115,13 @@ def generate(
     """Yield the trace as batches: the topology first, then one batch per interval."""
     rng = np.random.default_rng(spec.seed)
     stamp = _Stamp(spec.source)
+    topology = _rescaled(topology, spec.demand_total_bps)
     base = fold(list(topology))
     head = [stamp(e, spec.start_ts) for e in _with_capacities(topology, base, link_loads, spec)]
     state = fold(head)
     yield head
     pairs = [(s, d, r) for s in sorted(base.demands) for d, r in sorted(base.demands[s].items())]
+    overlay = _Overlay(surges(spec, topology, link_loads), [d for _, d, _ in pairs])
     flaps = _flaps(spec, sorted(state.links), rng)
     noise = np.zeros(len(pairs))
     for k in range(spec.intervals):
@@ -91,8 +129,8 @@ def generate(
         noise = 0.8 * noise + rng.normal(0.0, spec.noise, len(pairs))
         level = diurnal(ts)
         batch = [stamp(DemandSet(source="", seq=1, ts=ts, src=s, dst=d,
-                                 rate_bps=r * level * math.exp(n)), ts)
-                 for (s, d, r), n in zip(pairs, noise.tolist(), strict=True)]
+                                 rate_bps=r * (level + b) * math.exp(n)), ts)
+                 for (s, d, r), n, b in zip(pairs, noise.tolist(), overlay.at(ts), strict=True)]
         batch += [stamp(e, ts) for e in _flap_events(flaps, k, ts)]
         fold(batch, state)
         counters = [stamp(e, ts) for e in _counters(state, link_loads, rng, ts)]
@@ -104,6 +142,16 @@ def event_count(spec: TraceSpec, topology: list[AnyEvent]) -> int:
     base = fold(list(topology))
     per_interval = base.demand_count() + len(base.links)
     return len(topology) + spec.intervals * per_interval + 2 * _flap_count(spec, len(base.links))
+
+
+def _rescaled(topology: list[AnyEvent], total_bps: float) -> list[AnyEvent]:
+    demands = [e for e in topology if isinstance(e, DemandSet)]
+    current = sum(e.rate_bps for e in demands)
+    if total_bps <= 0 or current <= 0:
+        return list(topology)
+    scale = total_bps / current
+    return [msgspec.structs.replace(e, rate_bps=e.rate_bps * scale)
+            if isinstance(e, DemandSet) else e for e in topology]
 
 
 def _with_capacities(
@@ -156,3 +204,199 @@ def _counters(
         out.append(LinkUtilization(source="", seq=1, ts=ts, link=link_id,
                                    ab_bps=ab * ja, ba_bps=ba * jb))
     return out
+
+
+# --- surges ------------------------------------------------------------------------------
+
+
+class Surge(msgspec.Struct, frozen=True, kw_only=True):
+    """Extra demand toward ``dst``: ``gain`` x each demand's weekday-peak rate at the top."""
+
+    dst: str
+    start: float
+    ramp_s: float
+    hold_s: float
+    decay_s: float
+    gain: float
+    peak_util: float  # what ``gain`` was sized for: the busiest link's utilisation, noise aside
+
+    @property
+    def end(self) -> float:
+        return self.start + self.ramp_s + self.hold_s + self.decay_s
+
+    def shape(self, ts: float) -> float:
+        """0 before and after, rising linearly to 1, holding, falling linearly to 0."""
+        t = ts - self.start
+        if t <= 0.0 or ts >= self.end:
+            return 0.0
+        if t < self.ramp_s:
+            return t / self.ramp_s
+        if t < self.ramp_s + self.hold_s:
+            return 1.0
+        return 1.0 - (t - self.ramp_s - self.hold_s) / self.decay_s
+
+
+def surges(spec: TraceSpec, topology: list[AnyEvent], link_loads: LinkLoads) -> list[Surge]:
+    """The surges ``generate`` injects into the trace of ``spec``, in order of start."""
+    count = round(spec.surges_per_week * spec.days * DAY / WEEK)
+    if count <= 0:
+        return []
+    rng = np.random.default_rng([SURGE_STREAM, spec.seed])
+    topology = _rescaled(topology, spec.demand_total_bps)
+    head = _with_capacities(topology, fold(list(topology)), link_loads, spec)
+    sizing = _Sizing(head, link_loads)
+    targets = sorted({d for row in sizing.state.demands.values() for d in row})
+    room = spec.intervals * spec.interval_s
+    plan = []
+    for _ in range(count):
+        dst = targets[int(rng.integers(len(targets)))]
+        ramp, hold, decay = (float(rng.uniform(*span)) for span in
+                             (spec.surge_ramp_s, spec.surge_hold_s, spec.surge_decay_s))
+        start = spec.start_ts + float(rng.uniform(0.0, max(room - ramp - hold - decay, 0.0)))
+        util = float(rng.uniform(*spec.surge_util))
+        gain = sizing.gain(dst, diurnal(start + ramp), util)
+        plan.append(Surge(dst=dst, start=start, ramp_s=ramp, hold_s=hold, decay_s=decay,
+                          gain=gain, peak_util=util))
+    return sorted(plan, key=lambda s: s.start)
+
+
+class _Sizing:
+    """How much extra demand toward a destination drives its busiest link to a utilisation."""
+
+    def __init__(self, head: list[AnyEvent], link_loads: LinkLoads) -> None:
+        self.head, self.link_loads = head, link_loads
+        self.state = fold(list(head))
+        self.peak = link_loads(self.state)
+
+    def gain(self, dst: str, level: float, util: float) -> float:
+        only_dst = [e for e in self.head if not isinstance(e, DemandSet) or e.dst == dst]
+        column = self.link_loads(fold(only_dst))
+        gains = [
+            (util * self.state.links[link].capacity_bps - level * base) / extra
+            for link, loads in column.items()
+            for extra, base in zip(loads, self.peak.get(link, (0.0, 0.0)), strict=True)
+            if extra > 0.0
+        ]
+        return max(min(gains, default=0.0), 0.0)
+
+
+class _Overlay:
+    """Each demand's surge boost at a time, as a multiple of its weekday-peak rate."""
+
+    def __init__(self, plan: list[Surge], dsts: list[str]) -> None:
+        self.plan, self.size = plan, len(dsts)
+        self.rows = {s.dst: np.array([i for i, d in enumerate(dsts) if d == s.dst],
+                                     dtype=np.int64) for s in plan}
+
+    def at(self, ts: float) -> list[float]:
+        boost = np.zeros(self.size)
+        for surge in self.plan:
+            if surge.start < ts < surge.end:
+                boost[self.rows[surge.dst]] += surge.gain * surge.shape(ts)
+        return boost.tolist()
+
+
+# --- ground truth ------------------------------------------------------------------------
+
+Cause = Literal["surge", "failure", "load"]
+
+
+class SpikeEpisode(msgspec.Struct, frozen=True, kw_only=True):
+    """A maximal interval a directed link's utilisation was over the threshold."""
+
+    link: str
+    direction: Literal["ab", "ba"]
+    start: float  # the first sample over
+    end: float  # the last sample over
+    peak_util: float
+    cause: Cause = "load"
+
+
+class GroundTruth(msgspec.Struct, frozen=True, kw_only=True):
+    threshold: float
+    surges: list[Surge]
+    episodes: list[SpikeEpisode]
+
+
+@dataclass
+class _Run:
+    start: float
+    end: float
+    peak: float
+    over: bool  # the last sample was over the threshold
+
+
+class EpisodeFinder:
+    """Spike episodes from a trace's counters, fed batch by batch (``feed``)."""
+
+    def __init__(self, threshold: float, merge_gap_s: float = 1800.0) -> None:
+        self.threshold, self.merge_gap_s = threshold, merge_gap_s
+        self.capacity: dict[str, float] = {}
+        self.runs: dict[tuple[str, str], _Run] = {}
+        self.closed: list[tuple[str, str, _Run]] = []
+        self.down: dict[str, float] = {}  # what is down (a link, or router:NAME) since when
+        self.outages: list[tuple[float, float]] = []
+        self.last_ts = -math.inf
+
+    def feed(self, batch: list[AnyEvent]) -> None:
+        for event in batch:
+            self.last_ts = max(self.last_ts, event.ts)
+            if isinstance(event, LinkAdded | LinkCapacity):
+                self.capacity[event.link] = event.capacity_bps
+            elif isinstance(event, LinkStatus):
+                self._status(event.link, event.up, event.ts)
+            elif isinstance(event, RouterHealth):
+                self._status(f"router:{event.router}", event.up, event.ts)
+            elif isinstance(event, LinkUtilization) and self.capacity.get(event.link):
+                capacity = self.capacity[event.link]
+                self._sample(event.link, "ab", event.ab_bps / capacity, event.ts)
+                self._sample(event.link, "ba", event.ba_bps / capacity, event.ts)
+
+    def episodes(self, plan: Sequence[Surge] = ()) -> list[SpikeEpisode]:
+        """Every episode so far (runs still open end at their last sample over)."""
+        outages = self.outages + [(t, self.last_ts) for t in self.down.values()]
+        runs = self.closed + [(link, d, run) for (link, d), run in self.runs.items()]
+        found = [SpikeEpisode(link=link, direction="ab" if d == "ab" else "ba", start=r.start,
+                              end=r.end, peak_util=r.peak,
+                              cause=_cause(r.start, r.end, outages, plan))
+                 for link, d, r in runs]
+        return sorted(found, key=lambda e: (e.start, e.link, e.direction))
+
+    def _status(self, what: str, up: bool, ts: float) -> None:
+        if not up:
+            self.down.setdefault(what, ts)
+        elif what in self.down:
+            self.outages.append((self.down.pop(what), ts))
+
+    def _sample(self, link: str, direction: str, util: float, ts: float) -> None:
+        key = (link, direction)
+        run = self.runs.get(key)
+        if util <= self.threshold:
+            if run is not None:
+                run.over = False
+            return
+        if run is not None and (run.over or ts - run.end <= self.merge_gap_s):
+            run.end, run.peak, run.over = ts, max(run.peak, util), True
+            return
+        if run is not None:
+            self.closed.append((link, direction, run))
+        self.runs[key] = _Run(start=ts, end=ts, peak=util, over=True)
+
+
+def _cause(start: float, end: float, outages: list[tuple[float, float]],
+           plan: Sequence[Surge]) -> Cause:
+    if any(down <= end and start <= up for down, up in outages):
+        return "failure"
+    if any(s.start <= end and start <= s.end for s in plan):
+        return "surge"
+    return "load"
+
+
+def ground_truth(spec: TraceSpec, topology: list[AnyEvent], link_loads: LinkLoads,
+                 threshold: float = 0.8, merge_gap_s: float = 1800.0) -> GroundTruth:
+    """Generate the trace of ``spec`` and return its surges and spike episodes."""
+    finder = EpisodeFinder(threshold, merge_gap_s)
+    for batch in generate(spec, topology, link_loads):
+        finder.feed(batch)
+    plan = surges(spec, topology, link_loads)
+    return GroundTruth(threshold=threshold, surges=plan, episodes=finder.episodes(plan))
