@@ -42,6 +42,7 @@ class MqttTransport:
                             on_control(bytes(message.payload))
             except aiomqtt.MqttError as err:
                 self.ready.clear()
+                _never_swallow_cancel(err)
                 delay = self._backoff.next_delay()
                 self._log.warning("mqtt unavailable", error=repr(err), retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)
@@ -53,7 +54,16 @@ class MqttTransport:
                 await self._client.publish(self.telemetry_topic, payload, qos=1, timeout=10.0)
                 return
             except aiomqtt.MqttError as err:  # the run loop reconnects if the link is gone
+                _never_swallow_cancel(err)
                 delay = self._backoff.next_delay()
                 self._log.warning("mqtt publish failed", error=repr(err),
                                   retry_in_s=round(delay, 2))
                 await asyncio.sleep(delay)
+
+
+def _never_swallow_cancel(err: aiomqtt.MqttError) -> None:
+    """aiomqtt can turn a cancellation that lands mid-operation into an ``MqttError``;
+    retrying then would keep a cancelled task alive forever, so re-raise it."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError from err
