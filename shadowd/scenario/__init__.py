@@ -1,1 +1,10 @@
+"""Scenarios: what-if changes (cuts, failures, surges...) run in the shadow, never in production.
 
+- ``library``: the file format, ``load_library(dir, state)``, ``validate``, ``ScenarioError``;
+- ``timeline``: a scenario as events at offsets, ``timeline(scenario, state, ts=...)``;
+- ``run``: the model tier, ``run_model(scenario, state, ts=...) -> ScenarioResult``;
+- ``labrun``: the lab tier, ``await run_lab(lab, scenario, state, ...) -> LabResult``;
+- ``diff``: where the tiers disagree, ``diff(model_result, lab_result) -> TierDiff``.
+
+Everything but ``labrun`` (the lab's I/O) and ``library``'s file reading is pure.
+"""
