@@ -19,6 +19,7 @@ from shadowd.core.errors import ShadowdError
 from shadowd.engine import commands as engine_commands
 from shadowd.ingest import commands as ingest_commands
 from shadowd.lab import commands as lab_commands
+from shadowd.predict import commands as predict_commands
 from shadowd.store import commands as store_commands
 
 
@@ -37,6 +38,7 @@ def build_parser() -> argparse.ArgumentParser:
     ingest_commands.register(sub)
     agent_commands.register(sub)
     lab_commands.register(sub)
+    predict_commands.register(sub)
     return parser
 
 

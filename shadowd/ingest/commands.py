@@ -22,16 +22,24 @@ def register(sub: Any) -> None:
     gen.add_argument("--days", type=int, default=7)
     gen.add_argument("--seed", type=int, default=1)
     gen.add_argument("--source", default="replay", help="source name stamped on the events")
+    gen.add_argument("--flaps", type=int, default=4, help="link flaps over the whole trace")
+    gen.add_argument("--surges-per-week", type=float, default=0.0,
+                     help="demand surges toward one router each (default none)")
+    gen.add_argument("--demand-total-bps", type=float, default=0.0,
+                     help="rescale the demand matrix to this sum (0: as the topology has it)")
     gen.add_argument("--json", action="store_true", help="print a JSON summary")
     gen.set_defaults(func=_generate)
 
 
 def _generate(args: argparse.Namespace) -> int:
     spec = TraceSpec(topology=ALIASES.get(args.topology, args.topology), days=args.days,
-                     seed=args.seed, source=args.source)
+                     seed=args.seed, source=args.source, flaps=args.flaps,
+                     surges_per_week=args.surges_per_week,
+                     demand_total_bps=args.demand_total_bps)
     count = write_trace(args.out, builtin_batches(spec))
     summary = {"path": str(args.out), "events": count, "topology": spec.topology,
-               "days": spec.days, "bytes": args.out.stat().st_size}
+               "days": spec.days, "surges": round(spec.surges_per_week * spec.days / 7),
+               "bytes": args.out.stat().st_size}
     print(json.dumps(summary) if args.json else
           f"wrote {count} events ({summary['bytes']} bytes) of {spec.topology} to {args.out}")
     return 0
