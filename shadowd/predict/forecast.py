@@ -126,20 +126,31 @@ class Forecaster:
 
     def update(self, now: float, loads: Loads) -> None:
         """Take samples at ``now``: an array (links, 2) or (2 * links,), NaN for none, or
-        a mapping link -> (a->b, b->a) bit/s for some links."""
-        y = self.as_series(loads)
+        a mapping link -> (a->b, b->a) bit/s for some links. The work is proportional to
+        the samples given, plus one model step for all links when a new step begins."""
+        rows, values = self._samples(loads)
         step = self._step(now)
         if self.open_step < 0:
             self.open_step = step
         elif step < self.open_step:
-            self.late += int((~np.isnan(y)).sum())
+            self.late += len(rows)
             return
         elif step > self.open_step:
             self._close_until(step)
-        seen = ~np.isnan(y)
-        self.sums[seen] += y[seen]
-        self.counts[seen] += 1
-        self.latest[seen] = y[seen]
+        self.sums[rows] += values
+        self.counts[rows] += 1
+        self.latest[rows] = values
+
+    def _samples(self, loads: Loads) -> tuple[IntArray, FloatArray]:
+        if isinstance(loads, Mapping):
+            first = np.array([2 * self._index[link] for link in loads], dtype=np.int64)
+            values = np.array(list(loads.values()), dtype=np.float64).reshape(-1)
+            rows = np.stack([first, first + 1], axis=1).reshape(-1)
+            seen = ~np.isnan(values)
+            return rows[seen], values[seen]
+        y = self.as_series(loads)
+        seen = np.flatnonzero(~np.isnan(y)).astype(np.int64)
+        return seen, y[seen]
 
     def row(self, link: str, direction: Direction) -> int:
         """The series of a link direction in every per-series array."""

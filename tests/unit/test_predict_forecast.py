@@ -173,6 +173,8 @@ def test_a_topology_change_is_a_level_shift_not_a_trend() -> None:
 def test_partial_and_irregular_samples() -> None:
     f = Forecaster(["a", "b"], [CAPACITY, CAPACITY])
     f.update(10.0, {"a": (1.0, 2.0)})
+    f.update(11.0, {})
+    f.update(12.0, {"b": (math.nan, math.nan)})  # nothing either
     f.update(200.0, {"a": (3.0, 4.0), "b": (5.0, 6.0)})  # same 5-minute step: averaged
     assert f.counts.tolist() == [2, 2, 1, 1]
     assert f.sums.tolist() == [4.0, 6.0, 5.0, 6.0]
