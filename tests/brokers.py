@@ -323,8 +323,12 @@ class Kafka(Broker):
 
 
 def _kafka_cluster_id() -> str:
-    """What ``kafka-storage random-uuid`` prints: 16 random bytes, URL-safe base64."""
-    return base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+    """What ``kafka-storage random-uuid`` prints: 16 random bytes, URL-safe base64, never
+    starting with ``-`` (the storage tool would take one for an option: 1 run in 64)."""
+    while True:
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).decode().rstrip("=")
+        if not cluster_id.startswith("-"):
+            return cluster_id
 
 
 @contextlib.contextmanager
