@@ -89,7 +89,7 @@ class ForecasterState(msgspec.Struct, frozen=True, kw_only=True):
     params: ForecastParams
     links: list[str]
     open_step: int
-    shift_step: int
+    shift_steps: list[int]
     late: int
     arrays: dict[str, Packed]
     model: ModelState
@@ -115,7 +115,7 @@ class Forecaster:
         self.calibrator = BandCalibrator(n, params.calibration_steps, params.coverage,
                                          params.calibration_rate)
         self.open_step = -1  # the step collecting samples; -1 before the first
-        self.shift_step = -1  # a step in which the topology changed
+        self.shift_steps: set[int] = set()  # steps not yet committed in which traffic moved
         self.late = 0  # samples dropped because their step was already committed
         self.sums, self.counts = np.zeros(n), np.zeros(n)
         self.latest = np.full(n, np.nan)  # each series' most recent sample
@@ -159,7 +159,7 @@ class Forecaster:
     def topology_changed(self, now: float) -> None:
         """Traffic moved at ``now`` (a failure, a repair, a metric change): the step of
         ``now`` is a shift in level, not a trend to extrapolate."""
-        self.shift_step = max(self.shift_step, self._step(now))
+        self.shift_steps.add(self._step(now))
 
     def set_capacity(self, link: str, capacity_bps: float) -> None:
         k = self._index[link]
@@ -199,7 +199,8 @@ class Forecaster:
 
     def _commit(self, step: int, y: FloatArray) -> None:
         self.calibrator.score(step, y)
-        self.model.observe(step, y, shift=step == self.shift_step)
+        self.model.observe(step, y, shift=step in self.shift_steps)
+        self.shift_steps = {s for s in self.shift_steps if s > step}
         self.calibrator.remember(step, self.model)
 
     # --- forecasts --------------------------------------------------------------------
@@ -223,7 +224,7 @@ class Forecaster:
 
     def _provisional(self) -> Provisional:
         return self.model.provisional(self.open_step, self._open_mean(),
-                                      shift=self.open_step == self.shift_step)
+                                      shift=self.open_step in self.shift_steps)
 
     def _forecast_from(self, state: Provisional, target: IntArray) -> Forecast:
         ahead = target - self.open_step
@@ -271,7 +272,7 @@ class Forecaster:
     def snapshot(self) -> ForecasterState:
         return ForecasterState(
             params=self.params, links=list(self.links), open_step=self.open_step,
-            shift_step=self.shift_step, late=self.late,
+            shift_steps=sorted(self.shift_steps), late=self.late,
             arrays={name: pack(getattr(self, name)) for name in _ARRAYS},
             model=self.model.snapshot(), calibrator=self.calibrator.snapshot(),
         )
@@ -280,7 +281,7 @@ class Forecaster:
     def restore(cls, state: ForecasterState) -> Forecaster:
         forecaster = cls(state.links, np.zeros(len(state.links)), state.params)
         forecaster.open_step, forecaster.late = state.open_step, state.late
-        forecaster.shift_step = state.shift_step
+        forecaster.shift_steps = set(state.shift_steps)
         for name in _ARRAYS:
             setattr(forecaster, name, unpack(state.arrays[name]))
         forecaster.model = SeasonalModel.restore(state.model)

@@ -45,7 +45,7 @@ class HoltWintersParams(msgspec.Struct, frozen=True, kw_only=True):
     alpha: float = 0.8  # level
     beta: float = 0.9  # trend, at full tracking signal
     phi: float = 0.9  # trend damping per step
-    gamma: float = 0.2  # seasonal index
+    gamma: float = 0.2  # seasonal index, of the error the level leaves (ETS gamma/(1-alpha))
     delta: float = 0.05  # deviation
     clip: float = 4.0  # deviations; bounds what one step teaches the season and deviation
     warmup_seasons: int = 2  # the first profile is the per-slot minimum over these
@@ -206,9 +206,6 @@ class SeasonalModel:
         return slot, slot // (self.slots // self.dev_slots)
 
     # --- snapshots --------------------------------------------------------------------
-
-    def copy(self) -> SeasonalModel:
-        return SeasonalModel.restore(self.snapshot())
 
     def snapshot(self) -> ModelState:
         return ModelState(slots=self.slots, dev_slots=self.dev_slots, params=self.params,
