@@ -12,7 +12,7 @@ is a physical, bidirectional adjacency between ``a`` and ``b`` with a metric per
 
 from __future__ import annotations
 
-from typing import Annotated, Final, TypeAlias, get_args
+from typing import Annotated, Final, Literal, TypeAlias, get_args
 
 import msgspec
 
@@ -115,6 +115,81 @@ class DemandSet(Event, frozen=True, tag="demand_set"):
     rate_bps: Rate
 
 
+# --- what shadowd itself finds: records in its own log -------------------------------
+#
+# Appended by the daemon under its own source (``DAEMON_SOURCE``) with its own seqs, so the
+# log keeps, in order, what was predicted and what the shadow did about it. They change
+# nothing in the network view: folding one only advances the daemon's source position.
+
+DAEMON_SOURCE: Final = "shadowd"
+
+Direction = Literal["ab", "ba"]  # a link's a->b or b->a
+Ratio = Annotated[float, msgspec.Meta(ge=0.0, le=1e6)]  # utilisations, scaling factors
+Label = Annotated[str, msgspec.Meta(max_length=160)]
+ScenarioName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Duration = Annotated[float, msgspec.Meta(ge=0.0, le=1e9)]  # seconds
+
+
+class SpikePredicted(Event, frozen=True, tag="spike_predicted"):
+    """The forecast's upper band for one direction of ``link`` crosses ``threshold_bps``
+    within the horizon; ``ts`` is ``made_at``, the log time of the prediction.
+
+    ``worst_failure``/``extreme_util``: the link's extreme-case load, its worst failure's
+    load at the predicted traffic level, as a share of capacity ("" / 0: not computed).
+    """
+
+    link: LinkId
+    direction: Direction
+    peak_ts: Timestamp  # when the upper band is highest within the horizon
+    predicted_bps: Rate  # the upper band there
+    threshold_bps: Rate
+    predicted_util: Ratio  # predicted_bps / capacity
+    made_at: Timestamp
+    onset_ts: Timestamp | None = None  # the first forecast step over the threshold
+    mean_bps: Rate = 0.0  # the mean forecast at the peak
+    factor: Ratio = 1.0  # predicted_bps / the load observed when it was made (>= 1)
+    worst_failure: Label = ""  # "link:ID", "router:NAME", "srlg:NAME", "none"
+    extreme_bps: Rate = 0.0  # the worst failure's load on the link x ``factor``
+    extreme_util: Ratio = 0.0
+    at_lsn: Count = 0  # the log position of the state it was made at
+
+
+class ScenarioRan(Event, frozen=True, tag="scenario_ran"):
+    """One scenario run in the shadow (never in production), and what it found.
+
+    A bounded summary of ``shadowd.scenario.results.ScenarioResult`` (tier ``model``) or
+    ``LabResult`` (tier ``lab``: latencies are half the probes' mean round trip, loss the
+    probes' worst). ``injected_ts``/``at_lsn``: the log time and position of the state
+    the run started from (the run may finish, and be logged, later).
+    """
+
+    run_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    scenario: ScenarioName
+    kind: Annotated[str, msgspec.Meta(min_length=1, max_length=32)]
+    trigger: Label  # "spike:LINK DIR" (a predicted spike) or "manual"
+    tier: Literal["model", "lab"]
+    injected_ts: Timestamp
+    spike_ts: Timestamp | None = None  # the predicted spike's peak
+    spike_seq: Count = 0  # the ``SpikePredicted`` (this source) that caused it; 0: none
+    factor: Ratio = 1.0  # every demand was scaled by this (the predicted peak's level)
+    worst_link: Label = ""  # "LINK SRC->DST" at its highest utilisation in the run
+    worst_util: Ratio = 0.0
+    newly_overloaded: Count = 0  # link directions over 100% that were not at the baseline
+    unreachable: Count = 0  # the most demands with no path at once
+    max_loss_pct: Percent = 0.0  # the most traffic lost at once, % of all offered
+    latency_before_ms: DelayMs = 0.0  # traffic-weighted mean one-way latency, baseline
+    latency_after_ms: DelayMs = 0.0  # ... at the run's slowest step
+    routes_changed: Count = 0  # the most (router, destination) routes changed at once
+    steps: Count = 0
+    restored: bool = True  # the shadow ended as it began
+    converged: bool = True  # lab: every step's RIBs agreed with the model in time
+    converge_s: Duration = 0.0  # lab: the slowest step's convergence, seconds
+    error: Label = ""  # why the run could not complete ("" when it did)
+    at_lsn: Count = 0  # the log position of the state the run started from
+
+
+RECORD_TYPES: Final = (SpikePredicted, ScenarioRan)  # change nothing in the network view
+
 AnyEvent: TypeAlias = (
     RouterAdded
     | RouterRemoved
@@ -126,6 +201,8 @@ AnyEvent: TypeAlias = (
     | LinkCapacity
     | LinkUtilization
     | DemandSet
+    | SpikePredicted
+    | ScenarioRan
 )
 
 EVENT_TYPES: Final[tuple[type[Event], ...]] = get_args(AnyEvent)

@@ -31,6 +31,8 @@ from shadowd.core.events import (
     RouterAdded,
     RouterHealth,
     RouterRemoved,
+    ScenarioRan,
+    SpikePredicted,
     tag_of,
 )
 
@@ -142,6 +144,8 @@ _CHECKS: Final[dict[type[Event], Callable[[State, Any], None]]] = {
     LinkCapacity: lambda s, e: _require_link(s, e.link),
     LinkUtilization: lambda s, e: _require_link(s, e.link),
     DemandSet: _check_demand,
+    SpikePredicted: lambda s, e: None,  # a record of what shadowd found: always joins
+    ScenarioRan: lambda s, e: None,
 }
 
 
@@ -230,6 +234,10 @@ def _drop_demand(s: State, src: str, dst: str) -> None:
         del s.demands[src]
 
 
+def _record(s: State, e: SpikePredicted | ScenarioRan) -> None:
+    """Records change nothing in the network view; only the source position advances."""
+
+
 _APPLY: Final[dict[type[Event], Callable[[State, Any], None]]] = {
     RouterAdded: _router_added,
     RouterRemoved: _router_removed,
@@ -241,6 +249,8 @@ _APPLY: Final[dict[type[Event], Callable[[State, Any], None]]] = {
     LinkCapacity: _link_capacity,
     LinkUtilization: _link_util,
     DemandSet: _demand_set,
+    SpikePredicted: _record,
+    ScenarioRan: _record,
 }
 
 

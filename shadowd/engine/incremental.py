@@ -34,6 +34,8 @@ from shadowd.core.events import (
     RouterAdded,
     RouterHealth,
     RouterRemoved,
+    ScenarioRan,
+    SpikePredicted,
 )
 from shadowd.core.state import State, apply
 from shadowd.engine.delta import Workspace, commit, redemand, reweigh
@@ -206,4 +208,6 @@ _HANDLERS: Final[dict[type, Callable[[Engine, Any], Impact]]] = {
     LinkMetric: Engine._link_changed,
     LinkCapacity: Engine._link_changed,
     DemandSet: Engine._demand_set,
+    SpikePredicted: lambda engine, e: Impact("none"),  # records: nothing to route
+    ScenarioRan: lambda engine, e: Impact("none"),
 }

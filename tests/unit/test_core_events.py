@@ -11,20 +11,50 @@ from shadowd.core import events as ev
 from shadowd.core.events import (
     EVENT_TYPES,
     SCHEMA_VERSION,
+    AnyEvent,
     DemandSet,
     LinkAdded,
     LinkUtilization,
+    ScenarioRan,
+    SpikePredicted,
     decode_batch,
     encode_batch,
     tag_of,
 )
+from shadowd.core.state import fold, view_digest
+from shadowd.engine.incremental import Engine
 from tests.unit.samples import SAMPLES
 
 GOLDEN = Path(__file__).parent.parent / "golden" / f"events-v{SCHEMA_VERSION}.msgpack"
+# The records shadowd appends itself (issue 6), in a golden file of their own: the first
+# one was written before they existed and never changes.
+RECORDS_GOLDEN = GOLDEN.with_name(f"events-v{SCHEMA_VERSION}-records.msgpack")
+
+RECORD_SAMPLES: list[AnyEvent] = [
+    SpikePredicted(source="shadowd", seq=1, ts=1_767_600_000.0, link="fra--ams",
+                   direction="ba", peak_ts=1_767_601_200.0, predicted_bps=85e9,
+                   threshold_bps=80e9, predicted_util=0.85, made_at=1_767_600_000.0,
+                   onset_ts=1_767_600_900.0, mean_bps=70e9, factor=1.7,
+                   worst_failure="link:ams--lon", extreme_bps=120e9, extreme_util=1.2,
+                   at_lsn=13),
+    SpikePredicted(source="shadowd", seq=2, ts=1_767_600_300.0, link="ams--lon",
+                   direction="ab", peak_ts=1_767_602_000.0, predicted_bps=9e9,
+                   threshold_bps=8e9, predicted_util=0.9, made_at=1_767_600_300.0),
+    ScenarioRan(source="shadowd", seq=3, ts=1_767_600_400.0, run_id="shadowd-3",
+                scenario="wc-link-ams--lon", kind="link_cut", trigger="spike:fra--ams ba",
+                tier="model", injected_ts=1_767_600_300.0, spike_ts=1_767_601_200.0,
+                spike_seq=1, factor=1.7, worst_link="fra--ams ams->fra", worst_util=1.2,
+                newly_overloaded=1, unreachable=0, max_loss_pct=3.5, latency_before_ms=8.0,
+                latency_after_ms=11.5, routes_changed=4, steps=2, restored=True, at_lsn=14),
+    ScenarioRan(source="shadowd", seq=4, ts=1_767_600_500.0, run_id="shadowd-4",
+                scenario="geant-ch-fr-cut", kind="link_cut", trigger="manual", tier="lab",
+                injected_ts=1_767_600_450.0, converged=False, converge_s=60.0,
+                error="step 1 did not converge"),
+]
 
 
 def test_every_event_type_has_a_sample() -> None:
-    assert {type(e) for e in SAMPLES} == set(EVENT_TYPES)
+    assert {type(e) for e in SAMPLES + RECORD_SAMPLES} == set(EVENT_TYPES)
 
 
 def test_tags_are_unique() -> None:
@@ -37,8 +67,20 @@ def test_golden_samples_still_decode() -> None:
     assert decode_batch(GOLDEN.read_bytes()) == SAMPLES
 
 
+def test_golden_records_still_decode() -> None:
+    assert decode_batch(RECORDS_GOLDEN.read_bytes()) == RECORD_SAMPLES
+
+
 def test_round_trip() -> None:
     assert decode_batch(encode_batch(SAMPLES)) == SAMPLES
+    assert decode_batch(encode_batch(RECORD_SAMPLES)) == RECORD_SAMPLES
+
+
+def test_an_out_of_range_record_field_is_named() -> None:
+    raw = msgspec.to_builtins(RECORD_SAMPLES[2])
+    raw["tier"] = "production"
+    with pytest.raises(msgspec.ValidationError, match=r"\$\[0\]\.tier"):
+        decode_batch(msgspec.msgpack.encode([raw]))
 
 
 def test_events_are_frozen() -> None:
@@ -85,3 +127,14 @@ def test_new_fields_with_defaults_decode_old_messages() -> None:
 def test_tag_of_names_the_wire_tag() -> None:
     assert tag_of(SAMPLES[0]) == "router_added"
     assert ev.EVENT_DECODER.decode(ev.ENCODER.encode(SAMPLES[0])) == SAMPLES[0]
+
+
+def test_records_change_nothing_in_the_view_but_advance_their_source() -> None:
+    state = fold(SAMPLES)
+    before = view_digest(state)
+    engine = Engine(state)
+    fold(RECORD_SAMPLES, state)
+    assert view_digest(state) == before
+    assert state.sources["shadowd"].seq == 4
+    assert state.lsn == len(SAMPLES) + len(RECORD_SAMPLES)
+    assert {engine.absorb(e).how for e in RECORD_SAMPLES} == {"none"}
