@@ -1,0 +1,162 @@
+"""The forecaster, fed from the log: every directed link's load at the events' own times.
+
+Pure: events in (as the log accepted them), forecasts and spikes out; the clock is the
+telemetry's own (``clock``: the newest ``ts`` seen from a source other than shadowd),
+never the wall clock, so a replay at 3600x predicts what the live feed would.
+
+What each event does, as ``shadowd.predict.backtest`` does it:
+
+- ``LinkUtilization`` of a link that is up: a sample of both directions at its ``ts``;
+- ``LinkCapacity``: the link's capacity (spikes are judged against it);
+- ``LinkStatus``, ``RouterHealth``, ``LinkMetric``: traffic moved at once: a level shift
+  (``Forecaster.topology_changed``), not a trend;
+- ``LinkAdded`` of a link the forecaster does not know: the forecaster starts again
+  with the new set of links (``Forecaster`` has a fixed set; its history is lost, and
+  spikes wait one season while it relearns). A removed link keeps its row, unsampled;
+  its spikes are dropped while it is gone.
+
+``recent`` keeps each direction's highest sample over the last ``history_s`` (in hourly
+slots), the "historical" column of ``shadowctl forecast``.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable, Iterable
+from typing import Any, Final
+
+import numpy as np
+
+from shadowd.core.events import (
+    DAEMON_SOURCE,
+    AnyEvent,
+    LinkAdded,
+    LinkCapacity,
+    LinkMetric,
+    LinkStatus,
+    LinkUtilization,
+    RouterHealth,
+)
+from shadowd.core.state import State
+from shadowd.predict.forecast import Forecast, Forecaster, ForecastParams, PredictedSpike
+from shadowd.predict.holtwinters import FloatArray
+
+Samples = dict[str, tuple[float, float]]
+
+
+class RecentMax:
+    """Per series, the highest sample over the last ``slots`` slots of ``slot_s``."""
+
+    def __init__(self, series: int, slot_s: float = 3600.0, slots: int = 24) -> None:
+        self.slot_s, self.slots = slot_s, slots
+        self.max = np.full((slots, series), np.nan)
+        self.current = -1  # the absolute slot number being filled
+
+    def add(self, ts: float, rows: Iterable[int], values: Iterable[float]) -> None:
+        slot = math.floor(ts / self.slot_s)
+        if slot < self.current - self.slots + 1:
+            return  # older than the window
+        if slot > self.current:
+            for s in range(max(self.current + 1, slot - self.slots + 1), slot + 1):
+                self.max[s % self.slots] = np.nan
+            self.current = slot
+        row = self.max[slot % self.slots]
+        for r, v in zip(rows, values, strict=True):
+            if not v <= row[r]:  # NaN compares false: the first sample wins
+                row[r] = v
+
+    def values(self) -> FloatArray:
+        out: FloatArray = np.fmax.reduce(self.max, axis=0)  # NaN only where all are
+        return out
+
+
+class LinkForecasts:
+    def __init__(self, state: State, params: ForecastParams | None = None) -> None:
+        self.params = params if params is not None else ForecastParams()
+        self._state = state  # the daemon's live state: read only (capacities, links)
+        self.forecaster: Forecaster | None = None
+        self.recent: RecentMax | None = None
+        self.clock = max((p.ts for name, p in state.sources.items() if name != DAEMON_SOURCE),
+                         default=0.0)
+        self.restarts = 0  # the forecaster started again for a new link
+
+    def feed(self, events: list[AnyEvent]) -> None:
+        """Events just applied to the state, in log order (one source's batch, or shadowd's
+        own records, which are skipped: they do not move the clock)."""
+        if not events or events[0].source == DAEMON_SOURCE:
+            return
+        # A batch is one source's run of seqs, stamped in order: its ends bound its times.
+        self.clock = max(self.clock, events[0].ts, events[-1].ts)
+        samples: dict[float, Samples] = defaultdict(dict)
+        handlers = _HANDLERS
+        for e in events:  # the hot path: mostly demands, which only a dict lookup costs
+            handler = handlers.get(type(e))
+            if handler is not None:
+                handler(self, e, samples)
+        for ts in sorted(samples):
+            self._sample(ts, samples[ts])
+
+    def _utilization(self, e: LinkUtilization, samples: dict[float, Samples]) -> None:
+        link = self._state.links.get(e.link)
+        if link is not None and link.up:
+            samples[e.ts][e.link] = (e.ab_bps, e.ba_bps)
+
+    def _moved(self, e: LinkStatus | RouterHealth | LinkMetric,
+               samples: dict[float, Samples]) -> None:
+        if self.forecaster is not None:
+            self.forecaster.topology_changed(e.ts)
+
+    def spikes(self, horizon_s: float, threshold: float) -> list[PredictedSpike]:
+        """Spikes newly predicted at ``clock``, on links that exist."""
+        if self.forecaster is None:
+            return []
+        found = self.forecaster.spikes(self.clock, horizon_s, threshold)
+        return [s for s in found if s.link in self._state.links]
+
+    def forecast(self, horizon_s: float) -> Forecast | None:
+        return self.forecaster.forecast(self.clock, horizon_s) if self.forecaster else None
+
+    def latest(self, link: str, direction: str) -> float:
+        """The newest sample of a link direction (NaN: none yet)."""
+        f = self.forecaster
+        if f is None or link not in f.links:
+            return math.nan
+        return float(f.latest[f.row(link, "ab" if direction == "ab" else "ba")])
+
+    def _capacity(self, e: LinkCapacity | LinkAdded, samples: dict[float, Samples]) -> None:
+        f = self.forecaster
+        if f is None:
+            return
+        if e.link in f.links:
+            f.set_capacity(e.link, e.capacity_bps)
+        elif isinstance(e, LinkAdded):
+            self.forecaster = self.recent = None  # rebuilt for the new set at the next sample
+            self.restarts += 1
+
+    def _sample(self, ts: float, loads: Samples) -> None:
+        f = self.forecaster
+        if f is None:
+            f = self.forecaster = self._new()
+        known = {k: v for k, v in loads.items() if k in f.links}
+        f.update(ts, known)
+        if self.recent is not None:
+            rows = [r for k in known for r in (f.row(k, "ab"), f.row(k, "ba"))]
+            self.recent.add(ts, rows, [x for v in known.values() for x in v])
+
+    def _new(self) -> Forecaster:
+        links = sorted(self._state.links)
+        capacity = [self._state.links[k].capacity_bps for k in links]
+        self.recent = RecentMax(2 * len(links))
+        return Forecaster(links, capacity, self.params)
+
+
+_Handler = Callable[[LinkForecasts, Any, dict[float, Samples]], None]
+_HANDLERS: Final[dict[type, _Handler]] = {
+    LinkUtilization: LinkForecasts._utilization,
+    LinkCapacity: LinkForecasts._capacity,
+    LinkAdded: LinkForecasts._capacity,
+    LinkStatus: LinkForecasts._moved,
+    RouterHealth: LinkForecasts._moved,
+    LinkMetric: LinkForecasts._moved,
+}
