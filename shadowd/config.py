@@ -70,6 +70,9 @@ class ReplaySourceConfig(_Section, frozen=True, tag="replay", tag_field="kind"):
     speed: NonNegative = 3600.0
     days: Annotated[int, msgspec.Meta(ge=1, le=366)] = 7
     seed: int = 1
+    # builtin: only: demand surges toward one router each (``TraceSpec.surges_per_week``),
+    # so spikes happen and the predictor has something to see coming; 0: none.
+    surges_per_week: Annotated[float, msgspec.Meta(ge=0.0, le=1000.0)] = 0.0
 
 
 class _BrokerSourceConfig(_Section, frozen=True):
@@ -126,6 +129,25 @@ class LabConfig(_Section, frozen=True):
     converge_timeout_s: Positive = 60.0  # after a change: agree with the model within this
 
 
+class PredictConfig(_Section, frozen=True):
+    """Predictive injection: forecast each directed link, and before a predicted spike run
+    the scenarios that matter in the shadow (the model, and the lab when it is up)."""
+
+    enabled: bool = True
+    threshold_util: Annotated[float, msgspec.Meta(gt=0.0, le=10.0)] = 0.8  # a spike: over this
+    horizon_s: Annotated[float, msgspec.Meta(gt=0.0, le=7 * 86_400.0)] = 1800.0  # look ahead
+    lead_s: Annotated[float, msgspec.Meta(ge=0.0, le=86_400.0)] = 900.0  # inject this early
+    check_every_s: Annotated[float, msgspec.Meta(gt=0.0, le=86_400.0)] = 300.0  # log time
+    surge_factor: Annotated[float, msgspec.Meta(gt=1.0, le=1000.0)] = 2.0
+    max_runs_per_spike: Annotated[int, msgspec.Meta(ge=0, le=20)] = 3
+    run_duration_s: Annotated[float, msgspec.Meta(gt=0.0, le=1e7)] = 1800.0  # per failure
+    max_factor: Annotated[float, msgspec.Meta(ge=1.0, le=1000.0)] = 10.0  # demand scaling cap
+    lab: bool = True  # run the scenarios in the lab too, when it is up
+    keep_runs: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 200  # for `scenarios runs`
+    # The scenario library; a relative path is relative to the config file's directory.
+    scenarios_dir: Annotated[str, msgspec.Meta(min_length=1)] = "scenarios"
+
+
 class Config(_Section, frozen=True):
     daemon: DaemonConfig = DaemonConfig()
     log: LogConfig = LogConfig()
@@ -133,6 +155,7 @@ class Config(_Section, frozen=True):
     logging: LoggingConfig = LoggingConfig()
     sources: list[SourceConfig] = []
     lab: LabConfig = LabConfig()
+    predict: PredictConfig = PredictConfig()
 
     def with_overrides(self, *, state_dir: str | None = None, socket: str | None = None) -> Config:
         """Command-line flags win over the file, so instances can run side by side."""

@@ -314,6 +314,22 @@ class LabMirror:
             return None
         return await lab.fidelity(view.tables, view.lsn)
 
+    async def run_exclusive(self, use: Callable[[Any], Coroutine[Any, Any, T]]) -> T | None:
+        """``use(lab)`` with the running lab to itself (no apply runs meanwhile), on the
+        lab's own loop, then re-apply the latest state; ``None`` when the lab is not up.
+        For what-if runs (``shadowd.scenario.labrun.run_lab`` with the ``Lab``), which
+        change the lab and put it back as the state they were given says."""
+        async with self._lock:
+            lab = self._lab
+            if lab is None:
+                return None
+            try:
+                if isinstance(lab, OnLoop):
+                    return await self._loop.run(use(lab._lab))
+                return await use(lab)
+            finally:
+                self._wake.set()  # the log moved on meanwhile: follow it again
+
     def status(self) -> MirrorStatus:
         lab = self._lab
         return MirrorStatus(

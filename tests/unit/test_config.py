@@ -7,7 +7,12 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from shadowd.config import LabConfig, load_config, parse_config
+from shadowd.config import (
+    LabConfig,
+    ReplaySourceConfig,
+    load_config,
+    parse_config,
+)
 from shadowd.core.errors import ConfigError
 from shadowd.lab.plan import LabSettings
 
@@ -52,3 +57,36 @@ def test_an_unknown_lab_key_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown field `igp_timeout`") as err:
         parse_config("[lab]\nigp_timeout = 3\n")
     assert err.value.path == "$.lab"
+
+
+@pytest.mark.parametrize(("text", "path", "reason"), [
+    ("threshold_util = 0", "$.predict.threshold_util", "Expected `float` > 0.0"),
+    ("lead_s = -1", "$.predict.lead_s", "Expected `float` >= 0.0"),
+    ("horizon_s = 0", "$.predict.horizon_s", "Expected `float` > 0.0"),
+    ("check_every_s = 0", "$.predict.check_every_s", "Expected `float` > 0.0"),
+    ("surge_factor = 1.0", "$.predict.surge_factor", "Expected `float` > 1.0"),
+    ("max_runs_per_spike = 21", "$.predict.max_runs_per_spike", "Expected `int` <= 20"),
+    ("max_factor = 0.5", "$.predict.max_factor", "Expected `float` >= 1.0"),
+    ('scenarios_dir = ""', "$.predict.scenarios_dir", "Expected `str` of length >= 1"),
+    ('enabled = "yes"', "$.predict.enabled", "Expected `bool`"),
+])
+def test_bad_predict_values_name_their_key(text: str, path: str, reason: str) -> None:
+    with pytest.raises(ConfigError, match=reason) as err:
+        parse_config(f"[predict]\n{text}\n", file="x.toml")
+    assert err.value.path == path
+
+
+def test_an_unknown_predict_key_is_refused() -> None:
+    with pytest.raises(ConfigError, match="unknown field `lead_time`") as err:
+        parse_config("[predict]\nlead_time = 3\n")
+    assert err.value.path == "$.predict"
+
+
+def test_surges_are_a_replay_key() -> None:
+    config = parse_config('[[sources]]\nkind = "replay"\nsurges_per_week = 3.5\n')
+    (replay,) = config.sources
+    assert isinstance(replay, ReplaySourceConfig)
+    assert replay.surges_per_week == 3.5
+    with pytest.raises(ConfigError) as err:
+        parse_config('[[sources]]\nkind = "replay"\nsurges_per_week = -1\n')
+    assert err.value.path == "$.sources[0].surges_per_week"

@@ -1,0 +1,414 @@
+"""The predictor: forecasts from the log, and scenario runs in the shadow before each spike.
+
+The shell around the pure parts (``feed``: the forecaster fed at log time; ``extreme``:
+worst cases and demand factors; ``scheduler``: what to inject, when; ``records``: what
+is logged). Three entry points, all on the daemon's event loop:
+
+- ``note(events)``, the daemon's accepted-events hook: synchronous and cheap. It feeds the
+  forecaster; at most every ``check_every_s`` of log time it asks for new spikes and
+  reserves each one's injection (``peak - lead_s``, never before now); and it hands out
+  the injections whose time the log has reached. Both take a fork of the state *there*,
+  so what a job works on is the state at that log time, however late the worker gets to
+  it (a replay at full speed runs ahead of the workers; live telemetry does not).
+- ``run()``, the worker task, one job at a time in order: for a spike, the extreme case
+  (worst case over single link/router/SRLG failures x the demand factor) on its fork,
+  the ``SpikePredicted`` record, the ``predicted_overload`` alert, the choice of
+  scenarios; for an injection, each scenario in the model on its fork with every demand
+  scaled so that the spiking link carries its predicted peak (the factor is taken from
+  its load at injection time: it has grown since the prediction), a ``ScenarioRan``
+  record and one log line per run.
+- ``run_lab()``, the lab worker: the same runs in the FRR lab when it is up, one at a
+  time (they take seconds to minutes); a second ``ScenarioRan`` (tier ``lab``) each.
+
+Records go through ``append`` (the daemon admits them through its ingest: the same
+validation, fold and group committer as telemetry) under the source ``shadowd``, with
+seqs continuing from the state's position of that source. Production is never touched:
+every run works on a fork, and the lab is the shadow's own.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+from collections import deque
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Final, TypeVar
+
+import msgspec
+
+from shadowd import logs
+from shadowd.config import PredictConfig
+from shadowd.core.errors import ShadowdError
+from shadowd.core.events import (
+    DAEMON_SOURCE,
+    ENCODER,
+    EVENT_DECODER,
+    AnyEvent,
+    ScenarioRan,
+    SpikePredicted,
+)
+from shadowd.core.state import State, fold
+from shadowd.predict.extreme import LinkView, demand_factor, scaled_demands
+from shadowd.predict.feed import LinkForecasts
+from shadowd.predict.forecast import ForecastParams, PredictedSpike
+from shadowd.predict.ports import LabPort, ModelPort, RunModel, model_in_thread
+from shadowd.predict.records import (
+    Extreme,
+    RunContext,
+    Stamp,
+    failed_record,
+    lab_record,
+    model_record,
+    spike_record,
+)
+from shadowd.predict.scheduler import Injection, Scheduler, SchedulerSettings, SpikeFacts
+from shadowd.predict.table import ForecastRow, forecast_rows
+from shadowd.scenario.errors import ScenarioError
+from shadowd.scenario.library import Library, Scenario, load_library, validate
+from shadowd.scenario.results import ScenarioResult
+
+log = logs.get_logger()
+
+LAB_BACKLOG: Final = 8  # lab runs waiting beyond this are skipped (the lab is slow)
+SCALING_SOURCE: Final = "predict"  # the scaled demands folded into a run's fork
+
+Append = Callable[[list[AnyEvent]], None]
+R = TypeVar("R", ScenarioRan, SpikePredicted)
+
+
+class NotFound(ShadowdError):
+    """No scenario (or link) of that name; the message says what there is."""
+
+
+class NoLibrary(ShadowdError):
+    """The configured scenario directory is not there."""
+
+
+@dataclass(frozen=True, slots=True)
+class _SpikeJob:
+    spikes: list[tuple[PredictedSpike, Injection, float]]  # with the load observed then
+    state: State  # a fork at the log time of the prediction
+    made_at: float
+
+
+@dataclass(frozen=True, slots=True)
+class _RunJob:
+    injection: Injection
+    state: State  # a fork at the log time of the injection
+    at: float
+    observed: float  # the spiking link direction's load then
+
+
+@dataclass(frozen=True, slots=True)
+class _LabJob:
+    scenario: Scenario
+    state: State
+    ctx: RunContext
+    model: ScenarioResult
+
+
+@dataclass(slots=True)
+class _Spike:
+    seq: int  # of its SpikePredicted record
+    predicted_bps: float
+    model_bps: float  # the model's load on the link when it was predicted (a fallback)
+
+
+@dataclass(slots=True)
+class Counters:
+    spikes: int = 0
+    alerts: int = 0
+    runs: int = 0
+    lab_runs: int = 0
+    failed_runs: int = 0
+    late_runs: int = 0  # injected at or after the spike's peak
+    lab_skipped: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class ManualRun:
+    model: ScenarioRan
+    lab: ScenarioRan | None
+    lab_error: str
+
+
+class Predictor:
+    def __init__(self, config: PredictConfig, state: State, *, append: Append,
+                 model: ModelPort, lab: LabPort | None = None, scenarios_dir: Path,
+                 run_model: RunModel = model_in_thread,
+                 params: ForecastParams | None = None) -> None:
+        self.config = config
+        self.scenarios_dir = scenarios_dir
+        self._state = state  # the daemon's live state: read, forked; never changed here
+        self._append_events, self._model, self._lab = append, model, lab
+        self._run_model = run_model
+        self.feed = LinkForecasts(state, params)
+        self.scheduler = Scheduler(SchedulerSettings(
+            lead_s=config.lead_s, max_runs=config.max_runs_per_spike,
+            surge_factor=config.surge_factor, duration_s=config.run_duration_s))
+        self._jobs: asyncio.Queue[_SpikeJob | _RunJob] = asyncio.Queue()
+        self._lab_jobs: asyncio.Queue[_LabJob] = asyncio.Queue(LAB_BACKLOG)
+        self._spikes: dict[tuple[str, str, float], _Spike] = {}
+        self._next_check = -math.inf
+        own = state.sources.get(DAEMON_SOURCE)
+        self._seq = own.seq if own is not None else 0
+        self.runs: deque[ScenarioRan] = deque(maxlen=config.keep_runs)
+        self.counters = Counters()
+
+    # --- the hook (synchronous) ----------------------------------------------------------
+
+    def note(self, events: list[AnyEvent]) -> None:
+        """Events the log just accepted, in order (the daemon's accepted-events hook)."""
+        if not self.config.enabled:
+            return
+        self.feed.feed(events)
+        now = self.feed.clock
+        fork: State | None = None
+        if now >= self._next_check:
+            self._next_check = now + self.config.check_every_s
+            fork = self._expect(now)
+        due = self.scheduler.due(now)
+        if due:
+            fork = fork if fork is not None else self._state.fork()
+            for injection in due:
+                link, direction, _ = injection.key
+                self._jobs.put_nowait(_RunJob(injection, fork, now,
+                                              self.feed.latest(link, direction)))
+
+    def _expect(self, now: float) -> State | None:
+        found = []
+        for spike in self.feed.spikes(self.config.horizon_s, self.config.threshold_util):
+            key = (spike.link, spike.direction, spike.peak_at)
+            injection = self.scheduler.expect(key, spike.peak_at, now)
+            if injection is not None:
+                found.append((spike, injection, self.feed.latest(spike.link, spike.direction)))
+        if not found:
+            return None
+        fork = self._state.fork()
+        self._jobs.put_nowait(_SpikeJob(found, fork, now))
+        return fork
+
+    # --- the workers ---------------------------------------------------------------------
+
+    async def run(self) -> None:
+        """Spike and injection jobs, one at a time, in the order the log made them."""
+        while True:
+            job = await self._jobs.get()
+            try:
+                if isinstance(job, _SpikeJob):
+                    await self._spike_job(job)
+                else:
+                    await self._run_job(job)
+            except Exception as err:  # one job failing must not stop predictions
+                log.error("prediction job failed", job=type(job).__name__.strip("_"),
+                          error=f"{type(err).__name__}: {err}")
+            finally:
+                self._jobs.task_done()
+
+    async def run_lab(self) -> None:
+        """Lab runs, one at a time (each has the lab to itself)."""
+        while True:
+            job = await self._lab_jobs.get()
+            try:
+                await self._lab_run(job.scenario, job.state, job.ctx, job.model)
+            finally:
+                self._lab_jobs.task_done()
+
+    async def settle(self) -> None:
+        """Return once every job queued so far is done (the workers must be running)."""
+        await self._jobs.join()
+        await self._lab_jobs.join()
+
+    async def _spike_job(self, job: _SpikeJob) -> None:
+        keys = [(spike.link, spike.direction) for spike, _, _ in job.spikes]
+        views = await self._model.views(job.state, keys)
+        for (spike, injection, observed), view in zip(job.spikes, views, strict=True):
+            self._spike(spike, injection, observed, view, job.state.lsn)
+
+    def _spike(self, spike: PredictedSpike, injection: Injection, observed: float,
+               view: LinkView, at_lsn: int) -> None:
+        factor = demand_factor(spike.upper_bps, observed if observed > 0 else view.load_bps,
+                               self.config.max_factor)
+        extreme = Extreme(factor=factor, worst_failure=view.worst_failure,
+                          extreme_bps=view.wc_load_bps * factor, capacity_bps=view.capacity_bps)
+        record = self._append(lambda s: spike_record(s, spike, extreme, at_lsn),
+                              ts=spike.made_at)
+        self._spikes[injection.key] = _Spike(seq=record.seq, predicted_bps=spike.upper_bps,
+                                             model_bps=view.load_bps)
+        scenarios = self.scheduler.plan(injection, SpikeFacts(
+            link=spike.link, direction=spike.direction, worst_failure=view.worst_failure,
+            srlgs=view.srlgs, heaviest_dst=view.heaviest_dst))
+        self.counters.spikes += 1
+        log.info("spike predicted", link=spike.link, direction=spike.direction,
+                 made_at=_iso(spike.made_at), peak=_iso(spike.peak_at),
+                 predicted_util=round(spike.utilization, 3), factor=round(factor, 3),
+                 worst_failure=view.worst_failure, extreme_util=round(extreme.util, 3),
+                 inject_at=_iso(injection.inject_at), scenarios=[s.name for s in scenarios],
+                 seq=record.seq)
+        if extreme.util > self.config.threshold_util:
+            self.counters.alerts += 1
+            logs.alert(log, "predicted_overload", "warning",
+                       "a link is predicted over its threshold under its worst failure",
+                       link=spike.link, direction=spike.direction,
+                       predicted_ts=_iso(spike.peak_at), worst_failure=view.worst_failure,
+                       predicted_util=round(spike.utilization, 3),
+                       extreme_util=round(extreme.util, 3))
+
+    async def _run_job(self, job: _RunJob) -> None:
+        injection = job.injection
+        spike = self._spikes.pop(injection.key, None)
+        if spike is None or injection.scenarios is None:  # its spike job failed: logged
+            return
+        # The load has moved on since the prediction: scale from where it is now.
+        factor = demand_factor(spike.predicted_bps,
+                               job.observed if job.observed > 0 else spike.model_bps,
+                               self.config.max_factor)
+        ctx = RunContext(trigger=injection.trigger, injected_ts=job.at,
+                         spike_ts=injection.peak_ts, spike_seq=spike.seq, factor=factor,
+                         at_lsn=job.state.lsn)
+        work = job.state.fork()
+        fold(scaled_demands(work, factor, source=SCALING_SOURCE, ts=job.at), work)
+        if job.at >= injection.peak_ts:
+            self.counters.late_runs += len(injection.scenarios)
+        for scenario in injection.scenarios:
+            _, result = await self._model_run(scenario, work, ctx)
+            if result is not None and self.config.lab and self._lab is not None \
+                    and self._lab.up():
+                self._queue_lab(_LabJob(scenario, work, ctx, result))
+
+    def _queue_lab(self, job: _LabJob) -> None:
+        try:
+            self._lab_jobs.put_nowait(job)
+        except asyncio.QueueFull:
+            self.counters.lab_skipped += 1  # the lab takes seconds per run: said, not alerted
+            log.info("lab busy: run skipped in the lab", scenario=job.scenario.name,
+                     trigger=job.ctx.trigger, backlog=LAB_BACKLOG)
+
+    # --- runs ----------------------------------------------------------------------------
+
+    async def _model_run(self, scenario: Scenario, state: State,
+                         ctx: RunContext) -> tuple[ScenarioRan, ScenarioResult | None]:
+        try:
+            validate(scenario, state)
+            result = await self._run_model(scenario, state, ctx.injected_ts)
+        except ScenarioError as err:  # it does not fit the network (any more)
+            return self._failed(scenario, ctx, "model", str(err)), None
+        except Exception as err:  # a bug: said, recorded, and the other runs go on
+            return self._failed(scenario, ctx, "model", f"{type(err).__name__}: {err}"), None
+        record = self._append(lambda s: model_record(s, _run_id(s), ctx, result))
+        self._ran(record)
+        return record, result
+
+    async def _lab_run(self, scenario: Scenario, state: State, ctx: RunContext,
+                       model: ScenarioResult) -> tuple[ScenarioRan | None, str]:
+        assert self._lab is not None
+        try:
+            result = await self._lab.run(scenario, state, ctx.injected_ts, model)
+        except Exception as err:  # the lab failing is reported; the mirror rebuilds it
+            error = f"{type(err).__name__}: {err}"
+            return self._failed(scenario, ctx, "lab", error), error
+        if result is None:
+            return None, "the lab is not up (`shadowctl lab up`)"
+        record = self._append(lambda s: lab_record(s, _run_id(s), ctx, result))
+        self._ran(record)
+        return record, ""
+
+    def _ran(self, record: ScenarioRan) -> None:
+        self.runs.append(record)
+        if record.tier == "lab":
+            self.counters.lab_runs += 1
+        else:
+            self.counters.runs += 1
+        log.info("scenario run", **_run_fields(record))
+
+    def _failed(self, scenario: Scenario, ctx: RunContext, tier: str,
+                error: str) -> ScenarioRan:
+        record = self._append(lambda s: failed_record(s, _run_id(s), ctx, scenario,
+                                                         tier=tier, error=error))
+        self.runs.append(record)
+        self.counters.failed_runs += 1
+        log.warning("scenario run failed", **_run_fields(record))
+        return record
+
+    def _append(self, make: Callable[[Stamp], R], *, ts: float | None = None) -> R:
+        """Stamp, check (a record must decode again, whatever the numbers) and append."""
+        self._seq += 1
+        event = make(Stamp(seq=self._seq, ts=ts if ts is not None else self.feed.clock))
+        EVENT_DECODER.decode(ENCODER.encode(event))  # raises rather than poison the log
+        self._append_events([event])
+        return event
+
+    # --- control requests ----------------------------------------------------------------
+
+    def library(self, *, checked: bool = True) -> Library:
+        """The scenario library; ``checked``: each file also against the current network
+        (a scenario naming an unknown link is then an error of its file)."""
+        if not self.scenarios_dir.is_dir():
+            raise NoLibrary(f"the scenario library {self.scenarios_dir} is not a directory "
+                            "([predict] scenarios_dir)")
+        return load_library(self.scenarios_dir, self._state if checked else None)
+
+    def scenario(self, name: str) -> Scenario:
+        """The library's scenario ``name``, whether or not it fits the network now."""
+        library = self.library(checked=False)
+        try:
+            return library.get(name)
+        except KeyError:
+            raise NotFound(self._not_found(name, library)) from None
+
+    async def run_manual(self, name: str, *, lab: bool = False) -> ManualRun:
+        """Run a library scenario now, on the current state (no scaling). Raises
+        ``NotFound``, or ``ScenarioError`` (file, line, key) when it does not fit."""
+        scenario = self.scenario(name)
+        state = self._state.fork()
+        validate(scenario, state)
+        ctx = RunContext(trigger="manual", injected_ts=self.feed.clock, at_lsn=state.lsn)
+        record, result = await self._model_run(scenario, state, ctx)
+        if result is None or not lab:
+            return ManualRun(model=record, lab=None, lab_error="")
+        if self._lab is None:
+            return ManualRun(model=record, lab=None, lab_error="this shadowd has no lab")
+        lab_run, error = await self._lab_run(scenario, state, ctx, result)
+        return ManualRun(model=record, lab=lab_run, lab_error=error)
+
+    async def forecast(self, link: str | None, top: int) -> list[ForecastRow]:
+        if link is not None and link not in self._state.links:
+            raise NotFound(f"unknown link {link!r}; `shadowctl topology` lists them")
+        wc = await self._model.worst_cases()
+        return forecast_rows(self._state, self.feed, wc, horizon_s=self.config.horizon_s,
+                             max_factor=self.config.max_factor, link=link, top=top)
+
+    def progress(self) -> dict[str, int]:
+        c = self.counters
+        return {"spikes": c.spikes, "scenario_runs": c.runs, "lab_runs": c.lab_runs,
+                "lab_runs_skipped": c.lab_skipped, "failed_runs": c.failed_runs,
+                "predicted_overloads": c.alerts, "pending_injections": self.scheduler.pending}
+
+
+    def _not_found(self, name: str, library: Library) -> str:
+        known = ", ".join(library.names) or "none"
+        broken = (f"; {len(library.errors)} file(s) could not be loaded (`shadowctl "
+                  "scenarios list` says why)") if library.errors else ""
+        return f"no scenario {name!r} in {self.scenarios_dir}; known: {known}{broken}"
+
+
+def _run_id(stamp: Stamp) -> str:
+    return f"run-{stamp.seq}"
+
+
+def _run_fields(record: ScenarioRan) -> dict[str, object]:
+    fields = {k: round(v, 4) if isinstance(v, float) else v
+              for k, v in msgspec.structs.asdict(record).items()}
+    for key in ("source", "ts"):
+        fields.pop(key)
+    fields["injected_ts"] = _iso(record.injected_ts)
+    if record.spike_ts is not None:
+        fields["spike_ts"] = _iso(record.spike_ts)
+    return fields
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
