@@ -5,8 +5,13 @@ socket, start the sources (feeds), wait until each has subscribed (bounded: a br
 is down must not keep the daemon from serving), then tell systemd READY=1. The lab mirror
 starts with them: with ``[lab] enabled`` it builds the FRR lab in the background (READY
 does not wait for FRR to converge; ``shadowctl lab status`` says when it is up) and
-follows the log from then on. SIGTERM/SIGINT stop the sources, take the lab down, flush
-the log and return; SIGHUP re-reads the config through the same strict loader.
+follows the log from then on. The predictor (``[predict]``) is fed by the same hook as
+the model and the lab: it forecasts every link direction at log time, and before each
+predicted spike runs the scenarios that matter in the model (and the lab when it is up);
+its records (``spike_predicted``, ``scenario_ran``) join the log under the source
+``shadowd`` through the ingest, like telemetry. SIGTERM/SIGINT stop the sources, take the
+lab down, flush the log and return; SIGHUP re-reads the config through the same strict
+loader.
 """
 
 from __future__ import annotations
@@ -31,23 +36,28 @@ from shadowd.config import (
 )
 from shadowd.control.server import ControlServer
 from shadowd.core.errors import ShadowdError
-from shadowd.core.events import AnyEvent
-from shadowd.core.state import digest
+from shadowd.core.events import RECORD_TYPES, AnyEvent
+from shadowd.core.state import State, digest
 from shadowd.handlers import DaemonHandlers
-from shadowd.ingest.builtin import replay_source
+from shadowd.ingest.builtin import BUILTIN, builtin_batches, replay_source, trace_spec
 from shadowd.ingest.deadletter import FILE_NAME as DEAD_LETTERS
 from shadowd.ingest.deadletter import DeadLetterFile
 from shadowd.ingest.differential import Differential
 from shadowd.ingest.kafka import KafkaFeed
 from shadowd.ingest.mqtt import MqttFeed
 from shadowd.ingest.pipeline import Ingest
+from shadowd.ingest.replay import ReplaySource
 from shadowd.ingest.source import Feed, ReplayFeed
+from shadowd.ingest.trace import event_count
 from shadowd.lab.mirror import LabMirror, ModelView, model_view
 from shadowd.lab.plan import LabSettings
 from shadowd.model import ModelShadow
 from shadowd.notify import Notifier
+from shadowd.predict.ports import MirrorLab, ShadowModel
+from shadowd.predict.service import Predictor
 from shadowd.store.backend import open_backend
 from shadowd.store.snapshot import SnapshotStore
+from shadowd.topology import topohub_topology
 
 log = logs.get_logger()
 
@@ -81,6 +91,7 @@ class Daemon:
         self.committer = self.backend.committer
         self.model = ModelShadow(state)
         self.lab = self._lab_mirror()
+        self.predictor = self._predictor(state)
         self.ingest = Ingest(state, self.committer, on_accepted=self._accepted,
                              max_in_flight=2 * self.config.log.max_batch_events)
         self._last_snapshot = state.lsn
@@ -110,6 +121,8 @@ class Daemon:
                     self.feeds[source.name] = feed
                     tg.create_task(feed.run(), name=f"source.{source.name}")
                 tg.create_task(self.lab.run(), name="lab")
+                tg.create_task(self.predictor.run(), name="predict")
+                tg.create_task(self.predictor.run_lab(), name="predict.lab")
                 tg.create_task(self._progress(), name="progress")
                 tg.create_task(self._watchdog(), name="watchdog")
                 await self._feeds_ready()
@@ -134,7 +147,7 @@ class Daemon:
 
     def _make_feed(self, config: SourceConfig) -> Feed:
         if isinstance(config, ReplaySourceConfig):
-            return ReplayFeed(replay_source(config), self.ingest, self._note_progress)
+            return ReplayFeed(_replay(config), self.ingest, self._note_progress)
         sink = Differential(self.ingest, self.dead_letters, on_progress=self._note_progress,
                             max_held=config.max_held_batches,
                             resync_retry_s=config.resync_retry_s)
@@ -154,7 +167,17 @@ class Daemon:
 
     def _accepted(self, events: list[AnyEvent]) -> None:
         self.model.note(events)
-        self.lab.note(events)
+        if any(not isinstance(e, RECORD_TYPES) for e in events):  # records build nothing
+            self.lab.note(events)
+        self.predictor.note(events)
+
+    def _append_records(self, events: list[AnyEvent]) -> None:
+        """shadowd's own records join the log as telemetry does: admitted (seq, checks,
+        fold) and queued on the same group committer, so they are as durable."""
+        _, admission = self.ingest.admit(events)
+        if len(admission.accepted) != len(events):
+            log.error("a record was not logged", duplicates=admission.duplicates,
+                      rejected=[err.reason for _, err in admission.rejected])
 
     def _note_progress(self) -> None:
         if self.ingest.state.lsn - self._last_snapshot >= self.config.log.snapshot_every:
@@ -187,7 +210,8 @@ class Daemon:
             hot = {"busiest_link": f"{busiest[0].src}->{busiest[0].dst}",
                    "busiest_util": round(busiest[0].utilization, 3)} if busiest else {}
             log.info("progress", seq=lsn, durable_seq=self.ingest.durable_lsn,
-                     events_per_s=round(rate), **hot, **self._source_progress())
+                     events_per_s=round(rate), **hot, **self._source_progress(),
+                     **self.predictor.progress())
             last_lsn, last_t = lsn, now
 
     def _source_progress(self) -> dict[str, object]:
@@ -215,6 +239,15 @@ class Daemon:
         c = self.config.lab
         return LabMirror(LabSettings(lab_id=c.id, igp=c.igp, scale=c.scale), self._model_view,
                          enabled=c.enabled, converge_timeout_s=c.converge_timeout_s)
+
+    def _predictor(self, state: State) -> Predictor:
+        c = self.config.predict
+        directory = Path(c.scenarios_dir)
+        if not directory.is_absolute() and self._config_path is not None:
+            directory = self._config_path.parent / directory
+        return Predictor(c, state, append=self._append_records, model=ShadowModel(self.model),
+                         lab=MirrorLab(self.lab, timeout_s=self.config.lab.converge_timeout_s),
+                         scenarios_dir=directory)
 
     async def _model_view(self) -> ModelView:
         return await self.model.read(model_view)
@@ -249,6 +282,16 @@ class Daemon:
         self._notifier.ready()
 
 
+def _replay(config: ReplaySourceConfig) -> ReplaySource:
+    """The replay feed's source; a builtin trace takes the config's surges too."""
+    if not config.trace.startswith(BUILTIN) or not config.surges_per_week:
+        return replay_source(config)
+    spec = msgspec.structs.replace(trace_spec(config), surges_per_week=config.surges_per_week)
+    total = event_count(spec, topohub_topology(spec.topology))
+    return ReplaySource(config.name, functools.partial(builtin_batches, spec),
+                        speed=config.speed, total=total)
+
+
 @functools.cache  # once per process: fork hooks cannot be unregistered
 def _children_forget_signals() -> None:
     """A child forked from this process (pyroute2 forks helpers into namespaces, and
@@ -274,7 +317,7 @@ def _live_update(running: Config, new: Config) -> tuple[Config, list[str]]:
         running.log, snapshot_every=new.log.snapshot_every, keep_snapshots=new.log.keep_snapshots
     )
     updated = msgspec.structs.replace(running, daemon=daemon, log=log_section, logging=new.logging)
-    pending = [name for name in ("log", "sources", "lab")
+    pending = [name for name in ("log", "sources", "lab", "predict")
                if getattr(updated, name) != getattr(new, name)]
     if msgspec.structs.replace(new.control, socket=running.control.socket) != running.control:
         pending.append("control")

@@ -8,11 +8,15 @@ import msgspec
 
 from shadowd import __version__
 from shadowd.control.protocol import (
+    INVALID_SCENARIO,
     LAB_DOWN,
     LAB_FAILED,
+    NOT_FOUND,
     UNAVAILABLE,
     ErrorReply,
     FeedStatus,
+    ForecastReply,
+    ForecastRequest,
     LabConvergence,
     LabDownReply,
     LabDownRequest,
@@ -23,6 +27,7 @@ from shadowd.control.protocol import (
     LabStatusRequest,
     LabUpReply,
     LabUpRequest,
+    LinkForecast,
     LinkLoad,
     LoadsReply,
     LoadsRequest,
@@ -32,6 +37,16 @@ from shadowd.control.protocol import (
     NextHopInfo,
     RoutesReply,
     RoutesRequest,
+    ScenarioInfo,
+    ScenarioListReply,
+    ScenarioListRequest,
+    ScenarioProblem,
+    ScenarioRunReply,
+    ScenarioRunRequest,
+    ScenarioRunsReply,
+    ScenarioRunsRequest,
+    ScenarioShowReply,
+    ScenarioShowRequest,
     SnapshotReply,
     SnapshotRequest,
     SourceStatus,
@@ -50,6 +65,10 @@ from shadowd.core.sync import SourceCounters
 from shadowd.engine.incremental import Engine
 from shadowd.lab.lab import LabUnavailable
 from shadowd.lab.mirror import ConvergenceRecord
+from shadowd.predict.service import NoLibrary, NotFound
+from shadowd.scenario.errors import ScenarioError
+from shadowd.scenario.library import Scenario, validate
+from shadowd.scenario.timeline import label, timeline
 
 if TYPE_CHECKING:
     from shadowd.daemon import Daemon
@@ -110,7 +129,7 @@ class DaemonHandlers(Handlers):
     async def on_routes(self, request: RoutesRequest, peer: Peer) -> RoutesReply | ErrorReply:
         state = self._daemon.ingest.state
         if request.router not in state.routers:
-            return ErrorReply(code="not_found", message=f"unknown router {request.router!r}; "
+            return ErrorReply(code=NOT_FOUND, message=f"unknown router {request.router!r}; "
                               "`shadowctl topology` lists them")
 
         def table(engine: Engine) -> RoutesReply:
@@ -195,5 +214,82 @@ class DaemonHandlers(Handlers):
             more=len(report.differences) - len(shown))
 
 
+    # --- predictions and scenarios -------------------------------------------------------
+
+    async def on_forecast(self, request: ForecastRequest,
+                          peer: Peer) -> ForecastReply | ErrorReply:
+        p = self._daemon.predictor
+        try:
+            rows = await p.forecast(request.link, request.top)
+        except NotFound as err:
+            return ErrorReply(code=NOT_FOUND, message=str(err))
+        return ForecastReply(
+            seq=self._daemon.ingest.state.lsn, log_ts=p.feed.clock,
+            threshold_util=p.config.threshold_util, horizon_s=p.config.horizon_s,
+            enabled=p.config.enabled,
+            links=[LinkForecast(**msgspec.structs.asdict(r)) for r in rows])
+
+    async def on_scenario_list(self, request: ScenarioListRequest,
+                               peer: Peer) -> ScenarioListReply | ErrorReply:
+        p = self._daemon.predictor
+        try:
+            library = p.library()
+        except NoLibrary as err:
+            return ErrorReply(code=UNAVAILABLE, message=str(err))
+        return ScenarioListReply(directory=str(p.scenarios_dir),
+                                 scenarios=[_info(s) for s in library.scenarios],
+                                 errors=[_problem(e) for e in library.errors])
+
+    async def on_scenario_show(self, request: ScenarioShowRequest,
+                               peer: Peer) -> ScenarioShowReply | ErrorReply:
+        try:
+            scenario = self._daemon.predictor.scenario(request.name)
+        except NoLibrary as err:
+            return ErrorReply(code=UNAVAILABLE, message=str(err))
+        except NotFound as err:
+            return ErrorReply(code=NOT_FOUND, message=str(err))
+        state = self._daemon.ingest.state
+        try:
+            validate(scenario, state)
+        except ScenarioError as err:
+            return ScenarioShowReply(scenario=_info(scenario), spec=_spec(scenario),
+                                     problem=str(err))
+        steps = [f"+{at:g}s: {label(events)}" for at, events in timeline(scenario, state)]
+        return ScenarioShowReply(scenario=_info(scenario), spec=_spec(scenario), timeline=steps)
+
+    async def on_scenario_run(self, request: ScenarioRunRequest,
+                              peer: Peer) -> ScenarioRunReply | ErrorReply:
+        try:
+            run = await self._daemon.predictor.run_manual(request.name, lab=request.lab)
+        except NoLibrary as err:
+            return ErrorReply(code=UNAVAILABLE, message=str(err))
+        except NotFound as err:
+            return ErrorReply(code=NOT_FOUND, message=str(err))
+        except ScenarioError as err:
+            return ErrorReply(code=INVALID_SCENARIO, message=str(err))
+        return ScenarioRunReply(run=run.model, lab_run=run.lab, lab_error=run.lab_error)
+
+    async def on_scenario_runs(self, request: ScenarioRunsRequest,
+                               peer: Peer) -> ScenarioRunsReply:
+        p = self._daemon.predictor
+        runs = list(p.runs)[-request.count:]
+        return ScenarioRunsReply(runs=runs, spikes=p.counters.spikes, pending=p.scheduler.pending)
+
+
 def _convergence(record: ConvergenceRecord) -> LabConvergence:
     return LabConvergence(**msgspec.structs.asdict(record))
+
+
+def _info(scenario: Scenario) -> ScenarioInfo:
+    return ScenarioInfo(name=scenario.name, kind=scenario.kind,
+                        description=scenario.description, file=scenario.file)
+
+
+def _problem(err: ScenarioError) -> ScenarioProblem:
+    return ScenarioProblem(file=err.file, line=err.line, key=err.key, reason=err.reason,
+                           message=str(err))
+
+
+def _spec(scenario: Scenario) -> dict[str, object]:
+    spec: dict[str, object] = msgspec.to_builtins(scenario.spec)
+    return spec

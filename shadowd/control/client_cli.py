@@ -23,8 +23,10 @@ from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
 from shadowd.control.protocol import (
     MAX_DIFFERENCES,
     MAX_LOG_TAIL,
+    MAX_RUNS,
     MAX_TOP,
     ErrorReply,
+    ForecastRequest,
     LabDownRequest,
     LabFidelityRequest,
     LabStatusRequest,
@@ -34,6 +36,10 @@ from shadowd.control.protocol import (
     R,
     Request,
     RoutesRequest,
+    ScenarioListRequest,
+    ScenarioRunRequest,
+    ScenarioRunsRequest,
+    ScenarioShowRequest,
     SnapshotRequest,
     StatusRequest,
     TopologyRequest,
@@ -45,6 +51,7 @@ EXIT_ERROR_REPLY: Final = 1
 EXIT_UNAVAILABLE: Final = 2
 LAB_UP_TIMEOUT_S: Final = 900.0  # building a big lab and waiting for FRR takes minutes
 LAB_DOWN_TIMEOUT_S: Final = 300.0  # may wait for a convergence in progress to end
+SCENARIO_TIMEOUT_S: Final = 120.0  # a sweep of a big network takes a while
 
 
 # The type argparse gives no public name.
@@ -119,6 +126,35 @@ def _fidelity_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="N", help="list the first N differing routes (default 20)")
 
 
+def _forecast_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--link", default=None, metavar="LINK",
+                        help="only this link (both directions)")
+    parser.add_argument("--top", "-n", type=_top_count, default=10, metavar="N",
+                        help="how many link directions, highest extreme case first (default 10)")
+
+
+def _scenario_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("name", metavar="NAME", help="a scenario name, as `scenarios list` shows")
+
+
+def _run_arguments(parser: argparse.ArgumentParser) -> None:
+    _scenario_argument(parser)
+    parser.add_argument("--lab", action="store_true",
+                        help="run it in the FRR lab too (when the lab is up)")
+
+
+def _runs_count(text: str) -> int:
+    count = int(text)
+    if not 1 <= count <= MAX_RUNS:
+        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_RUNS}")
+    return count
+
+
+def _runs_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--count", type=_runs_count, default=20, metavar="N",
+                        help="the latest N runs (default 20)")
+
+
 COMMANDS: Final[tuple[Command[Any], ...]] = (
     Command(("status",), "log position, digest, sources and uptime of the shadow",
             lambda args: StatusRequest(), render.status),
@@ -145,10 +181,27 @@ COMMANDS: Final[tuple[Command[Any], ...]] = (
     Command(("lab", "fidelity"), "the lab's routes against the model's, and where they differ",
             lambda args: LabFidelityRequest(differences=args.differences),
             render.lab_fidelity, _fidelity_arguments),
+    Command(("forecast",), "per link direction: load now and recent max, the forecast at the "
+            "next peak, and the extreme case (worst failure at that level)",
+            lambda args: ForecastRequest(link=args.link, top=args.top), render.forecast,
+            _forecast_arguments, SCENARIO_TIMEOUT_S),
+    Command(("scenarios", "list"), "the scenario library, and the files that cannot be used",
+            lambda args: ScenarioListRequest(), render.scenario_list),
+    Command(("scenarios", "show"), "one scenario: its keys, and its timeline on the network now",
+            lambda args: ScenarioShowRequest(name=args.name), render.scenario_show,
+            _scenario_argument),
+    Command(("scenarios", "run"), "run a scenario now in the shadow (the model; --lab: the lab "
+            "too), never in production", lambda args: ScenarioRunRequest(
+                name=args.name, lab=args.lab), render.scenario_run, _run_arguments,
+            LAB_UP_TIMEOUT_S),
+    Command(("scenarios", "runs"), "the latest scenario runs, predictive and manual",
+            lambda args: ScenarioRunsRequest(count=args.count), render.scenario_runs,
+            _runs_arguments),
 )
 
 GROUP_HELP: Final = {"log": "look into the event log",
-                     "lab": "the FRR lab that mirrors the shadow"}
+                     "lab": "the FRR lab that mirrors the shadow",
+                     "scenarios": "the scenario library and its runs in the shadow"}
 
 
 # --- the command line ----------------------------------------------------------------

@@ -15,9 +15,15 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
+
 from shadowd.control.protocol import (
+    INVALID_SCENARIO,
     LAB_DOWN,
+    NOT_FOUND,
     ErrorReply,
+    ForecastReply,
+    ForecastRequest,
     LabConvergence,
     LabDownReply,
     LabDownRequest,
@@ -27,6 +33,7 @@ from shadowd.control.protocol import (
     LabStatusRequest,
     LabUpReply,
     LabUpRequest,
+    LinkForecast,
     LinkLoad,
     LoadsReply,
     LoadsRequest,
@@ -36,6 +43,16 @@ from shadowd.control.protocol import (
     NextHopInfo,
     RoutesReply,
     RoutesRequest,
+    ScenarioInfo,
+    ScenarioListReply,
+    ScenarioListRequest,
+    ScenarioProblem,
+    ScenarioRunReply,
+    ScenarioRunRequest,
+    ScenarioRunsReply,
+    ScenarioRunsRequest,
+    ScenarioShowReply,
+    ScenarioShowRequest,
     SnapshotReply,
     SnapshotRequest,
     SourceStatus,
@@ -48,8 +65,11 @@ from shadowd.control.protocol import (
 )
 from shadowd.control.server import ControlServer, running
 from shadowd.control.service import Handlers, Peer
-from shadowd.core.events import AnyEvent
+from shadowd.core.events import DAEMON_SOURCE, AnyEvent, ScenarioRan
 from shadowd.core.state import digest, fold
+from shadowd.scenario.errors import ScenarioError
+from shadowd.scenario.library import Library, Scenario, validate
+from shadowd.scenario.run import run_model
 
 
 class FakeService(Handlers):
@@ -62,6 +82,8 @@ class FakeService(Handlers):
         self.fail: set[str] = set()
         self.peers: list[Peer] = []
         self.lab_igp: str | None = None  # the fake lab's IGP while it is "up"
+        self.library = Library()  # the fake's scenario library (tests fill it)
+        self.runs: list[ScenarioRan] = []
 
     def _seen(self, tag: str, peer: Peer) -> None:
         self.peers.append(peer)
@@ -161,9 +183,84 @@ class FakeService(Handlers):
         return LabFidelityReply(lab_id="fake", lsn=self.state.lsn, routes=routes,
                                 agreeing=routes)
 
+    # Predictions: none (no forecaster); scenarios run in the real model on the fake state.
+
+    async def on_forecast(self, request: ForecastRequest,
+                          peer: Peer) -> ForecastReply | ErrorReply:
+        """The links' own counters as "now"; no forecast, no worst case."""
+        self._seen(request.tag(), peer)
+        s = self.state
+        if request.link is not None and request.link not in s.links:
+            return ErrorReply(code=NOT_FOUND, message=f"unknown link {request.link!r}")
+        rows = [LinkForecast(link=k.id, direction=d, src=a, dst=b, capacity_bps=k.capacity_bps,
+                             observed_bps=load, recent_max_bps=load)
+                for k in s.links.values() if request.link in (None, k.id)
+                for d, a, b, load in (("ab", k.a, k.b, k.ab_bps), ("ba", k.b, k.a, k.ba_bps))]
+        return ForecastReply(seq=s.lsn, log_ts=self._clock(), threshold_util=0.8,
+                             horizon_s=1800.0, links=rows[: request.top])
+
+    async def on_scenario_list(self, request: ScenarioListRequest,
+                               peer: Peer) -> ScenarioListReply:
+        self._seen(request.tag(), peer)
+        return ScenarioListReply(
+            directory="/fake/scenarios", scenarios=[_info(x) for x in self.library.scenarios],
+            errors=[ScenarioProblem(file=e.file, line=e.line, key=e.key, reason=e.reason,
+                                    message=str(e)) for e in self.library.errors])
+
+    async def on_scenario_show(self, request: ScenarioShowRequest,
+                               peer: Peer) -> ScenarioShowReply | ErrorReply:
+        self._seen(request.tag(), peer)
+        found = self._scenario(request.name)
+        if isinstance(found, ErrorReply):
+            return found
+        return ScenarioShowReply(scenario=_info(found), spec=msgspec.to_builtins(found.spec))
+
+    async def on_scenario_run(self, request: ScenarioRunRequest,
+                              peer: Peer) -> ScenarioRunReply | ErrorReply:
+        self._seen(request.tag(), peer)
+        found = self._scenario(request.name)
+        if isinstance(found, ErrorReply):
+            return found
+        try:
+            validate(found, self.state)
+        except ScenarioError as err:
+            return ErrorReply(code=INVALID_SCENARIO, message=str(err))
+        result = run_model(found, self.state, ts=self._clock())
+        worst = result.worst_link
+        run = ScenarioRan(
+            source=DAEMON_SOURCE, seq=len(self.runs) + 1, ts=self._clock(),
+            run_id=f"run-{len(self.runs) + 1}", scenario=found.name, kind=found.kind,
+            trigger="manual", tier="model", injected_ts=self._clock(),
+            worst_link=f"{worst.link} {worst.src}->{worst.dst}" if worst else "",
+            worst_util=worst.utilization if worst else 0.0,
+            newly_overloaded=len(result.newly_overloaded), unreachable=result.unreachable,
+            max_loss_pct=result.max_loss_pct, steps=len(result.steps))
+        self.runs.append(run)
+        return ScenarioRunReply(run=run, lab_error="the fake has no lab" if request.lab else "")
+
+    async def on_scenario_runs(self, request: ScenarioRunsRequest,
+                               peer: Peer) -> ScenarioRunsReply:
+        self._seen(request.tag(), peer)
+        return ScenarioRunsReply(runs=self.runs[-request.count:])
+
+    def _scenario(self, name: str) -> Scenario | ErrorReply:
+        try:
+            return self.library.get(name)
+        except KeyError:
+            return ErrorReply(code=NOT_FOUND, message=f"no scenario {name!r}; known: "
+                              f"{', '.join(self.library.names) or 'none'}")
+
+    def _clock(self) -> float:
+        return max((e.ts for e in self.events), default=0.0)
+
     def _routes(self) -> int:
         running = sum(r.up for r in self.state.routers.values())
         return running * max(len(self.state.routers) - 1, 0)
+
+
+def _info(scenario: Scenario) -> ScenarioInfo:
+    return ScenarioInfo(name=scenario.name, kind=scenario.kind,
+                        description=scenario.description, file=scenario.file)
 
 
 @contextmanager

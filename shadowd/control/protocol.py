@@ -28,7 +28,7 @@ from typing import (
 
 import msgspec
 
-from shadowd.core.events import AnyEvent
+from shadowd.core.events import AnyEvent, ScenarioRan
 from shadowd.core.state import Link, Router
 
 PROTOCOL_VERSION: Final = 1
@@ -48,6 +48,8 @@ INTERNAL: Final = "internal"  # the daemon failed while handling it (see its log
 UNAVAILABLE: Final = "unavailable"  # what the request needs is missing here (the lab: root, FRR)
 LAB_DOWN: Final = "lab_down"  # the lab is not up (`shadowctl lab up`)
 LAB_FAILED: Final = "lab_failed"  # building or changing the lab failed; the message says why
+NOT_FOUND: Final = "not_found"  # no router, link or scenario of that name
+INVALID_SCENARIO: Final = "invalid_scenario"  # it does not fit the network (file, line, why)
 
 
 # --- replies ---------------------------------------------------------------------------
@@ -252,6 +254,78 @@ class LabFidelityReply(Reply, frozen=True, tag="lab_fidelity"):
     more: int = 0  # differing routes not listed
 
 
+class LinkForecast(msgspec.Struct, frozen=True, kw_only=True):
+    """One direction of a link: historical, normal and extreme-case load."""
+
+    link: str
+    direction: str  # "ab" (a -> b) or "ba"
+    src: str
+    dst: str
+    capacity_bps: float
+    observed_bps: float | None = None  # historical: the newest sample
+    recent_max_bps: float | None = None  # ... and the highest over the last day
+    peak_ts: float | None = None  # normal: the next peak within the horizon
+    normal_bps: float | None = None  # ... the mean forecast there
+    upper_bps: float | None = None  # ... and its calibrated upper band
+    ready: bool = False  # the forecaster has seen a season of this link
+    factor: float = 1.0  # demand factor taking the load now to the upper band
+    wc_load_bps: float = 0.0  # extreme case: the worst-case load now ...
+    wc_failure: str = ""  # ... under this failure
+    extreme_bps: float = 0.0  # ... x factor
+    extreme_util: float = 0.0
+
+
+class ForecastReply(Reply, frozen=True, tag="forecast"):
+    seq: int
+    log_ts: float  # the log time the forecasts are made at
+    threshold_util: float
+    horizon_s: float
+    enabled: bool = True  # [predict] enabled
+    links: list[LinkForecast] = msgspec.field(default_factory=list)  # highest extreme first
+
+
+class ScenarioInfo(msgspec.Struct, frozen=True, kw_only=True):
+    name: str
+    kind: str
+    description: str = ""
+    file: str = ""
+
+
+class ScenarioProblem(msgspec.Struct, frozen=True, kw_only=True):
+    """A scenario file that cannot be used: where, and why."""
+
+    file: str
+    line: int | None = None
+    key: str = ""
+    reason: str = ""
+    message: str = ""  # file:line: key: reason, as one line
+
+
+class ScenarioListReply(Reply, frozen=True, tag="scenario_list"):
+    directory: str
+    scenarios: list[ScenarioInfo] = msgspec.field(default_factory=list)
+    errors: list[ScenarioProblem] = msgspec.field(default_factory=list)
+
+
+class ScenarioShowReply(Reply, frozen=True, tag="scenario_show"):
+    scenario: ScenarioInfo
+    spec: dict[str, Any] = msgspec.field(default_factory=dict)  # the file's keys, decoded
+    timeline: list[str] = msgspec.field(default_factory=list)  # "+600s: link X up"...
+    problem: str = ""  # why it cannot run on the network as it is now ("" if it can)
+
+
+class ScenarioRunReply(Reply, frozen=True, tag="scenario_run"):
+    run: ScenarioRan  # the model run (its ``error`` says if it could not complete)
+    lab_run: ScenarioRan | None = None
+    lab_error: str = ""  # why there is no lab run although one was asked for
+
+
+class ScenarioRunsReply(Reply, frozen=True, tag="scenario_runs"):
+    runs: list[ScenarioRan] = msgspec.field(default_factory=list)  # oldest first
+    spikes: int = 0  # spikes predicted since the daemon started
+    pending: int = 0  # injections scheduled, not yet due
+
+
 # --- requests --------------------------------------------------------------------------
 
 R = TypeVar("R", bound=Reply)
@@ -336,15 +410,45 @@ class LabFidelityRequest(Request[LabFidelityReply], frozen=True, tag="lab_fideli
     differences: Annotated[int, msgspec.Meta(ge=0, le=MAX_DIFFERENCES)] = 20  # list this many
 
 
+class ForecastRequest(Request[ForecastReply], frozen=True, tag="forecast"):
+    link: Annotated[str, msgspec.Meta(min_length=1, max_length=64)] | None = None
+    top: Annotated[int, msgspec.Meta(ge=1, le=MAX_TOP)] = 10
+
+
+ScenarioName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+MAX_RUNS: Final = 100_000
+
+
+class ScenarioListRequest(Request[ScenarioListReply], frozen=True, tag="scenario_list"):
+    pass
+
+
+class ScenarioShowRequest(Request[ScenarioShowReply], frozen=True, tag="scenario_show"):
+    name: ScenarioName
+
+
+class ScenarioRunRequest(Request[ScenarioRunReply], frozen=True, tag="scenario_run"):
+    """Run a library scenario now, in the model (and in the lab with ``lab``)."""
+
+    name: ScenarioName
+    lab: bool = False
+
+
+class ScenarioRunsRequest(Request[ScenarioRunsReply], frozen=True, tag="scenario_runs"):
+    count: Annotated[int, msgspec.Meta(ge=1, le=MAX_RUNS)] = 20
+
+
 AnyRequest: TypeAlias = (
     StatusRequest | TopologyRequest | LogTailRequest | SnapshotRequest | RoutesRequest
     | LoadsRequest | WorstCaseRequest | LabUpRequest | LabDownRequest | LabStatusRequest
-    | LabFidelityRequest
+    | LabFidelityRequest | ForecastRequest | ScenarioListRequest | ScenarioShowRequest
+    | ScenarioRunRequest | ScenarioRunsRequest
 )
 AnyReply: TypeAlias = (
     ErrorReply | StatusReply | TopologyReply | LogTailReply | SnapshotReply | RoutesReply
     | LoadsReply | WorstCaseReply | LabUpReply | LabDownReply | LabStatusReply
-    | LabFidelityReply
+    | LabFidelityReply | ForecastReply | ScenarioListReply | ScenarioShowReply
+    | ScenarioRunReply | ScenarioRunsReply
 )
 
 REQUEST_TYPES: Final[tuple[type[Request[Any]], ...]] = get_args(AnyRequest)

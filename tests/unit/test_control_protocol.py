@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from shadowd.control import protocol as p
+from shadowd.core.events import ScenarioRan
 from shadowd.core.state import fold
 from tests.unit.samples import SAMPLES
 
@@ -25,7 +26,17 @@ REQUESTS: list[p.Request[Any]] = [
     p.LabDownRequest(),
     p.LabStatusRequest(),
     p.LabFidelityRequest(differences=3),
+    p.ForecastRequest(link="fra--ams", top=4),
+    p.ScenarioListRequest(),
+    p.ScenarioShowRequest(name="geant-ch-fr-cut"),
+    p.ScenarioRunRequest(name="geant-ch-fr-cut", lab=True),
+    p.ScenarioRunsRequest(count=7),
 ]
+
+_RUN = ScenarioRan(source="shadowd", seq=3, ts=20.0, run_id="run-3", scenario="cut",
+                   kind="link_cut", trigger="spike:fra--ams ab", tier="model", injected_ts=19.0,
+                   spike_ts=30.0, spike_seq=2, factor=1.4, worst_link="fra--ams fra->ams",
+                   worst_util=1.1, newly_overloaded=1, at_lsn=12)
 
 REPLIES: list[p.Reply] = [
     p.ErrorReply(code=p.FORBIDDEN, message="no"),
@@ -55,6 +66,22 @@ REPLIES: list[p.Reply] = [
     p.LabFidelityReply(lab_id="shadow", lsn=13, routes=2, agreeing=1, agreement=0.5,
                        differences=[p.LabRouteDiff(router="fra", destination="ams",
                                                    model=["fra--ams"], lab=[])], more=0),
+    p.ForecastReply(seq=13, log_ts=10.0, threshold_util=0.8, horizon_s=1800.0, links=[
+        p.LinkForecast(link="fra--ams", direction="ab", src="fra", dst="ams",
+                       capacity_bps=1e11, observed_bps=4e10, recent_max_bps=5e10,
+                       peak_ts=1810.0, normal_bps=6e10, upper_bps=8.5e10, ready=True,
+                       factor=2.125, wc_load_bps=5e10, wc_failure="link:ams--lon",
+                       extreme_bps=1.0625e11, extreme_util=1.0625)]),
+    p.ScenarioListReply(directory="scenarios", scenarios=[
+        p.ScenarioInfo(name="cut", kind="link_cut", description="d", file="scenarios/cut.toml")],
+        errors=[p.ScenarioProblem(file="scenarios/x.toml", line=3, key="$.link",
+                                  reason="unknown link 'x'",
+                                  message="scenarios/x.toml:3: $.link: unknown link 'x'")]),
+    p.ScenarioShowReply(scenario=p.ScenarioInfo(name="cut", kind="link_cut"),
+                        spec={"kind": "link_cut", "name": "cut", "link": "fra--ams",
+                              "duration_s": 600.0}, timeline=["+0s: link fra--ams down"]),
+    p.ScenarioRunReply(run=_RUN, lab_error="the lab is not up"),
+    p.ScenarioRunsReply(runs=[_RUN], spikes=2, pending=1),
 ]
 
 
@@ -84,6 +111,11 @@ def test_each_request_names_its_reply_type() -> None:
     assert p.LabDownRequest.reply_type is p.LabDownReply
     assert p.LabStatusRequest.reply_type is p.LabStatusReply
     assert p.LabFidelityRequest.reply_type is p.LabFidelityReply
+    assert p.ForecastRequest.reply_type is p.ForecastReply
+    assert p.ScenarioListRequest.reply_type is p.ScenarioListReply
+    assert p.ScenarioShowRequest.reply_type is p.ScenarioShowReply
+    assert p.ScenarioRunRequest.reply_type is p.ScenarioRunReply
+    assert p.ScenarioRunsRequest.reply_type is p.ScenarioRunsReply
 
 
 def test_wire_encoding_is_pinned() -> None:
