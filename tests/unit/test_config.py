@@ -9,6 +9,7 @@ import pytest
 
 from shadowd.config import (
     LabConfig,
+    PredictConfig,
     ReplaySourceConfig,
     load_config,
     parse_config,
@@ -57,6 +58,18 @@ def test_an_unknown_lab_key_is_refused() -> None:
     with pytest.raises(ConfigError, match="unknown field `igp_timeout`") as err:
         parse_config("[lab]\nigp_timeout = 3\n")
     assert err.value.path == "$.lab"
+
+
+def test_the_shipped_config_predicts_with_the_repos_scenarios_and_surges() -> None:
+    """``make run`` shows spikes: the builtin replay has surges, the library is found."""
+    path = REPO / "config" / "shadowd.toml"
+    config = load_config(path)
+    assert config.predict.enabled
+    assert (path.parent / config.predict.scenarios_dir).resolve() == REPO / "scenarios"
+    assert msgspec.structs.replace(config.predict, scenarios_dir="scenarios") == PredictConfig()
+    (replay,) = config.sources
+    assert isinstance(replay, ReplaySourceConfig)
+    assert replay.surges_per_week > 0
 
 
 @pytest.mark.parametrize(("text", "path", "reason"), [
