@@ -25,7 +25,7 @@ from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     AnyEvent,
 )
-from shadowd.core.state import State, apply, validate
+from shadowd.core.state import State, apply, validate, view_sources
 
 REASON_GAP: Final = "gap"  # the same words as ``shadowd.ingest.wire``'s REASON_*
 REASON_STARTUP: Final = "startup"
@@ -72,7 +72,7 @@ def plan(state: State, snapshot: SnapshotLike) -> Reconciliation:
     it adds and updates, and what it no longer has stays (another source may own it).
     """
     target, rejected = target_view(snapshot)
-    alone = not set(state.sources) - {snapshot.source}
+    alone = not view_sources(state) - {snapshot.source}
     stamp = {"source": snapshot.source, "seq": snapshot.seq, "ts": snapshot.ts}
     events = [msgspec.structs.replace(e, **stamp) for e in diff(state, target, removals=alone)]
     return Reconciliation(events=events, rejected=rejected)

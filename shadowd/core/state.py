@@ -19,6 +19,7 @@ import msgspec
 
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
+    DAEMON_SOURCE,
     AnyEvent,
     DemandSet,
     Event,
@@ -92,6 +93,12 @@ STATE_DECODER: Final = msgspec.msgpack.Decoder(State)
 def digest(state: State) -> str:
     """A stable fingerprint: same state, same digest, on any machine and Python."""
     return hashlib.blake2b(STATE_ENCODER.encode(state), digest_size=16).hexdigest()
+
+
+def view_sources(state: State) -> set[str]:
+    """The sources that shaped the network view: every one but shadowd's own records
+    (``DAEMON_SOURCE``), which change nothing in it."""
+    return set(state.sources) - {DAEMON_SOURCE}
 
 
 def view_digest(state: State) -> str:

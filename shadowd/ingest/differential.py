@@ -28,7 +28,7 @@ from shadowd import logs
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import AnyEvent, tag_of
 from shadowd.core.resync import REASON_DIGEST_MISMATCH, REASON_GAP, ResyncNeed, SyncSession
-from shadowd.core.state import view_digest
+from shadowd.core.state import view_digest, view_sources
 from shadowd.core.sync import SourceCounters, position
 from shadowd.ingest.deadletter import DeadLetter, DeadLetterFile
 from shadowd.ingest.pipeline import Ingest
@@ -148,7 +148,7 @@ class Differential:
         count.digests_passed += passed
         if due is None:
             return
-        if set(self.ingest.state.sources) - {source}:
+        if view_sources(self.ingest.state) - {source}:
             count.digests_passed += 1  # the view holds other sources too: not comparable
             return
         ours = view_digest(self.ingest.state)

@@ -13,6 +13,7 @@ from hypothesis import strategies as st
 from shadowd.core.diff import snapshot_events as view_events
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
+    DAEMON_SOURCE,
     AnyEvent,
     DemandSet,
     LinkAdded,
@@ -23,6 +24,7 @@ from shadowd.core.events import (
     RouterAdded,
     RouterHealth,
     RouterRemoved,
+    ScenarioRan,
 )
 from shadowd.core.resync import SyncSession, plan, reconcile
 from shadowd.core.state import State, apply, fold, validate, view_digest
@@ -225,3 +227,15 @@ def test_digests_are_due_exactly_at_their_seq_and_dropped_once_passed() -> None:
     assert session.due_digests(5) == ("d5", 0)
     assert session.due_digests(9) == (None, 1)
     assert session.digests == {}
+
+
+def test_shadowds_own_records_do_not_count_as_another_source() -> None:
+    """The daemon logs its predictions and runs under ``DAEMON_SOURCE``; they hold no
+    part of the view, so the agent's snapshot may still remove what it no longer has."""
+    state = fold([_r(1, "a"), _r(2, "b")], State())
+    record = ScenarioRan(source=DAEMON_SOURCE, seq=1, ts=0.0, run_id="r1", scenario="x",
+                         kind="link_cut", trigger="manual", tier="model", injected_ts=0.0)
+    fold([record], state)
+    assert DAEMON_SOURCE in state.sources
+    recon = plan(state, Snap(source="s", seq=3, events=[_r(3, "a")]))
+    assert [type(e).__name__ for e in recon.events] == ["RouterRemoved"]

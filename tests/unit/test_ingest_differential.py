@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from shadowd.core.events import AnyEvent, RouterAdded
+from shadowd.core.events import DAEMON_SOURCE, AnyEvent, RouterAdded, SpikePredicted
 from shadowd.core.state import State, fold, view_digest
 from shadowd.ingest.deadletter import DeadLetterFile, read_letters
 from shadowd.ingest.differential import Differential
@@ -103,3 +103,13 @@ def test_bad_messages_become_dead_letters(sink: Differential, tmp_path: Path) ->
     assert reasons == ["undecodable", "rejected 1 event(s)"]
     assert letters[1].source == "agent"
     assert sink.ingest.counters["agent"].dead_letters == 1
+
+
+def test_digests_are_still_compared_once_shadowd_logs_its_own_records(
+        sink: Differential) -> None:
+    handle(sink, delta(1, 2))
+    sink.ingest.admit([SpikePredicted(
+        source=DAEMON_SOURCE, seq=1, ts=0.0, link="l", direction="ab", peak_ts=1.0,
+        predicted_bps=1.0, threshold_bps=1.0, predicted_util=1.0, made_at=0.0)])
+    (ask,) = handle(sink, encode_message(Digest(source="agent", seq=2, digest="0" * 32)))
+    assert ask.reason == "digest_mismatch"
