@@ -36,19 +36,17 @@ from shadowd.config import (
 )
 from shadowd.control.server import ControlServer
 from shadowd.core.errors import ShadowdError
-from shadowd.core.events import RECORD_TYPES, AnyEvent
+from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, digest
 from shadowd.handlers import DaemonHandlers
-from shadowd.ingest.builtin import BUILTIN, builtin_batches, replay_source, trace_spec
+from shadowd.ingest.builtin import replay_source
 from shadowd.ingest.deadletter import FILE_NAME as DEAD_LETTERS
 from shadowd.ingest.deadletter import DeadLetterFile
 from shadowd.ingest.differential import Differential
 from shadowd.ingest.kafka import KafkaFeed
 from shadowd.ingest.mqtt import MqttFeed
 from shadowd.ingest.pipeline import Ingest
-from shadowd.ingest.replay import ReplaySource
 from shadowd.ingest.source import Feed, ReplayFeed
-from shadowd.ingest.trace import event_count
 from shadowd.lab.mirror import LabMirror, ModelView, model_view
 from shadowd.lab.plan import LabSettings
 from shadowd.model import ModelShadow
@@ -57,7 +55,6 @@ from shadowd.predict.ports import MirrorLab, ShadowModel
 from shadowd.predict.service import Predictor
 from shadowd.store.backend import open_backend
 from shadowd.store.snapshot import SnapshotStore
-from shadowd.topology import topohub_topology
 
 log = logs.get_logger()
 
@@ -147,7 +144,7 @@ class Daemon:
 
     def _make_feed(self, config: SourceConfig) -> Feed:
         if isinstance(config, ReplaySourceConfig):
-            return ReplayFeed(_replay(config), self.ingest, self._note_progress)
+            return ReplayFeed(replay_source(config), self.ingest, self._note_progress)
         sink = Differential(self.ingest, self.dead_letters, on_progress=self._note_progress,
                             max_held=config.max_held_batches,
                             resync_retry_s=config.resync_retry_s)
@@ -167,8 +164,7 @@ class Daemon:
 
     def _accepted(self, events: list[AnyEvent]) -> None:
         self.model.note(events)
-        if any(not isinstance(e, RECORD_TYPES) for e in events):  # records build nothing
-            self.lab.note(events)
+        self.lab.note(events)
         self.predictor.note(events)
 
     def _append_records(self, events: list[AnyEvent]) -> None:
@@ -280,16 +276,6 @@ class Daemon:
             logs.configure(self.config.logging.level, self.config.logging.format)
             log.info("config reloaded", needs_restart=needs_restart)
         self._notifier.ready()
-
-
-def _replay(config: ReplaySourceConfig) -> ReplaySource:
-    """The replay feed's source; a builtin trace takes the config's surges too."""
-    if not config.trace.startswith(BUILTIN) or not config.surges_per_week:
-        return replay_source(config)
-    spec = msgspec.structs.replace(trace_spec(config), surges_per_week=config.surges_per_week)
-    total = event_count(spec, topohub_topology(spec.topology))
-    return ReplaySource(config.name, functools.partial(builtin_batches, spec),
-                        speed=config.speed, total=total)
 
 
 @functools.cache  # once per process: fork hooks cannot be unregistered

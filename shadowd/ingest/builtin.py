@@ -39,7 +39,7 @@ def link_loads(state: State) -> dict[str, tuple[float, float]]:
 def trace_spec(config: ReplaySourceConfig) -> TraceSpec:
     key = config.trace.removeprefix(BUILTIN)
     return TraceSpec(topology=ALIASES.get(key, key), source=config.name, days=config.days,
-                     seed=config.seed)
+                     seed=config.seed, surges_per_week=config.surges_per_week)
 
 
 def builtin_batches(spec: TraceSpec) -> Iterator[list[AnyEvent]]:

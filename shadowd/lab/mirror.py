@@ -36,7 +36,7 @@ from typing import Any, Final, Protocol, TypeVar
 import msgspec
 
 from shadowd import logs
-from shadowd.core.events import AnyEvent, DemandSet, LinkUtilization
+from shadowd.core.events import RECORD_TYPES, AnyEvent, DemandSet, LinkUtilization
 from shadowd.core.state import State
 from shadowd.engine.incremental import Engine
 from shadowd.lab.fidelity import FidelityReport, Table, model_tables
@@ -48,7 +48,8 @@ T = TypeVar("T")
 
 KEEP_CONVERGENCES: Final = 10
 DIVERGENCE_EXAMPLES: Final = 3
-_LAB_BLIND: Final = (LinkUtilization, DemandSet)  # counters and demands: nothing to build
+# counters, demands and shadowd's own records: nothing to build
+_LAB_BLIND: Final = (LinkUtilization, DemandSet, *RECORD_TYPES)
 
 
 class LabLike(Protocol):

@@ -12,7 +12,15 @@ from typing import Any
 import pytest
 import structlog
 
-from shadowd.core.events import AnyEvent, LinkAdded, LinkStatus, LinkUtilization, RouterAdded
+from shadowd.core.events import (
+    DAEMON_SOURCE,
+    AnyEvent,
+    LinkAdded,
+    LinkStatus,
+    LinkUtilization,
+    RouterAdded,
+    SpikePredicted,
+)
 from shadowd.core.state import State, apply, fold
 from shadowd.lab.fidelity import FidelityReport, RouteDiff, Table
 from shadowd.lab.lab import Convergence, LabStatus, LabUnavailable
@@ -170,11 +178,14 @@ async def test_a_burst_is_one_apply_of_the_latest_state(
         ["lab up"], [f"state {first}"], [f"state {model.state.lsn}"]]
 
 
-async def test_counters_and_demands_do_not_wake_it(
+async def test_counters_demands_and_shadowds_records_do_not_wake_it(
         running: tuple[LabMirror, asyncio.Task[None]]) -> None:
     mirror, _ = running
     mirror.note([LinkUtilization(source="t", seq=99, ts=0.0, link="a-b", ab_bps=1.0,
-                                 ba_bps=2.0)])
+                                 ba_bps=2.0),
+                 SpikePredicted(source=DAEMON_SOURCE, seq=1, ts=0.0, link="a-b",
+                                direction="ab", peak_ts=1.0, predicted_bps=1.0,
+                                threshold_bps=1.0, predicted_util=1.0, made_at=0.0)])
     assert not mirror.status().pending
 
 
