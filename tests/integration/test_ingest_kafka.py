@@ -14,11 +14,12 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
+from shadowd.control.protocol import StatusReply
 from shadowd.ingest.wire import ResyncRequest, decode_message
 from tests.brokers import (
     Kafka,
 )
-from tests.integration.harness import Daemon
+from tests.integration.harness import Daemon, poll
 from tests.integration.test_ingest_producer import (
     SOURCE,
     Misbehaviour,
@@ -33,6 +34,15 @@ from tests.integration.test_ingest_producer import (
 )
 
 pytestmark = pytest.mark.integration
+
+
+def digest_seen(d: Daemon) -> Callable[[], StatusReply | None]:
+    """The daemon's status once the source's digests have been looked at."""
+    def probe() -> StatusReply | None:
+        status = d.status()
+        src = status.sources[SOURCE]
+        return status if src.digests_ok + src.digest_mismatches + src.digests_passed else None
+    return probe
 
 SOURCE_TOML = """
 [[sources]]
@@ -135,7 +145,8 @@ async def test_100k_deltas_reach_the_producers_view(
 
         await run_with_answers(producer, body)
         elapsed = time.monotonic() - t0
-    status = await asyncio.to_thread(d.status)
+    # the producer's last digest may be handled after the deltas that put us in sync
+    status = await asyncio.to_thread(poll, "the producer's digest to be checked", digest_seen(d))
     src = status.sources[SOURCE]
     print(f"kafka end to end: {len(events) / elapsed:,.0f} deltas/s ({elapsed:.1f} s)")
     assert (src.accepted, src.duplicates, src.gaps, src.resyncs) == (100_000, 0, 0, 0)
