@@ -147,3 +147,13 @@ class Daemon:
         if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
+
+
+def shadowctl_json(d: Daemon, *args: str) -> dict[str, Any]:
+    """``shadowctl ARGS --json`` against ``d``, run as a user would; its JSON answer."""
+    out = subprocess.run([sys.executable, "-m", "shadowd.control.client_cli", "--socket",
+                          str(d.socket), *args, "--json"], capture_output=True, text=True,
+                         check=False)
+    assert out.returncode == 0, out.stderr
+    result: dict[str, Any] = json.loads(out.stdout)
+    return result

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pytest
@@ -16,18 +12,9 @@ from shadowd.control.client import call_sync
 from shadowd.control.errors import RemoteError
 from shadowd.control.protocol import LoadsRequest, RoutesRequest, WorstCaseRequest
 from shadowd.engine.incremental import Engine
-from tests.integration.harness import Daemon, write_config
+from tests.integration.harness import Daemon, shadowctl_json, write_config
 
 pytestmark = pytest.mark.integration
-
-
-def _ctl(d: Daemon, *args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "shadowd.control.client_cli", "--socket",
-                          str(d.socket), *args, "--json"], capture_output=True, text=True,
-                         check=False)
-    assert out.returncode == 0, out.stderr
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
 
 
 def test_model_answers_match_a_fresh_engine_on_the_replayed_state(
@@ -63,7 +50,7 @@ def test_model_answers_match_a_fresh_engine_on_the_replayed_state(
     with pytest.raises(RemoteError, match="unknown router 'atlantis'"):
         call_sync(RoutesRequest(router="atlantis"), path=d.socket)
 
-    assert _ctl(d, "loads", "--top", "3")["loads"][0]["utilization"] > 0
-    assert _ctl(d, "worst-case", "--failures", "nodes")["failures"] == "nodes"
-    assert _ctl(d, "routes", router)["router"] == router
+    assert shadowctl_json(d, "loads", "--top", "3")["loads"][0]["utilization"] > 0
+    assert shadowctl_json(d, "worst-case", "--failures", "nodes")["failures"] == "nodes"
+    assert shadowctl_json(d, "routes", router)["router"] == router
     d.stop()

@@ -5,10 +5,7 @@ scenario runs, each injected (its state taken from the log) before the spike's p
 
 from __future__ import annotations
 
-import json
 import shutil
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -17,7 +14,7 @@ import pytest
 
 from shadowd.core.events import DAEMON_SOURCE, AnyEvent, ScenarioRan, SpikePredicted
 from shadowd.store.log import EventLog
-from tests.integration.harness import CONFIG, REPLAY, Daemon, poll
+from tests.integration.harness import CONFIG, REPLAY, Daemon, poll, shadowctl_json
 
 pytestmark = pytest.mark.integration
 
@@ -50,15 +47,6 @@ def _library(directory: Path) -> Path:
     return library
 
 
-def _ctl(d: Daemon, *args: str) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "shadowd.control.client_cli", "--socket",
-                          str(d.socket), *args, "--json"], capture_output=True, text=True,
-                         check=False)
-    assert out.returncode == 0, out.stderr
-    result: dict[str, Any] = json.loads(out.stdout)
-    return result
-
-
 def _records(d: Daemon, event: str) -> list[dict[str, Any]]:
     return [r for r in d.log_records() if r.get("event") == event]
 
@@ -67,7 +55,7 @@ def _settled(d: Daemon) -> bool | None:
     """The replay has finished and every predicted spike has all its runs logged."""
     if not any(r.get("kind") == "source_finished" for r in d.log_records()):
         return None
-    if _ctl(d, "scenarios", "runs")["pending"]:
+    if shadowctl_json(d, "scenarios", "runs")["pending"]:
         return None
     spikes = _records(d, "spike predicted")
     runs = [r for r in d.log_records() if r.get("event") in ("scenario run",
@@ -86,7 +74,7 @@ def test_spikes_are_predicted_and_their_scenarios_run_before_them(
     d.start().wait_ready()
     poll("the replay and its predictions to finish", lambda: _settled(d), interval=0.5)
 
-    listed = _ctl(d, "scenarios", "list")
+    listed = shadowctl_json(d, "scenarios", "list")
     assert {"geant-ch-fr-cut", "geant-de-failure", "geant-nl-evening"} <= {
         s["name"] for s in listed["scenarios"]}
     errors = {Path(e["file"]).name: e for e in listed["errors"]}
@@ -97,10 +85,10 @@ def test_spikes_are_predicted_and_their_scenarios_run_before_them(
     assert errors["storm.yaml"]["line"] == 5
     assert "unknown step type 'meteor_strike'" in errors["storm.yaml"]["reason"]
 
-    manual = _ctl(d, "scenarios", "run", "geant-ch-fr-cut")["run"]
+    manual = shadowctl_json(d, "scenarios", "run", "geant-ch-fr-cut")["run"]
     assert (manual["trigger"], manual["tier"], manual["error"]) == ("manual", "model", "")
     assert manual["steps"] == 2
-    forecast = _ctl(d, "forecast", "-n", "3")
+    forecast = shadowctl_json(d, "forecast", "-n", "3")
     assert len(forecast["links"]) == 3
     assert all(row["ready"] and row["wc_failure"] for row in forecast["links"])
     d.stop()
