@@ -28,13 +28,12 @@ from pathlib import Path
 from typing import Any
 
 from shadowd.core.state import State, fold
-from shadowd.engine.incremental import Engine
+from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab import cleanup
-from shadowd.lab.drill import failure_drill, run_steps
-from shadowd.lab.fidelity import model_tables
 from shadowd.lab.lab import Lab, LabUnavailable, check_available
 from shadowd.lab.netlink import Netlink
 from shadowd.lab.plan import Igp, LabPlan, LabSettings, plan
+from shadowd.tiers.drill import failure_drill, run_steps
 from shadowd.topology import topohub_topology
 
 LAB_ID = "bench"
@@ -101,7 +100,7 @@ async def _bring_up(state: State, igp: Igp) -> dict[str, Any]:
     try:
         await lab.up(state)
         built = time.monotonic() - start
-        done = await lab.converge(model_tables(Engine(state)), since=start, timeout_s=180.0)
+        done = await lab.converge(next_hop_links(Engine(state)), since=start, timeout_s=180.0)
         memory = lab.memory()
         free_after = _mem_available()
         steps = await run_steps(lab, state, failure_drill(state), timeout_s=90.0)

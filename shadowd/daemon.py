@@ -47,14 +47,14 @@ from shadowd.ingest.kafka import KafkaFeed
 from shadowd.ingest.mqtt import MqttFeed
 from shadowd.ingest.pipeline import Ingest
 from shadowd.ingest.source import Feed, ReplayFeed
-from shadowd.lab.mirror import LabMirror, ModelView, model_view
 from shadowd.lab.plan import LabSettings
 from shadowd.model import ModelShadow
 from shadowd.notify import Notifier
-from shadowd.predict.ports import MirrorLab, ShadowModel
-from shadowd.predict.service import Predictor
 from shadowd.store.backend import open_backend
 from shadowd.store.snapshot import SnapshotStore
+from shadowd.tiers.mirror import LabMirror, ModelView, model_view
+from shadowd.tiers.ports import MirrorLab, ShadowModel
+from shadowd.tiers.predictor import Predictor
 
 log = logs.get_logger()
 

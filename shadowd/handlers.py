@@ -64,11 +64,11 @@ from shadowd.core.state import digest, view_digest
 from shadowd.core.sync import SourceCounters
 from shadowd.engine.incremental import Engine
 from shadowd.lab.lab import LabUnavailable
-from shadowd.lab.mirror import ConvergenceRecord
-from shadowd.predict.service import NoLibrary, NotFound
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Scenario, validate
 from shadowd.scenario.timeline import label, timeline
+from shadowd.tiers.mirror import ConvergenceRecord
+from shadowd.tiers.predictor import NoLibrary, NotFound
 
 if TYPE_CHECKING:
     from shadowd.daemon import Daemon

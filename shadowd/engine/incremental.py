@@ -211,3 +211,13 @@ _HANDLERS: Final[dict[type, Callable[[Engine, Any], Impact]]] = {
     SpikePredicted: lambda engine, e: Impact("none"),  # records: nothing to route
     ScenarioRan: lambda engine, e: Impact("none"),
 }
+
+
+def next_hop_links(engine: Engine) -> dict[str, dict[str, frozenset[str]]]:
+    """The links every running router forwards over towards every other: router ->
+    destination -> its ECMP next hops' link ids (what the lab's RIBs must show)."""
+    return {
+        name: {dst: frozenset(hop.link for hop in hops)
+               for dst, hops in engine.routes(name).items()}
+        for name, router in engine.state.routers.items() if router.up
+    }

@@ -19,9 +19,9 @@ import msgspec
 
 from shadowd.core.state import fold
 from shadowd.engine.commands import topology_events
-from shadowd.engine.incremental import Engine
+from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab import cleanup
-from shadowd.lab.fidelity import FidelityReport, model_tables
+from shadowd.lab.fidelity import FidelityReport
 from shadowd.lab.lab import Lab
 from shadowd.lab.plan import LabSettings
 
@@ -55,7 +55,7 @@ def _up(args: argparse.Namespace) -> int:
         start = time.monotonic()
         found = await lab.up(state)
         built = time.monotonic() - start
-        converged = await lab.converge(model_tables(Engine(state)), since=start,
+        converged = await lab.converge(next_hop_links(Engine(state)), since=start,
                                        timeout_s=args.timeout, lsn=state.lsn)
         memory = lab.memory()
         return {"lab_id": args.lab_id, "igp": args.igp, "routers": len(state.routers),
@@ -80,7 +80,7 @@ def _up(args: argparse.Namespace) -> int:
 
 def _fidelity(args: argparse.Namespace) -> int:
     lab, state = Lab.attach(args.lab_id)
-    report = asyncio.run(lab.fidelity(model_tables(Engine(state)), state.lsn))
+    report = asyncio.run(lab.fidelity(next_hop_links(Engine(state)), state.lsn))
     _print(args, msgspec.to_builtins(report) | {"agreement": report.agreement},
            _fidelity_lines(report))
     return 0 if report.agreement == 1.0 else 1

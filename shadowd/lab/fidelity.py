@@ -14,7 +14,6 @@ from typing import Any
 
 import msgspec
 
-from shadowd.engine.incremental import Engine
 from shadowd.lab.plan import LabPlan
 
 NextHops = frozenset[str]  # link ids
@@ -59,15 +58,6 @@ def _selected_hops(entries: Any) -> list[str]:
             return [nh["interfaceName"] for nh in entry.get("nexthops", [])
                     if nh.get("active") and "interfaceName" in nh]
     return []
-
-
-def model_tables(engine: Engine) -> dict[str, Table]:
-    """The model's next hops (link ids) from every running router to every other."""
-    return {
-        name: {dst: frozenset(hop.link for hop in hops)
-               for dst, hops in engine.routes(name).items()}
-        for name, router in engine.state.routers.items() if router.up
-    }
 
 
 def compare(model: Mapping[str, Table], lab: Mapping[str, Table], destinations: list[str],

@@ -3,8 +3,8 @@
 - ``library``: the file format, ``load_library(dir, state)``, ``validate``, ``ScenarioError``;
 - ``timeline``: a scenario as events at offsets, ``timeline(scenario, state, ts=...)``;
 - ``run``: the model tier, ``run_model(scenario, state, ts=...) -> ScenarioResult``;
-- ``labrun``: the lab tier, ``await run_lab(lab, scenario, state, ...) -> LabResult``;
 - ``diff``: where the tiers disagree, ``diff(model_result, lab_result) -> TierDiff``.
 
-Everything but ``labrun`` (the lab's I/O) and ``library``'s file reading is pure.
+Everything but ``library``'s file reading is pure. The lab tier, ``await run_lab(lab,
+scenario, state, ...) -> LabResult``, is in ``shadowd.tiers.labrun``: it does the lab's I/O.
 """

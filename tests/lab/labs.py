@@ -11,9 +11,8 @@ from pathlib import Path
 import pytest
 
 from shadowd.core.state import State
-from shadowd.engine.incremental import Engine
+from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab import cleanup
-from shadowd.lab.fidelity import model_tables
 from shadowd.lab.lab import Lab
 from shadowd.lab.plan import Igp, LabSettings
 
@@ -38,7 +37,7 @@ async def running_lab(state: State, lab_id: str, igp: Igp = "ospf",
     lab = Lab(LabSettings(lab_id=lab_id, igp=igp, scale=scale))
     try:
         await lab.up(state)
-        done = await lab.converge(model_tables(Engine(state)), timeout_s=120.0)
+        done = await lab.converge(next_hop_links(Engine(state)), timeout_s=120.0)
         assert done.converged, done.report.differences[:5]
         yield lab
     finally:

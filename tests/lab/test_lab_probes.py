@@ -14,9 +14,9 @@ import pytest
 
 from shadowd.core.events import LinkCapacity, LinkStatus
 from shadowd.core.state import fold
-from shadowd.lab.drill import Step, run_steps
 from shadowd.lab.lab import Lab
 from shadowd.lab.probe import rtt, throughput
+from shadowd.tiers.drill import Step, run_steps
 from shadowd.topology import load_topology
 from tests.lab.labs import needs_lab, running_lab
 

@@ -9,12 +9,11 @@ from pathlib import Path
 
 from shadowd.core.events import DemandSet
 from shadowd.core.state import State, fold
-from shadowd.engine.incremental import Engine
-from shadowd.lab.fidelity import model_tables
+from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.scenario.diff import diff
-from shadowd.scenario.labrun import ProbeSettings, run_lab
 from shadowd.scenario.library import parse_text
 from shadowd.scenario.run import run_model
+from shadowd.tiers.labrun import ProbeSettings, run_lab
 from shadowd.topology import load_topology
 from tests.lab.labs import needs_lab, running_lab
 
@@ -58,5 +57,5 @@ async def test_a_link_cut_agrees_in_both_tiers_and_the_lab_is_restored() -> None
 
         assert lab_result.restored
         assert lab.plan == before
-        report = await lab.fidelity(model_tables(Engine(state)))
+        report = await lab.fidelity(next_hop_links(Engine(state)))
         assert report.agreement == 1.0

@@ -24,9 +24,9 @@ from shadowd.core.events import (
 from shadowd.core.state import State, apply, fold
 from shadowd.lab.fidelity import FidelityReport, RouteDiff, Table
 from shadowd.lab.lab import Convergence, LabStatus, LabUnavailable
-from shadowd.lab.mirror import LabLoop, LabMirror, ModelView, OnLoop, model_view
 from shadowd.lab.plan import LabError, LabSettings
 from shadowd.model import ModelShadow
+from shadowd.tiers.mirror import LabLoop, LabMirror, ModelView, OnLoop, model_view
 
 LOOP_TURNS = 10_000
 

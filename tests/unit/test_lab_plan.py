@@ -10,14 +10,14 @@ import pytest
 
 from shadowd.core.events import LinkAdded, LinkMetric, LinkStatus, RouterAdded, RouterHealth
 from shadowd.core.state import State, apply, fold
-from shadowd.engine.incremental import Engine
+from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab import daemons
 from shadowd.lab import lab as lab_module
-from shadowd.lab.drill import failure_drill
-from shadowd.lab.fidelity import compare, lab_table, model_tables
+from shadowd.lab.fidelity import compare, lab_table
 from shadowd.lab.frrconf import cost_commands, interface_commands, render
 from shadowd.lab.lab import LabUnavailable, check_available
 from shadowd.lab.plan import LabError, LabSettings, loopback_net, namespace, plan
+from shadowd.tiers.drill import failure_drill
 from shadowd.topology import load_topology
 
 DATA = Path(__file__).parent.parent / "data"
@@ -147,7 +147,7 @@ def test_lab_table_reads_the_selected_routes_next_hops() -> None:
     assert table["ams"] == frozenset({"fra--ams", "fra--ams#2"})
     assert table["lon"] == frozenset({"fra--ams", "fra--ams#2"})
     assert set(table) == {"ams", "lon", "par"}
-    model = model_tables(Engine(example()))
+    model = next_hop_links(Engine(example()))
     report = compare({"fra": model["fra"]}, {"fra": table}, sorted(lab.routers))
     assert (report.routes, report.agreeing, report.agreement) == (3, 3, 1.0)
 
@@ -164,10 +164,10 @@ def test_compare_names_each_differing_route() -> None:
     assert msgspec.json.decode(msgspec.json.encode(report), type=type(report)) == report
 
 
-def test_model_tables_leave_out_failed_routers() -> None:
+def test_next_hop_links_leave_out_failed_routers() -> None:
     state = example()
     apply(state, RouterHealth(source="t", seq=1, ts=1.0, router="lon", up=False))
-    tables = model_tables(Engine(state))
+    tables = next_hop_links(Engine(state))
     assert "lon" not in tables
     assert "lon" not in tables["fra"]
     assert "par" not in tables["fra"]

@@ -26,15 +26,15 @@ from shadowd.core.events import (
 )
 from shadowd.core.state import State, fold
 from shadowd.ingest.pipeline import Ingest
-from shadowd.lab.mirror import LabMirror
 from shadowd.lab.plan import LabSettings
 from shadowd.predict.extreme import LinkView, WorstCases, analyse
 from shadowd.predict.forecast import ForecastParams
-from shadowd.predict.service import NotFound, Predictor
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Scenario
 from shadowd.scenario.results import LabResult, LabStep, Probe, ScenarioResult
 from shadowd.scenario.run import run_model
+from shadowd.tiers.mirror import LabMirror
+from shadowd.tiers.predictor import NotFound, Predictor
 from tests.unit.test_lab_mirror import FakeLab as MirrorFakeLab
 from tests.unit.test_lab_mirror import Model as MirrorModel
 from tests.unit.test_lab_mirror import World as MirrorWorld

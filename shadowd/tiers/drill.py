@@ -15,8 +15,8 @@ import msgspec
 
 from shadowd.core.events import AnyEvent, LinkStatus, RouterHealth
 from shadowd.core.state import State, apply
-from shadowd.engine.incremental import Engine
-from shadowd.lab.fidelity import RouteDiff, model_tables
+from shadowd.engine.incremental import Engine, next_hop_links
+from shadowd.lab.fidelity import RouteDiff
 from shadowd.lab.lab import Lab
 
 SOURCE = "drill"
@@ -47,7 +47,7 @@ async def run_steps(lab: Lab, state: State, steps: list[Step], *,
             apply(state, event)
         start = time.monotonic()
         changes = await lab.apply(state)
-        done = await lab.converge(model_tables(Engine(state)), since=start,
+        done = await lab.converge(next_hop_links(Engine(state)), since=start,
                                   timeout_s=timeout_s, lsn=state.lsn)
         results.append(StepResult(
             name=step.name, changes=changes, converged=done.converged,

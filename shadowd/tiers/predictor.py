@@ -54,7 +54,6 @@ from shadowd.core.state import State, fold
 from shadowd.predict.extreme import LinkView, demand_factor, scaled_demands
 from shadowd.predict.feed import LinkForecasts
 from shadowd.predict.forecast import ForecastParams, PredictedSpike
-from shadowd.predict.ports import LabPort, ModelPort, RunModel, model_in_thread
 from shadowd.predict.records import (
     Extreme,
     RunContext,
@@ -69,6 +68,7 @@ from shadowd.predict.table import ForecastRow, forecast_rows
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Library, Scenario, load_library, validate
 from shadowd.scenario.results import ScenarioResult
+from shadowd.tiers.ports import LabPort, ModelPort, RunModel, model_in_thread
 
 log = logs.get_logger()
 

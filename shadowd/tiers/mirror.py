@@ -38,8 +38,8 @@ import msgspec
 from shadowd import logs
 from shadowd.core.events import RECORD_TYPES, AnyEvent, DemandSet, LinkUtilization
 from shadowd.core.state import State
-from shadowd.engine.incremental import Engine
-from shadowd.lab.fidelity import FidelityReport, Table, model_tables
+from shadowd.engine.incremental import Engine, next_hop_links
+from shadowd.lab.fidelity import FidelityReport, Table
 from shadowd.lab.lab import Convergence, Lab, LabStatus, LabUnavailable, check_available
 from shadowd.lab.plan import Igp, LabSettings
 
@@ -172,7 +172,7 @@ class ModelView(msgspec.Struct, frozen=True, kw_only=True):
 def model_view(engine: Engine) -> ModelView:
     """For ``ModelShadow.read``: the caught-up engine's state (copied) and tables."""
     return ModelView(lsn=engine.state.lsn, state=engine.state.fork(),
-                     tables=model_tables(engine))
+                     tables=next_hop_links(engine))
 
 
 class ConvergenceRecord(msgspec.Struct, frozen=True, kw_only=True):
@@ -318,7 +318,7 @@ class LabMirror:
     async def run_exclusive(self, use: Callable[[Any], Coroutine[Any, Any, T]]) -> T | None:
         """``use(lab)`` with the running lab to itself (no apply runs meanwhile), on the
         lab's own loop, then re-apply the latest state; ``None`` when the lab is not up.
-        For what-if runs (``shadowd.scenario.labrun.run_lab`` with the ``Lab``), which
+        For what-if runs (``shadowd.tiers.labrun.run_lab`` with the ``Lab``), which
         change the lab and put it back as the state they were given says."""
         async with self._lock:
             lab = self._lab
