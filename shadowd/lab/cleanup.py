@@ -32,19 +32,25 @@ def _inode(ns: str) -> int | None:
         return None
 
 
-def processes_in(names: list[str]) -> list[int]:
-    """Pids of processes whose network namespace is one of the named ``names``."""
-    inodes = {i for i in (_inode(n) for n in names) if i is not None}
-    found = []
+def processes_by_namespace(names: list[str]) -> dict[str, list[int]]:
+    """Pids of the processes living in each of the named namespaces, in one /proc scan."""
+    by_inode = {i: n for n, i in ((n, _inode(n)) for n in names) if i is not None}
+    found: dict[str, list[int]] = {n: [] for n in names}
     for entry in Path("/proc").iterdir():
         if not entry.name.isdigit():
             continue
         try:
-            if os.stat(entry / "ns" / "net").st_ino in inodes:
-                found.append(int(entry.name))
+            name = by_inode.get(os.stat(entry / "ns" / "net").st_ino)
         except OSError:
             continue
+        if name is not None:
+            found[name].append(int(entry.name))
     return found
+
+
+def processes_in(names: list[str]) -> list[int]:
+    """Pids of processes whose network namespace is one of the named ``names``."""
+    return [pid for pids in processes_by_namespace(names).values() for pid in pids]
 
 
 def leftovers(lab_id: str) -> dict[str, list[str]]:

@@ -279,9 +279,10 @@ class Lab:
     def memory(self) -> dict[str, tuple[int, int]]:
         """(RSS, PSS) bytes of each router's processes (its FRR daemons)."""
         lab = self._require()
+        pids = cleanup.processes_by_namespace([r.ns for r in lab.routers.values()])
         out = {}
         for router in lab.routers.values():
-            usage = [daemons.rss_bytes(p) for p in cleanup.processes_in([router.ns])]
+            usage = [daemons.rss_bytes(p) for p in pids[router.ns]]
             out[router.name] = (sum(u[0] for u in usage), sum(u[1] for u in usage))
         return out
 
@@ -297,8 +298,7 @@ class Lab:
         ``apply`` that changes its capacity: for probes and what-if runs."""
         lab = self._require()
         link = lab.links[link_id]
-        for router in (link.a, link.b):
-            await self._nl.set_end_rate(lab.routers[router].ns, link.ifname, rate_bps)
+        await self._nl.set_rate(link, lab.routers[link.a].ns, lab.routers[link.b].ns, rate_bps)
 
 
 def _replaced(was: LinkPlan | None, now: LinkPlan | None) -> bool:

@@ -100,15 +100,13 @@ class Netlink:
             await nl.link("set", index=await self._index(nl, link.ifname),
                           state="up" if up else "down")
 
-    async def set_rate(self, link: LinkPlan, a_ns: str, b_ns: str) -> None:
+    async def set_rate(self, link: LinkPlan, a_ns: str, b_ns: str,
+                       rate_bps: float | None = None) -> None:
+        """Shape both directions to the plan's rate, or to ``rate_bps`` when given."""
+        rate = link.rate_bps if rate_bps is None else rate_bps
         for ns in (a_ns, b_ns):
             nl = await self._open(ns)
-            await self._shape(nl, await self._index(nl, link.ifname), link.rate_bps, "change")
-
-    async def set_end_rate(self, ns: str, ifname: str, rate_bps: float) -> None:
-        """Shape one direction (``ifname``'s transmit side in ``ns``) to ``rate_bps``."""
-        nl = await self._open(ns)
-        await self._shape(nl, await self._index(nl, ifname), rate_bps, "change")
+            await self._shape(nl, await self._index(nl, link.ifname), rate, "change")
 
     async def counters(self, ns: str) -> dict[str, tuple[int, int]]:
         """(tx_bytes, rx_bytes) of every interface in ``ns``."""
