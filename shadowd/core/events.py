@@ -115,6 +115,43 @@ class DemandSet(Event, frozen=True, tag="demand_set"):
     rate_bps: Rate
 
 
+# --- BGP: external peers and the traffic that leaves through them --------------------
+
+PeerName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+Asn = Annotated[int, msgspec.Meta(ge=1, le=4_294_967_295)]
+Prefix = Annotated[str, msgspec.Meta(min_length=9, max_length=18,
+                                     pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")]
+Med = Annotated[int, msgspec.Meta(ge=0, le=4_294_967_295)]
+PathLength = Annotated[int, msgspec.Meta(ge=1, le=255)]
+
+
+class PeerAdded(Event, frozen=True, tag="peer_added"):
+    """An external BGP neighbour ``peer`` (AS ``asn``) of the egress ``router``, announcing
+    ``prefixes`` with an AS path of ``as_path_len`` and ``med``, over a link of
+    ``capacity_bps``. Re-adding a peer replaces it."""
+
+    peer: PeerName
+    router: RouterName
+    asn: Asn
+    prefixes: tuple[Prefix, ...]
+    capacity_bps: Capacity
+    as_path_len: PathLength = 1
+    med: Med = 0
+
+
+class PeerRemoved(Event, frozen=True, tag="peer_removed"):
+    peer: PeerName
+
+
+class ExternalDemandSet(Event, frozen=True, tag="ext_demand_set"):
+    """Traffic from ``src`` toward the external ``prefix`` (it leaves through whichever
+    peer BGP chooses for ``src``); ``rate_bps`` 0 removes it."""
+
+    src: RouterName
+    prefix: Prefix
+    rate_bps: Rate
+
+
 # --- what shadowd itself finds: records in its own log -------------------------------
 #
 # Appended by the daemon under its own source (``DAEMON_SOURCE``) with its own seqs, so the
@@ -188,7 +225,104 @@ class ScenarioRan(Event, frozen=True, tag="scenario_ran"):
     at_lsn: Count = 0  # the log position of the state the run started from
 
 
-RECORD_TYPES: Final = (SpikePredicted, ScenarioRan)  # change nothing in the network view
+PolicyId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+PolicyAttr = Literal["metric", "local_pref", "med", "prepend"]
+BgpValue = Annotated[int, msgspec.Meta(ge=0, le=4_294_967_295)]
+
+
+class PolicyChange(msgspec.Struct, frozen=True, kw_only=True, gc=False):
+    """One setting on one router: ``metric`` of its end of link ``target`` (its outgoing
+    cost), or ``local_pref``/``med``/``prepend`` (extra AS-path copies) on routes learnt
+    from peer ``target``. ``old`` is what production ran when the policy was made."""
+
+    router: RouterName
+    target: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    attr: PolicyAttr
+    old: BgpValue
+    new: BgpValue
+
+
+class PolicyProposed(Event, frozen=True, tag="policy_proposed"):
+    """A route policy shadowd generated, with the effect the model predicts for it:
+    worst-case utilisation (over ``failure_set``) before and after, the demands whose
+    paths it moves and how many lose every path (must be 0 to propose)."""
+
+    policy_id: PolicyId
+    kind: Literal["igp_metric", "bgp"]
+    reason: Label  # "spike:LINK DIR", "cycle", "manual"
+    changes: tuple[PolicyChange, ...]
+    target_util: Ratio
+    wc_before: Ratio
+    wc_after: Ratio
+    wc_link_before: Label = ""
+    wc_failure_before: Label = ""
+    wc_link_after: Label = ""
+    wc_failure_after: Label = ""
+    failure_set: Label = "single links"
+    demands_moved: Count = 0
+    disconnected: Count = 0
+    demand_scale: Ratio = 1.0  # demands were scaled by this (feedback from earlier policies)
+    at_lsn: Count = 0
+
+
+class PolicyValidated(Event, frozen=True, tag="policy_validated"):
+    """The proposal applied to the shadow lab (or, without a lab, the model alone) and
+    checked: RIBs agree with the model through the failure set, no forwarding loop, no
+    demand left without a route, probes across the moved demands answer."""
+
+    policy_id: PolicyId
+    tier: Literal["model", "lab"]
+    ok: bool
+    wc_after: Ratio = 0.0  # the worst case computed on the lab's own routes
+    agreement: Ratio = 1.0  # the lowest RIB agreement over the steps
+    loops: Count = 0
+    unreachable: Count = 0
+    steps: Count = 0
+    detail: Label = ""  # why not, when not ok
+
+
+RolloutPhase = Literal[
+    "started", "applying", "applied", "measured", "rolling_back", "rolled_back",
+    "completed", "held", "approved", "resumed", "aborted",
+]
+
+
+class RolloutStep(Event, frozen=True, tag="rollout_step"):
+    """The rollout journal: written before a step acts (``applying``, ``rolling_back``)
+    and after (``applied``, ``measured``, ``rolled_back``, ``completed``), so a restart
+    knows exactly which routers may hold the new configuration."""
+
+    rollout_id: PolicyId
+    policy_id: PolicyId
+    segment: Label
+    phase: RolloutPhase
+    step: Count = 0  # 1-based step of the rollout; 0: before the first
+    routers: tuple[RouterName, ...] = ()  # the routers this entry concerns
+    share: Ratio = 0.0  # the share of the segment holding the policy after this step
+    verdict: Literal["", "success", "failure", "inconclusive"] = ""
+    failures: Count = 0
+    latency_ms: DelayMs = 0.0
+    throughput_bps: Rate = 0.0
+    loss_pct: Percent = 0.0
+    max_util: Ratio = 0.0
+    driver: Label = ""
+    detail: Label = ""
+
+
+class PolicyFeedback(Event, frozen=True, tag="policy_feedback"):
+    """After a deployment: what production showed against what the shadow predicted.
+    ``demand_scale`` is what the next cycle multiplies demands by."""
+
+    policy_id: PolicyId
+    predicted_util: Ratio  # the model's highest link utilisation with the policy
+    observed_util: Ratio  # production's, from its own counters
+    error: Annotated[float, msgspec.Meta(ge=-1e6, le=1e6)]  # observed / predicted - 1
+    links: Count = 0  # link directions compared
+    demand_scale: Ratio = 1.0
+
+
+RECORD_TYPES: Final = (SpikePredicted, ScenarioRan, PolicyProposed, PolicyValidated,
+                       RolloutStep, PolicyFeedback)  # change nothing in the network view
 
 AnyEvent: TypeAlias = (
     RouterAdded
@@ -203,6 +337,13 @@ AnyEvent: TypeAlias = (
     | DemandSet
     | SpikePredicted
     | ScenarioRan
+    | PeerAdded
+    | PeerRemoved
+    | ExternalDemandSet
+    | PolicyProposed
+    | PolicyValidated
+    | RolloutStep
+    | PolicyFeedback
 )
 
 EVENT_TYPES: Final[tuple[type[Event], ...]] = get_args(AnyEvent)

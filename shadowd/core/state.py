@@ -12,6 +12,7 @@ events that apply cleanly; ``apply`` may therefore assume referential integrity.
 from __future__ import annotations
 
 import hashlib
+import ipaddress
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
@@ -20,20 +21,22 @@ import msgspec
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     DAEMON_SOURCE,
+    RECORD_TYPES,
     AnyEvent,
     DemandSet,
     Event,
+    ExternalDemandSet,
     LinkAdded,
     LinkCapacity,
     LinkMetric,
     LinkRemoved,
     LinkStatus,
     LinkUtilization,
+    PeerAdded,
+    PeerRemoved,
     RouterAdded,
     RouterHealth,
     RouterRemoved,
-    ScenarioRan,
-    SpikePredicted,
     tag_of,
 )
 
@@ -63,6 +66,18 @@ class Link(msgspec.Struct, kw_only=True, gc=False):
     errors: int = 0
 
 
+class Peer(msgspec.Struct, kw_only=True, gc=False):
+    """An external BGP neighbour of the egress ``router``."""
+
+    name: str
+    router: str
+    asn: int
+    prefixes: tuple[str, ...]
+    capacity_bps: float
+    as_path_len: int = 1
+    med: int = 0
+
+
 class SourcePosition(msgspec.Struct, kw_only=True, gc=False):
     """How far one source has been applied: its last ``seq`` and when it was stamped."""
 
@@ -78,6 +93,8 @@ class State(msgspec.Struct, kw_only=True):
     links: dict[str, Link] = msgspec.field(default_factory=dict)
     demands: dict[str, dict[str, float]] = msgspec.field(default_factory=dict)
     sources: dict[str, SourcePosition] = msgspec.field(default_factory=dict)
+    peers: dict[str, Peer] = msgspec.field(default_factory=dict)
+    ext_demands: dict[str, dict[str, float]] = msgspec.field(default_factory=dict)  # src->prefix
 
     def fork(self) -> State:
         return STATE_DECODER.decode(STATE_ENCODER.encode(self))
@@ -87,12 +104,28 @@ class State(msgspec.Struct, kw_only=True):
 
 
 STATE_ENCODER: Final = msgspec.msgpack.Encoder(order="deterministic")
+
 STATE_DECODER: Final = msgspec.msgpack.Decoder(State)
+
+
+class _WithoutBgp(msgspec.Struct, kw_only=True):
+    """``State`` as it was before BGP: a state without peers digests as it always did, so
+    producers and daemons of different versions still agree on it."""
+
+    lsn: int
+    routers: dict[str, Router]
+    links: dict[str, Link]
+    demands: dict[str, dict[str, float]]
+    sources: dict[str, SourcePosition]
 
 
 def digest(state: State) -> str:
     """A stable fingerprint: same state, same digest, on any machine and Python."""
-    return hashlib.blake2b(STATE_ENCODER.encode(state), digest_size=16).hexdigest()
+    encodable: State | _WithoutBgp = state
+    if not state.peers and not state.ext_demands:
+        encodable = _WithoutBgp(lsn=state.lsn, routers=state.routers, links=state.links,
+                                demands=state.demands, sources=state.sources)
+    return hashlib.blake2b(STATE_ENCODER.encode(encodable), digest_size=16).hexdigest()
 
 
 def view_sources(state: State) -> set[str]:
@@ -107,7 +140,8 @@ def view_digest(state: State) -> str:
     Leaves out ``lsn`` and ``sources``, which say how the state was reached, so that a
     producer folding what it sent into a ``State`` of its own gets the same value.
     """
-    return digest(State(routers=state.routers, links=state.links, demands=state.demands))
+    return digest(State(routers=state.routers, links=state.links, demands=state.demands,
+                        peers=state.peers, ext_demands=state.ext_demands))
 
 
 # --- validation: may this event join the log? ---------------------------------------
@@ -133,6 +167,26 @@ def _check_link_added(state: State, e: LinkAdded) -> None:
         raise InvalidEvent(f"link {e.link!r} already joins {old.a!r} and {old.b!r}")
 
 
+def _check_peer(state: State, e: PeerAdded) -> None:
+    _require_router(state, e.router, "egress router")
+    if not e.prefixes:
+        raise InvalidEvent(f"peer {e.peer!r} announces no prefix")
+    for prefix in e.prefixes:
+        _check_prefix(prefix)
+
+
+def _check_prefix(prefix: str) -> None:
+    try:
+        ipaddress.IPv4Network(prefix)
+    except ValueError as err:
+        raise InvalidEvent(f"bad prefix {prefix!r}: {err}") from None
+
+
+def _check_ext_demand(state: State, e: ExternalDemandSet) -> None:
+    _require_router(state, e.src, "demand source")
+    _check_prefix(e.prefix)
+
+
 def _check_demand(state: State, e: DemandSet) -> None:
     if e.src == e.dst:
         raise InvalidEvent(f"demand from {e.src!r} to itself")
@@ -151,9 +205,16 @@ _CHECKS: Final[dict[type[Event], Callable[[State, Any], None]]] = {
     LinkCapacity: lambda s, e: _require_link(s, e.link),
     LinkUtilization: lambda s, e: _require_link(s, e.link),
     DemandSet: _check_demand,
-    SpikePredicted: lambda s, e: None,  # a record of what shadowd found: always joins
-    ScenarioRan: lambda s, e: None,
+    PeerAdded: _check_peer,
+    PeerRemoved: lambda s, e: _require_peer(s, e.peer),
+    ExternalDemandSet: _check_ext_demand,
+    **{kind: lambda s, e: None for kind in RECORD_TYPES},  # what shadowd found: always joins
 }
+
+
+def _require_peer(state: State, peer: str) -> None:
+    if peer not in state.peers:
+        raise InvalidEvent(f"unknown peer {peer!r}")
 
 
 def validate(state: State, event: AnyEvent) -> None:
@@ -185,6 +246,9 @@ def _router_removed(s: State, e: RouterRemoved) -> None:
     s.demands.pop(e.router, None)
     for src in list(s.demands):
         _drop_demand(s, src, e.router)
+    s.ext_demands.pop(e.router, None)
+    for peer in [k for k, p in s.peers.items() if p.router == e.router]:
+        del s.peers[peer]
 
 
 def _router_health(s: State, e: RouterHealth) -> None:
@@ -241,7 +305,21 @@ def _drop_demand(s: State, src: str, dst: str) -> None:
         del s.demands[src]
 
 
-def _record(s: State, e: SpikePredicted | ScenarioRan) -> None:
+def _peer_added(s: State, e: PeerAdded) -> None:
+    s.peers[e.peer] = Peer(name=e.peer, router=e.router, asn=e.asn, prefixes=e.prefixes,
+                           capacity_bps=e.capacity_bps, as_path_len=e.as_path_len, med=e.med)
+
+
+def _ext_demand_set(s: State, e: ExternalDemandSet) -> None:
+    if e.rate_bps > 0.0:
+        s.ext_demands.setdefault(e.src, {})[e.prefix] = e.rate_bps
+        return
+    row = s.ext_demands.get(e.src)
+    if row is not None and row.pop(e.prefix, None) is not None and not row:
+        del s.ext_demands[e.src]
+
+
+def _record(s: State, e: Event) -> None:
     """Records change nothing in the network view; only the source position advances."""
 
 
@@ -256,8 +334,10 @@ _APPLY: Final[dict[type[Event], Callable[[State, Any], None]]] = {
     LinkCapacity: _link_capacity,
     LinkUtilization: _link_util,
     DemandSet: _demand_set,
-    SpikePredicted: _record,
-    ScenarioRan: _record,
+    PeerAdded: _peer_added,
+    PeerRemoved: lambda s, e: s.peers.pop(e.peer),
+    ExternalDemandSet: _ext_demand_set,
+    **{kind: _record for kind in RECORD_TYPES},
 }
 
 

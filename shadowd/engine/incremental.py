@@ -24,18 +24,20 @@ from typing import Any, Final
 import numpy as np
 
 from shadowd.core.events import (
+    RECORD_TYPES,
     AnyEvent,
     DemandSet,
+    ExternalDemandSet,
     LinkAdded,
     LinkCapacity,
     LinkMetric,
     LinkRemoved,
     LinkStatus,
+    PeerAdded,
+    PeerRemoved,
     RouterAdded,
     RouterHealth,
     RouterRemoved,
-    ScenarioRan,
-    SpikePredicted,
 )
 from shadowd.core.state import State, apply
 from shadowd.engine.delta import Workspace, commit, redemand, reweigh
@@ -208,8 +210,9 @@ _HANDLERS: Final[dict[type, Callable[[Engine, Any], Impact]]] = {
     LinkMetric: Engine._link_changed,
     LinkCapacity: Engine._link_changed,
     DemandSet: Engine._demand_set,
-    SpikePredicted: lambda engine, e: Impact("none"),  # records: nothing to route
-    ScenarioRan: lambda engine, e: Impact("none"),
+    # BGP's external traffic is routed by shadowd.policy.bgp, on demand; records route nothing
+    **{kind: lambda engine, e: Impact("none")
+       for kind in (PeerAdded, PeerRemoved, ExternalDemandSet, *RECORD_TYPES)},
 }
 
 

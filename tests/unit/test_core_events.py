@@ -53,8 +53,38 @@ RECORD_SAMPLES: list[AnyEvent] = [
 ]
 
 
+# BGP peers and external demands, and the policy records (issue 7): a third golden file.
+POLICY_GOLDEN = GOLDEN.with_name(f"events-v{SCHEMA_VERSION}-policy.msgpack")
+_CHANGE = ev.PolicyChange(router="fra", target="fra--ams", attr="metric", old=10, new=25)
+POLICY_SAMPLES: list[AnyEvent] = [
+    ev.PeerAdded(source="golden", seq=14, ts=11.0, peer="isp1", router="fra", asn=64501,
+                 prefixes=("203.0.113.0/24",), capacity_bps=10e9, as_path_len=2, med=5),
+    ev.ExternalDemandSet(source="golden", seq=15, ts=11.0, src="ams",
+                         prefix="203.0.113.0/24", rate_bps=2e9),
+    ev.PeerRemoved(source="golden", seq=16, ts=12.0, peer="isp1"),
+    ev.PolicyProposed(source="shadowd", seq=5, ts=1_767_600_600.0, policy_id="p5",
+                      kind="igp_metric", reason="spike:fra--ams ba", changes=(_CHANGE,),
+                      target_util=0.8, wc_before=1.2, wc_after=0.75,
+                      wc_link_before="fra--ams ams->fra", wc_failure_before="link:ams--lon",
+                      demands_moved=4, at_lsn=20),
+    ev.PolicyValidated(source="shadowd", seq=6, ts=1_767_600_700.0, policy_id="p5",
+                       tier="lab", ok=True, wc_after=0.75, agreement=1.0, steps=3),
+    ev.RolloutStep(source="shadowd", seq=7, ts=1_767_600_800.0, rollout_id="r7",
+                   policy_id="p5", segment="core", phase="measured", step=1,
+                   routers=("fra",), share=0.5, verdict="success", latency_ms=4.0,
+                   throughput_bps=9e6, loss_pct=0.1, max_util=0.6, driver="frr"),
+    ev.PolicyFeedback(source="shadowd", seq=8, ts=1_767_601_000.0, policy_id="p5",
+                      predicted_util=0.75, observed_util=0.81, error=0.08, links=12,
+                      demand_scale=1.08),
+]
+
+
 def test_every_event_type_has_a_sample() -> None:
-    assert {type(e) for e in SAMPLES + RECORD_SAMPLES} == set(EVENT_TYPES)
+    assert {type(e) for e in SAMPLES + RECORD_SAMPLES + POLICY_SAMPLES} == set(EVENT_TYPES)
+
+
+def test_golden_policy_samples_still_decode() -> None:
+    assert decode_batch(POLICY_GOLDEN.read_bytes()) == POLICY_SAMPLES
 
 
 def test_tags_are_unique() -> None:
