@@ -335,7 +335,7 @@ _APPLY: Final[dict[type[Event], Callable[[State, Any], None]]] = {
     LinkUtilization: _link_util,
     DemandSet: _demand_set,
     PeerAdded: _peer_added,
-    PeerRemoved: lambda s, e: s.peers.pop(e.peer),
+    PeerRemoved: lambda s, e: s.peers.__delitem__(e.peer),
     ExternalDemandSet: _ext_demand_set,
     **{kind: _record for kind in RECORD_TYPES},
 }
