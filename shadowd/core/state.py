@@ -14,14 +14,13 @@ from __future__ import annotations
 import hashlib
 import ipaddress
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import msgspec
 
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     DAEMON_SOURCE,
-    RECORD_TYPES,
     AnyEvent,
     DemandSet,
     Event,
@@ -34,9 +33,15 @@ from shadowd.core.events import (
     LinkUtilization,
     PeerAdded,
     PeerRemoved,
+    PolicyFeedback,
+    PolicyProposed,
+    PolicyValidated,
+    RolloutStep,
     RouterAdded,
     RouterHealth,
     RouterRemoved,
+    ScenarioRan,
+    SpikePredicted,
     tag_of,
 )
 
@@ -78,6 +83,24 @@ class Peer(msgspec.Struct, kw_only=True, gc=False):
     med: int = 0
 
 
+PolicyStatus = Literal["proposed", "validated", "rejected", "deploying", "held", "deployed",
+                       "rolled_back", "aborted"]
+_STATUS_OF_PHASE: Final[dict[str, PolicyStatus]] = {
+    "held": "held", "completed": "deployed", "rolled_back": "rolled_back", "aborted": "aborted"}
+_CLOSING_PHASES: Final = frozenset({"completed", "rolled_back", "aborted"})
+MAX_STEPS_KEPT: Final = 500  # journal entries kept per policy (a rollout writes a few per step)
+
+
+class PolicyEntry(msgspec.Struct, kw_only=True, gc=False):
+    """One policy shadowd proposed and what became of it, from its records in the log."""
+
+    proposal: PolicyProposed
+    status: PolicyStatus = "proposed"
+    validation: PolicyValidated | None = None
+    steps: list[RolloutStep] = msgspec.field(default_factory=list)  # its rollouts' journal
+    feedback: PolicyFeedback | None = None
+
+
 class SourcePosition(msgspec.Struct, kw_only=True, gc=False):
     """How far one source has been applied: its last ``seq`` and when it was stamped."""
 
@@ -95,6 +118,10 @@ class State(msgspec.Struct, kw_only=True):
     sources: dict[str, SourcePosition] = msgspec.field(default_factory=dict)
     peers: dict[str, Peer] = msgspec.field(default_factory=dict)
     ext_demands: dict[str, dict[str, float]] = msgspec.field(default_factory=dict)  # src->prefix
+    # shadowd's own policy records: what it proposed, validated, rolled out, learnt
+    policies: dict[str, PolicyEntry] = msgspec.field(default_factory=dict)
+    open_rollouts: dict[str, list[RolloutStep]] = msgspec.field(default_factory=dict)
+    demand_scale: float = 1.0  # the latest feedback's calibration of demands
 
     def fork(self) -> State:
         return STATE_DECODER.decode(STATE_ENCODER.encode(self))
@@ -108,9 +135,9 @@ STATE_ENCODER: Final = msgspec.msgpack.Encoder(order="deterministic")
 STATE_DECODER: Final = msgspec.msgpack.Decoder(State)
 
 
-class _WithoutBgp(msgspec.Struct, kw_only=True):
-    """``State`` as it was before BGP: a state without peers digests as it always did, so
-    producers and daemons of different versions still agree on it."""
+class _Legacy(msgspec.Struct, kw_only=True):
+    """``State`` as it was before BGP and policies: a state without them digests as it
+    always did, so producers and daemons of different versions still agree on it."""
 
     lsn: int
     routers: dict[str, Router]
@@ -121,9 +148,10 @@ class _WithoutBgp(msgspec.Struct, kw_only=True):
 
 def digest(state: State) -> str:
     """A stable fingerprint: same state, same digest, on any machine and Python."""
-    encodable: State | _WithoutBgp = state
-    if not state.peers and not state.ext_demands:
-        encodable = _WithoutBgp(lsn=state.lsn, routers=state.routers, links=state.links,
+    encodable: State | _Legacy = state
+    if not (state.peers or state.ext_demands or state.policies or state.open_rollouts
+            or state.demand_scale != 1.0):
+        encodable = _Legacy(lsn=state.lsn, routers=state.routers, links=state.links,
                                 demands=state.demands, sources=state.sources)
     return hashlib.blake2b(STATE_ENCODER.encode(encodable), digest_size=16).hexdigest()
 
@@ -208,8 +236,18 @@ _CHECKS: Final[dict[type[Event], Callable[[State, Any], None]]] = {
     PeerAdded: _check_peer,
     PeerRemoved: lambda s, e: _require_peer(s, e.peer),
     ExternalDemandSet: _check_ext_demand,
-    **{kind: lambda s, e: None for kind in RECORD_TYPES},  # what shadowd found: always joins
+    PolicyValidated: lambda s, e: _require_policy(s, e.policy_id),
+    RolloutStep: lambda s, e: _require_policy(s, e.policy_id),
+    PolicyFeedback: lambda s, e: _require_policy(s, e.policy_id),
+    SpikePredicted: lambda s, e: None,  # what shadowd found: always joins
+    ScenarioRan: lambda s, e: None,
+    PolicyProposed: lambda s, e: None,
 }
+
+
+def _require_policy(state: State, policy_id: str) -> None:
+    if policy_id not in state.policies:
+        raise InvalidEvent(f"unknown policy {policy_id!r}")
 
 
 def _require_peer(state: State, peer: str) -> None:
@@ -319,8 +357,34 @@ def _ext_demand_set(s: State, e: ExternalDemandSet) -> None:
         del s.ext_demands[e.src]
 
 
-def _record(s: State, e: Event) -> None:
-    """Records change nothing in the network view; only the source position advances."""
+def _policy_proposed(s: State, e: PolicyProposed) -> None:
+    s.policies[e.policy_id] = PolicyEntry(proposal=e)
+
+
+def _policy_validated(s: State, e: PolicyValidated) -> None:
+    entry = s.policies[e.policy_id]
+    entry.validation = e
+    entry.status = "validated" if e.ok else "rejected"
+
+
+def _rollout_step(s: State, e: RolloutStep) -> None:
+    entry = s.policies[e.policy_id]
+    entry.steps.append(e)
+    del entry.steps[:-MAX_STEPS_KEPT]
+    entry.status = _STATUS_OF_PHASE.get(e.phase, "deploying")
+    if e.phase in _CLOSING_PHASES:
+        s.open_rollouts.pop(e.rollout_id, None)
+    else:
+        s.open_rollouts.setdefault(e.rollout_id, []).append(e)
+
+
+def _policy_feedback(s: State, e: PolicyFeedback) -> None:
+    s.policies[e.policy_id].feedback = e
+    s.demand_scale = e.demand_scale
+
+
+def _record(s: State, e: SpikePredicted | ScenarioRan) -> None:
+    """These records change nothing in the state; only the source position advances."""
 
 
 _APPLY: Final[dict[type[Event], Callable[[State, Any], None]]] = {
@@ -337,7 +401,12 @@ _APPLY: Final[dict[type[Event], Callable[[State, Any], None]]] = {
     PeerAdded: _peer_added,
     PeerRemoved: lambda s, e: s.peers.__delitem__(e.peer),
     ExternalDemandSet: _ext_demand_set,
-    **{kind: _record for kind in RECORD_TYPES},
+    PolicyProposed: _policy_proposed,
+    PolicyValidated: _policy_validated,
+    RolloutStep: _rollout_step,
+    PolicyFeedback: _policy_feedback,
+    SpikePredicted: _record,
+    ScenarioRan: _record,
 }
 
 
