@@ -55,6 +55,7 @@ from shadowd.store.snapshot import SnapshotStore
 from shadowd.tiers.mirror import LabMirror, ModelView, model_view
 from shadowd.tiers.ports import MirrorLab, ShadowModel
 from shadowd.tiers.predictor import Predictor
+from shadowd.tiers.recorder import Recorder
 
 log = logs.get_logger()
 
@@ -88,6 +89,7 @@ class Daemon:
         self.committer = self.backend.committer
         self.model = ModelShadow(state)
         self.lab = self._lab_mirror()
+        self.recorder = Recorder(state, self._append_records)
         self.predictor = self._predictor(state)
         self.ingest = Ingest(state, self.committer, on_accepted=self._accepted,
                              max_in_flight=2 * self.config.log.max_batch_events)
@@ -241,7 +243,7 @@ class Daemon:
         directory = Path(c.scenarios_dir)
         if not directory.is_absolute() and self._config_path is not None:
             directory = self._config_path.parent / directory
-        return Predictor(c, state, append=self._append_records, model=ShadowModel(self.model),
+        return Predictor(c, state, recorder=self.recorder, model=ShadowModel(self.model),
                          lab=MirrorLab(self.lab, timeout_s=self.config.lab.converge_timeout_s),
                          scenarios_dir=directory)
 

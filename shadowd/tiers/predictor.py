@@ -43,9 +43,6 @@ from shadowd import logs
 from shadowd.config import PredictConfig
 from shadowd.core.errors import ShadowdError
 from shadowd.core.events import (
-    DAEMON_SOURCE,
-    ENCODER,
-    EVENT_DECODER,
     AnyEvent,
     ScenarioRan,
     SpikePredicted,
@@ -69,13 +66,13 @@ from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Library, Scenario, load_library, validate
 from shadowd.scenario.results import ScenarioResult
 from shadowd.tiers.ports import LabPort, ModelPort, RunModel, model_in_thread
+from shadowd.tiers.recorder import Recorder
 
 log = logs.get_logger()
 
 LAB_BACKLOG: Final = 8  # lab runs waiting beyond this are skipped (the lab is slow)
 SCALING_SOURCE: Final = "predict"  # the scaled demands folded into a run's fork
 
-Append = Callable[[list[AnyEvent]], None]
 R = TypeVar("R", ScenarioRan, SpikePredicted)
 
 
@@ -136,14 +133,14 @@ class ManualRun:
 
 
 class Predictor:
-    def __init__(self, config: PredictConfig, state: State, *, append: Append,
+    def __init__(self, config: PredictConfig, state: State, *, recorder: Recorder,
                  model: ModelPort, lab: LabPort | None = None, scenarios_dir: Path,
                  run_model: RunModel = model_in_thread,
                  params: ForecastParams | None = None) -> None:
         self.config = config
         self.scenarios_dir = scenarios_dir
         self._state = state  # the daemon's live state: read, forked; never changed here
-        self._append_events, self._model, self._lab = append, model, lab
+        self._recorder, self._model, self._lab = recorder, model, lab
         self._run_model = run_model
         self.feed = LinkForecasts(state, params)
         self.scheduler = Scheduler(SchedulerSettings(
@@ -153,8 +150,6 @@ class Predictor:
         self._lab_jobs: asyncio.Queue[_LabJob] = asyncio.Queue(LAB_BACKLOG)
         self._spikes: dict[tuple[str, str, float], _Spike] = {}
         self._next_check = -math.inf
-        own = state.sources.get(DAEMON_SOURCE)
-        self._seq = own.seq if own is not None else 0
         self.runs: deque[ScenarioRan] = deque(maxlen=config.keep_runs)
         self.counters = Counters()
 
@@ -334,12 +329,7 @@ class Predictor:
         return record
 
     def _append(self, make: Callable[[Stamp], R], *, ts: float | None = None) -> R:
-        """Stamp, check (a record must decode again, whatever the numbers) and append."""
-        self._seq += 1
-        event = make(Stamp(seq=self._seq, ts=ts if ts is not None else self.feed.clock))
-        EVENT_DECODER.decode(ENCODER.encode(event))  # raises rather than poison the log
-        self._append_events([event])
-        return event
+        return self._recorder.record(make, ts=ts if ts is not None else self.feed.clock)
 
     # --- control requests ----------------------------------------------------------------
 

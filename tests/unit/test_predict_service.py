@@ -35,6 +35,7 @@ from shadowd.scenario.results import LabResult, LabStep, Probe, ScenarioResult
 from shadowd.scenario.run import run_model
 from shadowd.tiers.mirror import LabMirror
 from shadowd.tiers.predictor import NotFound, Predictor
+from shadowd.tiers.recorder import Recorder
 from tests.unit.test_lab_mirror import FakeLab as MirrorFakeLab
 from tests.unit.test_lab_mirror import Model as MirrorModel
 from tests.unit.test_lab_mirror import World as MirrorWorld
@@ -127,7 +128,7 @@ class World:
         self.ingest = Ingest(self.state, self.committer, max_in_flight=10**9,
                              on_accepted=self._accepted)
         self.model = FakeModel(self.state)
-        self.predictor = Predictor(config, self.state, append=self._append,
+        self.predictor = Predictor(config, self.state, recorder=Recorder(self.state, self._append),
                                    model=self.model, lab=lab, scenarios_dir=tmp,
                                    run_model=_model_now, params=SHORT)
         self.seq = 0
