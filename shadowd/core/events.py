@@ -307,6 +307,15 @@ class RolloutStep(Event, frozen=True, tag="rollout_step"):
     max_util: Ratio = 0.0
     driver: Label = ""
     detail: Label = ""
+    # On "started" only: the plan (``routers`` then lists the whole segment, in order),
+    # so that a restart rebuilds the rollout from the log alone.
+    percentage: Percent = 0.0  # the share of the segment each step adds, %
+    interval_s: Duration = 0.0  # how long each gate watches production
+    success: tuple[Label, ...] = ()  # success conditions, "loss_pct < 1"
+    failure: tuple[Label, ...] = ()  # failure conditions
+    failure_limit: Count = 0  # roll back when failures exceed it
+    manual_approval: bool = False  # hold before the first step until approved
+    dry_run: bool = False
 
 
 class PolicyFeedback(Event, frozen=True, tag="policy_feedback"):
