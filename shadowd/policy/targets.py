@@ -1,0 +1,117 @@
+"""Where a policy's changes land on real routers: a ``Target`` names a router's vtysh
+pathspace, its interface on a link and a BGP peer's address on it.
+
+Two kinds of link names reach the policy code: the lab's own link ids (``LabTarget``,
+resolved through a ``LabPlan``: interface ``lN``, pathspace ``ID-ROUTER``) and the FRR
+agent's ``a:IFACE--b:IFACE`` (``AgentLinkTarget``: production as the agent reports it,
+where the interface is spelled in the link's name). BGP peers are given as a mapping
+``(router, peer) -> address``; the local AS of a router as ``asns``, when known
+(otherwise the driver reads it from the router's ``router bgp N``).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Protocol, runtime_checkable
+
+from shadowd.core.errors import ShadowdError
+from shadowd.lab.plan import LabPlan
+
+
+class RenderError(ShadowdError):
+    """A change cannot be spelled as router configuration (unknown router, link or peer)."""
+
+
+class Target(Protocol):
+    """How a driver finds a router's configuration handles."""
+
+    def pathspace(self, router: str) -> str: ...  # vtysh -N
+    def interface(self, router: str, link: str) -> str: ...  # router's interface on link
+    def neighbor(self, router: str, peer: str) -> str: ...  # peer's address on router
+
+
+@runtime_checkable
+class KnowsAsn(Protocol):
+    """A target that also knows a router's own AS (for ``set as-path prepend``)."""
+
+    def local_as(self, router: str) -> int | None: ...
+
+
+class _Peers:
+    def __init__(self, neighbors: Mapping[tuple[str, str], str] | None,
+                 asns: Mapping[str, int] | None) -> None:
+        self._neighbors = dict(neighbors or {})
+        self._asns = dict(asns or {})
+
+    def neighbor(self, router: str, peer: str) -> str:
+        try:
+            return self._neighbors[(router, peer)]
+        except KeyError:
+            raise RenderError(f"router {router!r} has no BGP neighbour for peer {peer!r}") \
+                from None
+
+    def local_as(self, router: str) -> int | None:
+        return self._asns.get(router)
+
+
+class LabTarget(_Peers):
+    """Routers and links of a lab plan (lab link ids)."""
+
+    def __init__(self, plan: LabPlan, *, neighbors: Mapping[tuple[str, str], str] | None = None,
+                 asns: Mapping[str, int] | None = None) -> None:
+        super().__init__(neighbors, asns)
+        self.plan = plan
+
+    def pathspace(self, router: str) -> str:
+        try:
+            return self.plan.routers[router].ns
+        except KeyError:
+            raise RenderError(f"router {router!r} is not in lab {self.plan.lab_id}") from None
+
+    def interface(self, router: str, link: str) -> str:
+        found = self.plan.links.get(link)
+        if found is None or router not in (found.a, found.b):
+            raise RenderError(f"router {router!r} has no end on lab link {link!r}")
+        return found.ifname
+
+
+class AgentLinkTarget(_Peers):
+    """Production as the FRR agent names it: links ``a:IFACE--b:IFACE``, routers found
+    through ``pathspaces`` (router -> vtysh ``-N`` name, ``""`` for the default FRR).
+    ``interfaces`` resolves the links whose names the agent had to shorten (hashed)."""
+
+    def __init__(self, pathspaces: Mapping[str, str], *,
+                 interfaces: Mapping[tuple[str, str], str] | None = None,
+                 neighbors: Mapping[tuple[str, str], str] | None = None,
+                 asns: Mapping[str, int] | None = None) -> None:
+        super().__init__(neighbors, asns)
+        self._pathspaces = dict(pathspaces)
+        self._interfaces = dict(interfaces or {})
+
+    def pathspace(self, router: str) -> str:
+        try:
+            return self._pathspaces[router]
+        except KeyError:
+            raise RenderError(f"router {router!r} has no known pathspace") from None
+
+    def interface(self, router: str, link: str) -> str:
+        if (router, link) in self._interfaces:
+            return self._interfaces[(router, link)]
+        ends = agent_link_ends(link)
+        if ends is not None:
+            for name, iface in ends:
+                if name == router:
+                    return iface
+        raise RenderError(f"router {router!r}: no interface on link {link!r}")
+
+
+def agent_link_ends(link: str) -> tuple[tuple[str, str], tuple[str, str]] | None:
+    """``((a, a_iface), (b, b_iface))`` of an agent link id, None if it is not one."""
+    a, sep, b = link.partition("--")
+    if not sep or ":" not in a or ":" not in b:
+        return None
+    a_router, _, a_iface = a.rpartition(":")
+    b_router, _, b_iface = b.rpartition(":")
+    if not (a_router and a_iface and b_router and b_iface):
+        return None
+    return (a_router, a_iface), (b_router, b_iface)
