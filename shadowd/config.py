@@ -12,6 +12,7 @@ from typing import Annotated, Literal
 import msgspec
 
 from shadowd.core.errors import ConfigError
+from shadowd.policy.conditions import ConditionError, parse_condition
 
 Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]
@@ -148,6 +149,72 @@ class PredictConfig(_Section, frozen=True):
     scenarios_dir: Annotated[str, msgspec.Meta(min_length=1)] = "scenarios"
 
 
+RouterName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class SegmentConfig(_Section, frozen=True):
+    """A named set of production routers a rollout widens over, in this order."""
+
+    name: Name
+    routers: Annotated[list[RouterName], msgspec.Meta(min_length=1)]
+
+
+class RolloutConfig(_Section, frozen=True):
+    """``deploy_policy(policy, segment, rollout_percentage, monitoring_interval)``'s
+    defaults; ``shadowctl policies deploy`` may override each."""
+
+    segment: Name = "all"  # "all": every router the policy changes, in name order
+    rollout_percentage: Annotated[float, msgspec.Meta(gt=0.0, le=100.0)] = 34.0  # per step
+    monitoring_interval_s: Annotated[float, msgspec.Meta(gt=0.0, le=86_400.0)] = 60.0
+    # Conditions on the gate's sample: latency_ms, throughput_bps, loss_pct, max_util.
+    success_conditions: tuple[str, ...] = ("loss_pct < 1", "max_util < 0.95")
+    failure_conditions: tuple[str, ...] = ("loss_pct >= 2",)
+    failure_limit: Annotated[int, msgspec.Meta(ge=0, le=100)] = 0  # failures tolerated
+    manual_approval: bool = False  # hold before the first step until `policies approve`
+
+
+class FrrTargetRouter(_Section, frozen=True):
+    name: RouterName
+    namespace: str = ""  # where its interfaces are ("" = shadowd's own)
+    pathspace: str | None = None  # vtysh -N (defaults to the namespace)
+
+
+class ProbeConfig(_Section, frozen=True):
+    """A data-plane probe across production for the rollout gates: ping for latency and
+    loss; with ``offered_bps``, an iperf3 UDP stream for loss and throughput instead."""
+
+    src_namespace: str
+    dst: str  # the address probed
+    dst_namespace: str = ""  # where iperf3's server runs (needed with offered_bps)
+    offered_bps: Annotated[float, msgspec.Meta(ge=0.0)] = 0.0
+    seconds: Annotated[int, msgspec.Meta(ge=1, le=600)] = 2
+
+
+class PolicyConfig(_Section, frozen=True):
+    """Route policies from the shadow, proven in the lab, rolled out to production in
+    metric-gated phases (``driver`` "dry-run" writes what it would do and touches nothing)."""
+
+    enabled: bool = True
+    target_util: Annotated[float, msgspec.Meta(gt=0.0, le=10.0)] = 0.8  # worst case under this
+    failure_set: Literal["links", "nodes", "srlg"] = "links"
+    max_changes: Annotated[int, msgspec.Meta(ge=1, le=64)] = 4  # tactical, not re-weighting
+    # Propose when a pre-spike scenario run finds a link over target (log time, at most
+    # every ``propose_every_s``); "manual": only `shadowctl policies propose`.
+    propose_on: Literal["scenario", "manual"] = "scenario"
+    propose_every_s: Annotated[float, msgspec.Meta(ge=0.0, le=7 * 86_400.0)] = 3600.0
+    validate_in_lab: bool = True  # when the lab is up; otherwise the model validates
+    auto_deploy: bool = False  # deploy what validates, without `policies deploy`
+    driver: Literal["dry-run", "frr"] = "dry-run"
+    dry_run_dir: str = "dry-run"  # relative to the state dir
+    igp: Literal["ospf", "isis"] = "ospf"  # production's IGP (the frr driver's commands)
+    routers: list[FrrTargetRouter] = []  # the frr driver's production routers
+    probes: list[ProbeConfig] = []  # the gates' data-plane probes
+    feedback_after_s: Annotated[float, msgspec.Meta(ge=0.0, le=86_400.0)] = 60.0
+    feedback_gain: Annotated[float, msgspec.Meta(ge=0.0, le=1.0)] = 0.5  # of the error, per cycle
+    rollout: RolloutConfig = RolloutConfig()
+    segments: list[SegmentConfig] = []
+
+
 class Config(_Section, frozen=True):
     daemon: DaemonConfig = DaemonConfig()
     log: LogConfig = LogConfig()
@@ -156,6 +223,7 @@ class Config(_Section, frozen=True):
     sources: list[SourceConfig] = []
     lab: LabConfig = LabConfig()
     predict: PredictConfig = PredictConfig()
+    policy: PolicyConfig = PolicyConfig()
 
     def with_overrides(self, *, state_dir: str | None = None, socket: str | None = None) -> Config:
         """Command-line flags win over the file, so instances can run side by side."""
@@ -179,6 +247,7 @@ def parse_config(text: str, *, file: str = "<config>") -> Config:
     except msgspec.DecodeError as err:
         raise ConfigError(f"{file}: not valid TOML: {err}", file=file) from None
     _check_unique_sources(config, file)
+    _check_conditions(config.policy.rollout, file)
     if config.log.backend == "kafka" and not config.log.kafka_bootstrap:
         raise ConfigError(f"{file}: backend \"kafka\" needs kafka_bootstrap - at "
                           "`$.log.kafka_bootstrap`", file=file, path="$.log.kafka_bootstrap")
@@ -202,6 +271,16 @@ def _check_unique_sources(config: Config, file: str) -> None:
                 file=file, path=f"$.sources[{i}].name",
             )
         seen.add(source.name)
+
+
+def _check_conditions(rollout: RolloutConfig, file: str) -> None:
+    for key in ("success_conditions", "failure_conditions"):
+        for i, text in enumerate(getattr(rollout, key)):
+            try:
+                parse_condition(text)
+            except ConditionError as err:
+                path = f"$.policy.rollout.{key}[{i}]"
+                raise ConfigError(f"{file}: {err} - at `{path}`", file=file, path=path) from None
 
 
 def _error_path(message: str) -> str:

@@ -50,12 +50,17 @@ from shadowd.ingest.source import Feed, ReplayFeed
 from shadowd.lab.plan import LabSettings
 from shadowd.model import ModelShadow
 from shadowd.notify import Notifier
+from shadowd.policy.drivers import Driver, DryRunDriver, FrrDriver
+from shadowd.policy.render import AgentLinkTarget, Target
 from shadowd.store.backend import open_backend
 from shadowd.store.snapshot import SnapshotStore
 from shadowd.tiers.mirror import LabMirror, ModelView, model_view
+from shadowd.tiers.monitor import ProbeMonitor, observed_max_util
+from shadowd.tiers.policy import Policies
 from shadowd.tiers.ports import MirrorLab, ShadowModel
 from shadowd.tiers.predictor import Predictor
 from shadowd.tiers.recorder import Recorder
+from shadowd.tiers.validate import MirrorValidator
 
 log = logs.get_logger()
 
@@ -91,6 +96,7 @@ class Daemon:
         self.lab = self._lab_mirror()
         self.recorder = Recorder(state, self._append_records)
         self.predictor = self._predictor(state)
+        self.policies = self._policies(state)
         self.ingest = Ingest(state, self.committer, on_accepted=self._accepted,
                              max_in_flight=2 * self.config.log.max_batch_events)
         self._last_snapshot = state.lsn
@@ -122,6 +128,7 @@ class Daemon:
                 tg.create_task(self.lab.run(), name="lab")
                 tg.create_task(self.predictor.run(), name="predict")
                 tg.create_task(self.predictor.run_lab(), name="predict.lab")
+                tg.create_task(self.policies.run(), name="policy")
                 tg.create_task(self._progress(), name="progress")
                 tg.create_task(self._watchdog(), name="watchdog")
                 await self._feeds_ready()
@@ -168,6 +175,7 @@ class Daemon:
         self.model.note(events)
         self.lab.note(events)
         self.predictor.note(events)
+        self.policies.note(events)
 
     def _append_records(self, events: list[AnyEvent]) -> None:
         """shadowd's own records join the log as telemetry does: admitted (seq, checks,
@@ -247,6 +255,24 @@ class Daemon:
                          lab=MirrorLab(self.lab, timeout_s=self.config.lab.converge_timeout_s),
                          scenarios_dir=directory)
 
+    def _policies(self, state: State) -> Policies:
+        c = self.config.policy
+        driver: Driver
+        if c.driver == "frr":
+            pathspaces = {r.name: r.pathspace if r.pathspace is not None else r.namespace
+                          for r in c.routers}
+            target: Target = AgentLinkTarget(pathspaces)
+            driver = FrrDriver(target, c.igp, self.config.state_path / "rollouts")
+        else:  # links spelled by their ids: what it would do, readable without production
+            dry = DryRunDriver(self.config.state_path / c.dry_run_dir, igp=c.igp)
+            driver, target = dry, dry.target
+        if not c.probes:
+            log.info("rollout gates watch utilisation only: no [[policy.probes]] configured")
+        monitor = ProbeMonitor(c.probes, lambda: observed_max_util(self.ingest.state))
+        lab = MirrorValidator(self.lab, timeout_s=self.config.lab.converge_timeout_s)
+        return Policies(c, state, recorder=self.recorder, driver=driver, monitor=monitor,
+                        target=lambda: target, lab=lab, running=driver.running)
+
     async def _model_view(self) -> ModelView:
         return await self.model.read(model_view)
 
@@ -305,7 +331,7 @@ def _live_update(running: Config, new: Config) -> tuple[Config, list[str]]:
         running.log, snapshot_every=new.log.snapshot_every, keep_snapshots=new.log.keep_snapshots
     )
     updated = msgspec.structs.replace(running, daemon=daemon, log=log_section, logging=new.logging)
-    pending = [name for name in ("log", "sources", "lab", "predict")
+    pending = [name for name in ("log", "sources", "lab", "predict", "policy")
                if getattr(updated, name) != getattr(new, name)]
     if msgspec.structs.replace(new.control, socket=running.control.socket) != running.control:
         pending.append("control")

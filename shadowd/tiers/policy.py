@@ -1,0 +1,353 @@
+"""Policies: from the shadow's findings to production, safely.
+
+The shell around ``shadowd.policy``. A proposal is made (``propose``: by an operator, or
+when a pre-spike scenario run finds a link over target, at most every
+``propose_every_s`` of log time) on a fork of the state, with demands scaled by the
+feedback calibration (and the spike's factor); it is logged (``policy_proposed``),
+validated in the shadow lab when it is up, else in the model (``policy_validated``), and
+only a validated policy may be deployed: a phased rollout (``tiers.rollouts``) whose
+journal is the log's ``rollout_step`` records. On start, every rollout the log leaves open
+is recovered (``policy.journal.recover``: resume or roll back, and it says which). A
+completed rollout is followed, ``feedback_after_s`` later, by the comparison of what
+production's counters show with what the model predicted (``policy_feedback``), which
+sets the demand scaling of the next cycle.
+
+One job at a time (a proposal, a rollout, a feedback), in order, on the daemon's loop;
+the operator's approve/rollback reach a running rollout at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, Protocol
+
+import msgspec
+
+from shadowd import logs
+from shadowd.config import PolicyConfig
+from shadowd.core.errors import ShadowdError
+from shadowd.core.events import (
+    AnyEvent,
+    PolicyFeedback,
+    PolicyProposed,
+    PolicyValidated,
+    RolloutStep,
+    ScenarioRan,
+)
+from shadowd.core.state import PolicyEntry, State
+from shadowd.policy.actions import AnyAction, Journal
+from shadowd.policy.bgp import policy_of, propose_bgp
+from shadowd.policy.drivers import Driver
+from shadowd.policy.effect import predicted_utilisation
+from shadowd.policy.generate import propose_metrics
+from shadowd.policy.journal import recover
+from shadowd.policy.render import Target, diff_running, render_frr, render_json
+from shadowd.policy.rollout import Rollout, RolloutError, Segment, deploy_policy
+from shadowd.predict.records import Stamp
+from shadowd.tiers.monitor import Monitor
+from shadowd.tiers.recorder import Recorder
+from shadowd.tiers.rollouts import RolloutRunner
+from shadowd.tiers.validate import Validation, validate_in_model
+
+log = logs.get_logger()
+
+SCALE_BOUNDS: Final = (0.1, 10.0)  # the feedback never scales demands beyond these
+_PLACEHOLDER: Final = Stamp(seq=1, ts=0.0)  # replaced when the proposal is recorded
+
+
+class NotFound(ShadowdError):
+    """No policy of that id; the message lists the known ones."""
+
+
+class PolicyRefused(ShadowdError):
+    """The request does not fit the policy's state (not validated, already deploying...)."""
+
+
+class LabValidator(Protocol):
+    def up(self) -> bool: ...
+
+    async def validate(self, state: State, policy: PolicyProposed) -> Validation | None:
+        """The policy through the shadow lab (None: the lab is not up)."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Rendered:
+    frr: dict[str, str]  # router -> frr.conf snippet
+    json: dict[str, Any]  # vendor-neutral
+    diffs: dict[str, str]  # router -> unified diff against its running config
+
+
+Job = Callable[[], Awaitable[None]]
+Running = Callable[[str], Awaitable[str]]  # router -> its running config
+
+
+class Policies:
+    def __init__(self, config: PolicyConfig, state: State, *, recorder: Recorder,
+                 driver: Driver, monitor: Monitor, target: Callable[[], Target],
+                 lab: LabValidator | None = None, running: Running | None = None,
+                 clock: Callable[[], float] = time.time) -> None:
+        self.config = config
+        self._state = state  # the daemon's live state: read and forked, never changed here
+        self._recorder, self._driver, self._monitor = recorder, driver, monitor
+        self._target, self._lab, self._running, self._clock = target, lab, running, clock
+        self._jobs: asyncio.Queue[Job] = asyncio.Queue()
+        self._next_proposal = 0.0
+        self.runners: dict[str, RolloutRunner] = {}  # policy id -> its running rollout
+
+    # --- the hook (synchronous) ----------------------------------------------------------
+
+    def note(self, events: list[AnyEvent]) -> None:
+        if not self.config.enabled or self.config.propose_on != "scenario":
+            return
+        for event in events:
+            if isinstance(event, ScenarioRan) and event.tier == "model" \
+                    and event.worst_util > self.config.target_util \
+                    and event.ts >= self._next_proposal:
+                self._next_proposal = event.ts + self.config.propose_every_s
+                reason = f"scenario:{event.scenario} x{event.factor:.2f}"
+                fork = self._state.fork()
+                self._jobs.put_nowait(lambda f=fork, r=reason, x=event.factor:  # type: ignore[misc]
+                                      self._propose_job(f, r, x))
+
+    # --- the worker ----------------------------------------------------------------------
+
+    async def run(self) -> None:
+        await self._recover()
+        while True:
+            job = await self._jobs.get()
+            try:
+                await job()
+            except Exception as err:  # one job failing must not stop the next
+                log.error("policy job failed", error=f"{type(err).__name__}: {err}")
+            finally:
+                self._jobs.task_done()
+
+    async def settle(self) -> None:
+        await self._jobs.join()
+
+    async def _propose_job(self, state: State, reason: str, factor: float) -> None:
+        await self._propose(state, reason, factor)
+
+    async def _propose(self, state: State, reason: str, factor: float) -> PolicyEntry | None:
+        c = self.config
+        scale = state.demand_scale * factor
+        found = await asyncio.to_thread(
+            propose_metrics, state, stamp=_PLACEHOLDER, policy_id="pending", reason=reason,
+            target_util=c.target_util, failure_set=c.failure_set, demand_scale=scale,
+            max_changes=c.max_changes)
+        if found is None and state.peers:
+            deployed = [e.proposal for e in state.policies.values()
+                        if e.status == "deployed" and e.proposal.kind == "bgp"]
+            found = await asyncio.to_thread(
+                propose_bgp, state, target_util=c.target_util, policy_id="pending",
+                reason=reason, stamp=_PLACEHOLDER, current=policy_of(deployed))
+        if found is None:
+            log.info("no policy needed or found", reason=reason, demand_scale=round(scale, 3))
+            return None
+        policy = self._recorder.record(lambda s: msgspec.structs.replace(
+            found, source=s.source, seq=s.seq, ts=s.ts, policy_id=f"p{s.seq}"), ts=self._clock())
+        log.info("policy proposed", **_policy_fields(policy))
+        await self._validate(state, policy)
+        entry = self._state.policies[policy.policy_id]
+        if c.auto_deploy and entry.status == "validated":
+            self._start_rollout(policy.policy_id, None, None, None, dry_run=False)
+        return entry
+
+    async def _validate(self, state: State, policy: PolicyProposed) -> None:
+        result = None
+        if self._lab is not None and self.config.validate_in_lab and self._lab.up() \
+                and policy.kind == "igp_metric":
+            result = await self._lab.validate(state, policy)
+        if result is None:
+            result = await asyncio.to_thread(validate_in_model, state, policy)
+        self._recorder.record(lambda s: PolicyValidated(
+            source=s.source, seq=s.seq, ts=s.ts, policy_id=policy.policy_id, tier=result.tier,
+            ok=result.ok, wc_after=min(result.wc_after, 1e6), agreement=result.agreement,
+            loops=result.loops, unreachable=result.unreachable, steps=result.steps,
+            detail=result.detail), ts=self._clock())
+        log.info("policy validated", policy=policy.policy_id, tier=result.tier, ok=result.ok,
+                 wc_after=round(result.wc_after, 3), agreement=result.agreement,
+                 loops=result.loops, unreachable=result.unreachable, steps=result.steps,
+                 seconds=round(result.seconds, 2), detail=result.detail)
+        if not result.ok:
+            logs.alert(log, "policy_rejected", "warning",
+                       "a proposed policy failed validation in the shadow",
+                       policy=policy.policy_id, tier=result.tier, detail=result.detail)
+
+    # --- rollouts ------------------------------------------------------------------------
+
+    def _start_rollout(self, policy_id: str, segment: str | None, percentage: float | None,
+                       interval: float | None, *, dry_run: bool) -> str:
+        entry = self.entry(policy_id)
+        if entry.status not in ("validated", "rolled_back", "aborted"):
+            raise PolicyRefused(f"policy {policy_id} is {entry.status}: only a validated "
+                                "policy (or one rolled back) can be deployed")
+        if policy_id in self.runners:
+            raise PolicyRefused(f"policy {policy_id} is being rolled out already")
+        r = self.config.rollout
+        started = sum(1 for s in entry.steps if s.phase == "started")
+        try:
+            machine = deploy_policy(
+                entry.proposal, self._segment(entry.proposal, segment or r.segment),
+                percentage or r.rollout_percentage, interval or r.monitoring_interval_s,
+                rollout_id=f"{policy_id}-r{started + 1}", success=r.success_conditions,
+                failure=r.failure_conditions, failure_limit=r.failure_limit,
+                manual_approval=r.manual_approval, dry_run=dry_run, driver=self._driver.name)
+        except RolloutError as err:
+            raise PolicyRefused(str(err)) from None
+        runner = self._runner(machine, entry.proposal)
+        self._jobs.put_nowait(lambda: self._drive(runner, machine.start(self._clock())))
+        return machine.spec.rollout_id
+
+    def _segment(self, policy: PolicyProposed, name: str) -> Segment:
+        if name == "all":
+            return Segment("all", tuple(sorted({c.router for c in policy.changes})))
+        for segment in self.config.segments:
+            if segment.name == name:
+                return Segment(segment.name, tuple(segment.routers))
+        known = ", ".join(["all", *(s.name for s in self.config.segments)])
+        raise PolicyRefused(f"no segment {name!r}; known: {known} ([[policy.segments]])")
+
+    def _runner(self, machine: Rollout, policy: PolicyProposed) -> RolloutRunner:
+        runner = RolloutRunner(machine, policy, driver=self._driver, monitor=self._monitor,
+                               journal=self._journal, clock=self._clock)
+        self.runners[policy.policy_id] = runner
+        return runner
+
+    def _journal(self, entry: Journal) -> RolloutStep:
+        step = self._recorder.record(
+            lambda s: entry.event(source=s.source, seq=s.seq, ts=s.ts), ts=self._clock())
+        log.info("rollout step", **{k: v for k, v in msgspec.structs.asdict(step).items()
+                                    if v not in ("", 0, 0.0, (), False)})
+        return step
+
+    async def _drive(self, runner: RolloutRunner, actions: Sequence[AnyAction]) -> None:
+        try:
+            outcome = await runner.run(list(actions))
+        finally:
+            self.runners.pop(runner.policy.policy_id, None)
+        if outcome == "completed":
+            self._jobs.put_nowait(lambda: self._feedback(runner.policy))
+
+    async def _recover(self) -> None:
+        for rollout_id, entries in sorted(self._state.open_rollouts.items()):
+            policy = self._state.policies[entries[0].policy_id].proposal
+            found = recover(entries)
+            logs.alert(log, "rollout_recovered", "warning",
+                       f"an unfinished rollout was found in the log: {found.decision}",
+                       rollout=rollout_id, policy=policy.policy_id, decision=found.decision,
+                       reason=found.reason)
+            if found.decision == "nothing":
+                continue
+            runner = self._runner(found.rollout, policy)
+            self._jobs.put_nowait(lambda r=runner, a=found.actions:  # type: ignore[misc]
+                                  self._drive(r, a))
+
+    # --- feedback ------------------------------------------------------------------------
+
+    async def _feedback(self, policy: PolicyProposed) -> None:
+        await asyncio.sleep(self.config.feedback_after_s)
+        state = self._state
+        predicted = await asyncio.to_thread(predicted_utilisation, state, policy,
+                                            state.demand_scale)
+        observed = {(k, d): (lk.ab_bps if d == "ab" else lk.ba_bps) / lk.capacity_bps
+                    for k, lk in state.links.items() for d in ("ab", "ba")}
+        keys = [k for k, v in predicted.items() if v > 0.0 and k in observed]
+        if not keys:
+            log.info("no feedback: the policy's links carry nothing", policy=policy.policy_id)
+            return
+        want = max(predicted[k] for k in keys)
+        got = max(observed[k] for k in keys)
+        error = got / want - 1.0
+        low, high = SCALE_BOUNDS
+        scale = min(high, max(low, state.demand_scale * (1.0 + self.config.feedback_gain * error)))
+        self._recorder.record(lambda s: PolicyFeedback(
+            source=s.source, seq=s.seq, ts=s.ts, policy_id=policy.policy_id,
+            predicted_util=min(want, 1e6), observed_util=min(got, 1e6),
+            error=max(-1e6, min(error, 1e6)), links=len(keys), demand_scale=scale),
+            ts=self._clock())
+        log.info("policy feedback", policy=policy.policy_id, predicted_util=round(want, 3),
+                 observed_util=round(got, 3), error=round(error, 3), links=len(keys),
+                 demand_scale=round(scale, 3))
+
+    # --- control requests ----------------------------------------------------------------
+
+    def entries(self) -> list[PolicyEntry]:
+        return list(self._state.policies.values())
+
+    def entry(self, policy_id: str) -> PolicyEntry:
+        found = self._state.policies.get(policy_id)
+        if found is None:
+            known = ", ".join(self._state.policies) or "none yet (`shadowctl policies propose`)"
+            raise NotFound(f"no policy {policy_id!r}; known: {known}")
+        return found
+
+    async def rendered(self, policy_id: str) -> Rendered:
+        policy = self.entry(policy_id).proposal
+        target, igp = self._target(), self.config.igp
+        diffs = {}
+        if self._running is not None:
+            for router in sorted({c.router for c in policy.changes}):
+                try:
+                    running = await self._running(router)
+                except ShadowdError as err:
+                    diffs[router] = f"# running config unreadable: {err}"
+                    continue
+                diffs[router] = diff_running(router, running, policy, target, igp)
+        return Rendered(frr=render_frr(policy, target, igp), json=render_json(policy),
+                        diffs=diffs)
+
+    async def propose(self, reason: str = "manual") -> PolicyEntry | None:
+        done: asyncio.Future[PolicyEntry | None] = asyncio.get_running_loop().create_future()
+
+        async def job() -> None:
+            try:
+                done.set_result(await self._propose(self._state.fork(), reason, 1.0))
+            except Exception as err:
+                done.set_exception(err)
+                raise
+
+        self._jobs.put_nowait(job)
+        return await done
+
+    async def deploy(self, policy_id: str, segment: str | None = None,
+                     rollout_percentage: float | None = None,
+                     monitoring_interval_s: float | None = None, dry_run: bool = False) -> str:
+        return self._start_rollout(policy_id, segment, rollout_percentage,
+                                   monitoring_interval_s, dry_run=dry_run)
+
+    def approve(self, policy_id: str) -> str:
+        return self._command(policy_id, "approve")
+
+    def rollback(self, policy_id: str) -> str:
+        return self._command(policy_id, "rollback")
+
+    def _command(self, policy_id: str, command: Any) -> str:
+        self.entry(policy_id)
+        runner = self.runners.get(policy_id)
+        if runner is None:
+            raise PolicyRefused(f"policy {policy_id} has no rollout running")
+        try:
+            runner.command(command)
+        except RolloutError as err:
+            raise PolicyRefused(str(err)) from None
+        return f"{command} sent to rollout {runner.rollout_id}"
+
+    def history(self, policy_id: str | None = None) -> list[RolloutStep]:
+        if policy_id is not None:
+            return list(self.entry(policy_id).steps)
+        steps = [s for e in self._state.policies.values() for s in e.steps]
+        return sorted(steps, key=lambda s: s.seq)
+
+
+def _policy_fields(policy: PolicyProposed) -> dict[str, object]:
+    return {"policy": policy.policy_id, "kind": policy.kind, "reason": policy.reason,
+            "changes": [f"{c.router} {c.attr} {c.target} {c.old}->{c.new}"
+                        for c in policy.changes],
+            "wc_before": round(policy.wc_before, 3), "wc_after": round(policy.wc_after, 3),
+            "wc_failure_before": policy.wc_failure_before, "demands_moved": policy.demands_moved,
+            "demand_scale": round(policy.demand_scale, 3)}

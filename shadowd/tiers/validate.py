@@ -1,0 +1,189 @@
+"""A proposed policy proven in the shadow lab before it may touch production.
+
+The lab (the shadow's own FRR routers) is given the policy's metrics, then each failure
+of the policy's failure set that matters most (the worst case before and after the
+policy), failed and repaired one at a time. After every step the lab must converge to
+the model's routes, and its own RIBs are walked with the demands (``policy.forwarding``):
+no forwarding loop, no demand without a route that had one, and the utilisation the lab's
+routes produce must stay under the target. The lab ends as it began (the mirror re-applies
+the log's state after the exclusive run).
+
+Without a lab, ``validate_in_model`` checks the same on the model's own tables (what the
+proposal already predicted, re-derived independently of the optimiser's bookkeeping).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import Literal
+
+from shadowd.core.events import AnyEvent, LinkMetric, LinkStatus, PolicyProposed, RouterHealth
+from shadowd.core.state import State, apply
+from shadowd.engine.incremental import Engine, next_hop_links
+from shadowd.lab.lab import Lab
+from shadowd.policy.forwarding import Tables, Walk, walk
+from shadowd.tiers.mirror import LabMirror
+
+SOURCE = "validate"
+
+
+@dataclass(frozen=True, slots=True)
+class Validation:
+    tier: Literal["model", "lab"]
+    ok: bool
+    wc_after: float  # the highest utilisation the tables produced over the steps
+    agreement: float  # the lowest RIB agreement with the model over the steps
+    loops: int
+    unreachable: int  # demands without a route that had one before the policy
+    steps: int
+    detail: str
+    seconds: float
+
+
+class _Seq:
+    def __init__(self, state: State) -> None:
+        self.n = max((p.seq for p in state.sources.values()), default=0)
+
+    def __call__(self) -> int:
+        self.n += 1
+        return self.n
+
+
+def policy_events(state: State, policy: PolicyProposed, seq: Callable[[], int]) -> list[AnyEvent]:
+    """The policy's IGP metric changes as events on ``state`` (BGP changes have none)."""
+    by_link: dict[str, tuple[int, int]] = {}
+    for change in policy.changes:
+        if change.attr != "metric":
+            continue
+        link = state.links[change.target]
+        ab, ba = by_link.get(change.target, (link.metric, link.reverse_metric))
+        by_link[change.target] = (change.new, ba) if change.router == link.a else (ab, change.new)
+    return [LinkMetric(source=SOURCE, seq=seq(), ts=0.0, link=lk, metric=ab, reverse_metric=ba)
+            for lk, (ab, ba) in sorted(by_link.items())]
+
+
+def failure_steps(state: State, label: str, seq: Callable[[], int]) -> tuple[list[AnyEvent],
+                                                                            list[AnyEvent]]:
+    """The events that fail what ``label`` (``link:ID``, ``router:NAME``, ``srlg:NAME``)
+    names, and those that repair it; none for ``none`` or what the state does not have."""
+    kind, _, item = label.partition(":")
+    if kind == "router" and item in state.routers:
+        return ([RouterHealth(source=SOURCE, seq=seq(), ts=0.0, router=item, up=False)],
+                [RouterHealth(source=SOURCE, seq=seq(), ts=0.0, router=item, up=True)])
+    links = [item] if kind == "link" and item in state.links else sorted(
+        k for k, lk in state.links.items() if kind == "srlg" and item in lk.srlgs)
+    return ([LinkStatus(source=SOURCE, seq=seq(), ts=0.0, link=k, up=False) for k in links],
+            [LinkStatus(source=SOURCE, seq=seq(), ts=0.0, link=k, up=True) for k in links])
+
+
+def _plan(state: State, policy: PolicyProposed) -> Iterator[tuple[str, list[AnyEvent], bool]]:
+    """(step name, events, whether to judge the step): the policy, then each failure."""
+    seq = _Seq(state)
+    yield "policy", policy_events(state, policy, seq), True
+    labels = dict.fromkeys(f for f in (policy.wc_failure_before, policy.wc_failure_after)
+                           if f and f != "none")
+    for label in labels:
+        fail, repair = failure_steps(state, label, seq)
+        if fail:
+            yield f"fail {label}", fail, True
+            yield f"repair {label}", repair, False
+
+
+def _judge(state: State, tables: Tables, scale: float) -> Walk:
+    ends = {k: (lk.a, lk.b) for k, lk in state.links.items()}
+    demands = {src: {dst: rate * scale for dst, rate in row.items()}
+               for src, row in state.demands.items()}
+    return walk(tables, ends, demands)
+
+
+@dataclass
+class _Tally:
+    target: float
+    wc: float = 0.0
+    agreement: float = 1.0
+    loops: int = 0
+    unreachable: int = 0
+    problems: list[str] = field(default_factory=list)
+
+    def add(self, name: str, state: State, walked: Walk, baseline: Walk) -> None:
+        capacity = {k: lk.capacity_bps for k, lk in state.links.items()}
+        util = max(walked.utilisation(capacity).values(), default=0.0)
+        new_holes = set(walked.unreachable) - set(baseline.unreachable)
+        self.wc = max(self.wc, util)
+        self.loops += len(walked.loops)
+        self.unreachable += len(new_holes)
+        problems = self.problems
+        if walked.loops:
+            problems.append(f"{name}: loop for {walked.loops[0][0]}->{walked.loops[0][1]}")
+        if new_holes:
+            src, dst = sorted(new_holes)[0]
+            problems.append(f"{name}: no route {src}->{dst}")
+        if util > self.target:
+            problems.append(f"{name}: utilisation {util:.2f} over target {self.target:.2f}")
+
+
+async def validate_in_lab(lab: Lab, state: State, policy: PolicyProposed, *,
+                          timeout_s: float = 60.0) -> Validation:
+    """Run the policy and its failure set through ``lab`` (which mirrors ``state``)."""
+    started = time.monotonic()
+    work = state.fork()
+    tally = _Tally(policy.target_util)
+    baseline = _judge(work, next_hop_links(Engine(work)), policy.demand_scale)
+    steps = 0
+    for name, events, judged in _plan(work, policy):
+        for event in events:
+            apply(work, event)
+        since = time.monotonic()
+        await lab.apply(work)
+        done = await lab.converge(next_hop_links(Engine(work)), since=since, timeout_s=timeout_s)
+        steps += 1
+        tally.agreement = min(tally.agreement, done.report.agreement)
+        if not done.converged:
+            tally.problems.append(f"{name}: did not converge in {timeout_s:g} s "
+                                  f"({done.report.agreement:.1%} agreement)")
+        if judged:
+            tally.add(name, work, _judge(work, await lab.ribs(), policy.demand_scale), baseline)
+    return _result("lab", tally, steps, started)
+
+
+def validate_in_model(state: State, policy: PolicyProposed) -> Validation:
+    """The same steps on the model's own forwarding tables."""
+    started = time.monotonic()
+    work = state.fork()
+    tally = _Tally(policy.target_util)
+    baseline = _judge(work, next_hop_links(Engine(work)), policy.demand_scale)
+    steps = 0
+    for name, events, judged in _plan(work, policy):
+        for event in events:
+            apply(work, event)
+        steps += 1
+        if judged:
+            tally.add(name, work, _judge(work, next_hop_links(Engine(work)),
+                                         policy.demand_scale), baseline)
+    return _result("model", tally, steps, started)
+
+
+def _result(tier: Literal["model", "lab"], tally: _Tally, steps: int, started: float) -> Validation:
+    problems = tally.problems
+    return Validation(tier=tier, ok=not problems, wc_after=tally.wc, agreement=tally.agreement,
+                      loops=tally.loops, unreachable=tally.unreachable, steps=steps,
+                      detail="; ".join(problems)[:160], seconds=time.monotonic() - started)
+
+
+class MirrorValidator:
+    """``LabValidator`` over the daemon's lab mirror: the validation has the lab to
+    itself, then the mirror follows the log again (and so undoes the policy)."""
+
+    def __init__(self, mirror: LabMirror, *, timeout_s: float) -> None:
+        self._mirror, self._timeout = mirror, timeout_s
+
+    def up(self) -> bool:
+        return self._mirror.status().lab.up
+
+    async def validate(self, state: State, policy: PolicyProposed) -> Validation | None:
+        async def in_lab(lab: Lab) -> Validation:
+            return await validate_in_lab(lab, state, policy, timeout_s=self._timeout)
+
+        return await self._mirror.run_exclusive(in_lab)
