@@ -1,0 +1,197 @@
+"""The policy service end to end on fakes of its adapters: the model validates (no lab),
+the dry-run driver stands in for production, a scripted monitor for its metrics. Records
+fold into the state as the daemon's ingest would, so a second service built on the same
+state is a restart."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from pathlib import Path
+
+import msgspec
+import pytest
+
+from shadowd.config import PolicyConfig, RolloutConfig
+from shadowd.core.events import AnyEvent, LinkUtilization, ScenarioRan
+from shadowd.core.state import State, apply_valid
+from shadowd.policy.conditions import Sample
+from shadowd.policy.drivers import DryRunDriver
+from shadowd.tiers.policy import Policies, PolicyRefused
+from shadowd.tiers.recorder import Recorder
+from tests.unit.test_policy_generate import detour_net
+
+GOOD = Sample(latency_ms=5.0, throughput_bps=9e6, loss_pct=0.0, max_util=0.5)
+LOSSY = Sample(latency_ms=5.0, throughput_bps=2e6, loss_pct=30.0, max_util=0.5)
+
+
+class ScriptedMonitor:
+    """Production's metrics, one sample per gate, in order; then ``last`` forever.
+    ``hang``: gates never end (a crash happens meanwhile)."""
+
+    def __init__(self, *samples: Sample, hang: bool = False) -> None:
+        self.samples, self.hang, self.gates = list(samples), hang, 0
+
+    async def measure(self, seconds: float) -> Sample:
+        self.gates += 1
+        if self.hang:
+            await asyncio.Event().wait()
+        return self.samples.pop(0) if len(self.samples) > 1 else self.samples[0]
+
+
+def config(**rollout: object) -> PolicyConfig:
+    return PolicyConfig(propose_on="manual", feedback_after_s=0.0,
+                        rollout=msgspec.structs.replace(
+                            RolloutConfig(rollout_percentage=50.0, monitoring_interval_s=0.01),
+                            **rollout))
+
+
+@asynccontextmanager
+async def service(state: State, monitor: ScriptedMonitor, out: Path,
+                  cfg: PolicyConfig | None = None) -> AsyncIterator[Policies]:
+    def append(events: list[AnyEvent]) -> None:
+        _, rejected = apply_valid(state, events)
+        assert not rejected, rejected
+
+    driver = DryRunDriver(out)
+    policies = Policies(cfg or config(), state, recorder=Recorder(state, append),
+                        driver=driver, monitor=monitor, target=lambda: driver.target,
+                        running=driver.running, clock=lambda: 1_800_000_000.0)
+    worker = asyncio.create_task(policies.run())
+    try:
+        yield policies
+    finally:
+        worker.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await worker
+
+
+async def until(check: object, timeout_s: float = 10.0) -> None:
+    async with asyncio.timeout(timeout_s):
+        while True:
+            if check():  # type: ignore[operator]
+                return
+            await asyncio.sleep(0.005)
+
+
+def phases(policies: Policies, policy_id: str) -> list[str]:
+    return [s.phase for s in policies.history(policy_id)]
+
+
+@pytest.fixture(name="state")
+def state_fixture() -> State:
+    return detour_net()
+
+
+async def test_propose_validate_deploy_complete_and_feed_back(state: State,
+                                                              tmp_path: Path) -> None:
+    async with service(state, ScriptedMonitor(GOOD), tmp_path) as policies:
+        entry = await policies.propose()
+        assert entry is not None
+        pid = entry.proposal.policy_id
+        assert entry.status == "validated"
+        assert entry.validation is not None
+        assert entry.validation.tier == "model"
+        assert entry.proposal.wc_after <= 0.8 < entry.proposal.wc_before
+        await policies.deploy(pid)
+        await until(lambda: policies.entry(pid).feedback is not None)
+        assert policies.entry(pid).status == "deployed"
+        assert phases(policies, pid)[0] == "started"
+        assert phases(policies, pid)[-1] == "completed"
+        assert "measured" in phases(policies, pid)
+        assert (tmp_path / pid).is_dir()  # the dry run wrote what it would apply
+
+
+async def test_feedback_changes_the_next_proposals_demand_scale(state: State,
+                                                                tmp_path: Path) -> None:
+    async with service(state, ScriptedMonitor(GOOD), tmp_path) as policies:
+        entry = await policies.propose()
+        assert entry is not None
+        pid = entry.proposal.policy_id
+        # production's counters: twice what the model predicts on the busiest link
+        apply_valid(state, [LinkUtilization(source="agent", seq=1, ts=1.0, link="ab",
+                                            ab_bps=2 * 9.0, ba_bps=0.0)])
+        await policies.deploy(pid)
+        await until(lambda: policies.entry(pid).feedback is not None)
+        feedback = policies.entry(pid).feedback
+        assert feedback is not None
+        assert feedback.observed_util > feedback.predicted_util
+        assert state.demand_scale == pytest.approx(feedback.demand_scale)
+        assert state.demand_scale > 1.0
+        second = await policies.propose("cycle 2")
+        assert second is not None
+        assert second.proposal.demand_scale == pytest.approx(state.demand_scale)
+
+
+async def test_a_lossy_gate_rolls_back_and_restores_exactly(state: State,
+                                                            tmp_path: Path) -> None:
+    async with service(state, ScriptedMonitor(LOSSY), tmp_path) as policies:
+        entry = await policies.propose()
+        assert entry is not None
+        pid = entry.proposal.policy_id
+        driver = policies._driver
+        assert isinstance(driver, DryRunDriver)
+        before = dict(driver.configs)
+        await policies.deploy(pid)
+        await until(lambda: policies.entry(pid).status == "rolled_back")
+        assert phases(policies, pid)[-2:] == ["rolling_back", "rolled_back"]
+        measured = [s for s in policies.history(pid) if s.phase == "measured"]
+        assert [s.verdict for s in measured] == ["failure"]
+        assert {r: driver.configs.get(r, "") for r in before} == before
+        assert all(text == "" for text in driver.configs.values())
+
+
+async def test_an_inconclusive_gate_holds_until_the_operator_decides(state: State,
+                                                                     tmp_path: Path) -> None:
+    grey = Sample(latency_ms=5.0, throughput_bps=9e6, loss_pct=1.5, max_util=0.5)
+    async with service(state, ScriptedMonitor(grey, GOOD), tmp_path) as policies:
+        entry = await policies.propose()
+        assert entry is not None
+        pid = entry.proposal.policy_id
+        with pytest.raises(PolicyRefused, match="no rollout running"):
+            policies.approve(pid)
+        await policies.deploy(pid)
+        await until(lambda: policies.entry(pid).status == "held")
+        with pytest.raises(PolicyRefused, match="is held"):
+            await policies.deploy(pid)
+        policies.approve(pid)
+        await until(lambda: policies.entry(pid).status == "deployed")
+        assert "approved" in phases(policies, pid)
+
+
+async def test_a_restart_mid_rollout_recovers_from_the_journal(state: State,
+                                                               tmp_path: Path) -> None:
+    async with service(state, ScriptedMonitor(GOOD, hang=True), tmp_path) as policies:
+        entry = await policies.propose()
+        assert entry is not None
+        pid = entry.proposal.policy_id
+        await policies.deploy(pid)
+        await until(lambda: "applied" in phases(policies, pid))
+    # the worker died mid-gate: the log holds an open rollout
+    assert state.open_rollouts
+    async with service(state, ScriptedMonitor(GOOD), tmp_path) as again:
+        await until(lambda: again.entry(pid).status in ("deployed", "rolled_back"))
+        resumed = [s for s in again.history(pid) if s.phase == "resumed"]
+        assert len(resumed) == 1
+        assert resumed[0].detail
+        assert state.open_rollouts == {}
+
+
+async def test_nothing_to_propose_when_under_target(state: State, tmp_path: Path) -> None:
+    cfg = msgspec.structs.replace(config(), target_util=5.0)
+    async with service(state, ScriptedMonitor(GOOD), tmp_path, cfg) as policies:
+        assert await policies.propose() is None
+        assert policies.entries() == []
+
+
+async def test_an_overloaded_scenario_run_triggers_a_proposal(state: State,
+                                                              tmp_path: Path) -> None:
+    cfg = msgspec.structs.replace(config(), propose_on="scenario")
+    run = ScenarioRan(source="shadowd", seq=1, ts=100.0, run_id="run-1", scenario="wc-link-ab",
+                      kind="link_cut", trigger="spike:ac ab", tier="model", injected_ts=100.0,
+                      worst_util=0.95)
+    async with service(state, ScriptedMonitor(GOOD), tmp_path, cfg) as policies:
+        policies.note([run, msgspec.structs.replace(run, seq=2, ts=200.0)])
+        await until(lambda: len(policies.entries()) == 1)
+        assert policies.entries()[0].proposal.reason.startswith("scenario:wc-link-ab")
