@@ -134,7 +134,7 @@ class Assessment:
         the five highest worst cases (a slope on the plateaus of a max)."""
         util = np.sort(self.result.wc_util)[::-1]
         excess = float(np.clip(util - target, 0.0, None).sum())
-        return round(float(util[0]), 12), round(excess, 12), float(util[:5].sum())
+        return float(util[0]), excess, float(util[:5].sum())
 
     def worst(self) -> tuple[str, str]:
         """The worst link direction ("LINK SRC->DST") and its worst failure's name."""

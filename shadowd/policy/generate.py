@@ -3,23 +3,25 @@ direction's worst-case utilisation under a target. Pure: no I/O, no clock.
 
 The worst case of a link direction is its highest utilisation over the failure set
 (single links, single routers or SRLGs) *and* the no-failure case, as the engine's sweep
-computes it. The search is greedy, one metric change per round, never a re-weighting:
+computes it. The search adds one metric change per round, never a re-weighting:
 
-1. take the hottest worst-case link direction (if no change of it helps, the next
-   hottest, up to ``HOT_TRIES`` of those still over the target);
+1. from each setting kept, take the hottest worst-case link direction (if no change of
+   it helps, the next hottest, up to ``HOT_TRIES`` of those still over the target);
 2. candidates, each one metric: raise that direction's metric (+1, x1.5, x2, x3, x5,
    x10); raise the metric of the directions that take the most extra traffic under its
-   worst failure (the detour: +1, x3); lower the metric of the cool directions leaving
-   its tail or entering its head (-1, /2), which offer the traffic another way;
-3. evaluate each with a full route and sweep, and keep the best by (worst case, total
-   excess over the target, sum of the five highest worst cases) if strictly better than
-   the current setting. A candidate may re-tune a direction already changed, but never
-   change more than ``max_changes`` directions in all.
+   worst failure (the detour, found by sweeping that one failure: +1, x3); lower the
+   metric of the cool directions leaving its tail or entering its head (-1, /2);
+3. evaluate each with a full route and sweep; keep those strictly better (by more than
+   rounding) than the setting they came from, ranked by (worst case, total excess over
+   the target, sum of the five highest worst cases). The ``beam`` best distinct
+   outcomes are the next round's settings (``beam=1``: plain greedy). A candidate may
+   re-tune a direction already changed, never change more than ``max_changes`` in all.
 
-It stops when the worst case is at most the target, or no candidate improves, or
-``budget`` evaluations are spent. Then each change is tried without (in the order they
-were made): a change the result does not need is dropped, so a proposal carries as few
-changes as the search can show are needed. Metrics stay within OSPF's 1..65535.
+It stops at the first round with a setting at most the target, or when nothing
+improves, or after ``budget`` evaluations (a few are kept for the last step). Then each
+change of each such setting is tried without, in order: a change the result does not
+need is dropped, and the setting with the fewest changes (then the best) wins. Metrics
+stay within OSPF's 1..65535.
 
 ``propose_metrics`` returns ``None`` when the worst case is already at most the target,
 or when no change lowers the worst case at all (a bridge that must carry everything).
@@ -58,6 +60,7 @@ HOT_TRIES: Final = 3  # hot directions tried per round before giving up
 DETOUR_EDGES: Final = 6  # detour directions tried per round
 COOL_EDGES: Final = 6  # cool neighbour directions tried per round
 RAISE_FACTORS: Final = (1.5, 2.0, 3.0, 5.0, 10.0)
+EPSILON: Final = 1e-9  # utilisation differences below this are rounding, not improvement
 LABEL_MAX: Final = 160
 RATIO_MAX: Final = 1e6
 
@@ -82,11 +85,11 @@ class Search:
 
     @property
     def reached(self) -> bool:
-        return self.after.wc <= self.target_util
+        return self.after.wc <= self.target_util + EPSILON
 
     @property
     def improves(self) -> bool:
-        return self.after.wc < self.before.wc
+        return self.after.wc < self.before.wc - EPSILON
 
 
 class _Run:
@@ -124,21 +127,17 @@ def search_metrics(
     demand_scale: float = 1.0,
     max_changes: int = 4,
     budget: int = 400,
+    beam: int = 5,
     seed: int = 0,
 ) -> Search:
     """The greedy search of the module docstring, from the state's configured metrics."""
-    _check(target_util, demand_scale, max_changes, budget)
+    _check(target_util, demand_scale, max_changes, budget, beam)
     net, demand = network_of(state, demand_scale)
     run = _Run(net, demand, failures_of(net, failure_set), target_util, budget)
-    run.reserve = min(max_changes, budget // 4)
+    run.reserve = min(max_changes * beam, budget // 4)
     rng = np.random.default_rng(seed)
-    before = best = run.assess(run.base.copy())
-    while best.wc > target_util and not run.spent:
-        step = _step(run, best, max_changes, rng)
-        if step is None:
-            break
-        best = step
-    best = _prune(run, best)
+    before = run.assess(run.base.copy())
+    best = _fewest(run, _beam(run, before, max_changes, beam, rng))
     changes = tuple(change_for(net, state, e, int(best.metric[e]))
                     for e in run.changed(best.metric).tolist())
     return Search(changes=changes, before=before, after=best, evaluations=run.evaluations,
@@ -158,13 +157,14 @@ def propose_metrics(
     demand_scale: float = 1.0,
     max_changes: int = 4,
     budget: int = 400,
+    beam: int = 5,
     seed: int = 0,
     partial: bool = True,
 ) -> PolicyProposed | None:
     """An ``igp_metric`` proposal (see the module docstring for when it is ``None``)."""
     found = search_metrics(state, target_util=target_util, failure_set=failure_set,
                            demand_scale=demand_scale, max_changes=max_changes,
-                           budget=budget, seed=seed)
+                           budget=budget, beam=beam, seed=seed)
     if not found.changes or not found.improves or found.disconnected:
         return None
     if not found.reached and not partial:
@@ -192,34 +192,69 @@ def proposal(stamp: Stamp, found: Search, *, policy_id: str, reason: str,
 # --- the search -----------------------------------------------------------------------
 
 
-def _check(target_util: float, demand_scale: float, max_changes: int, budget: int) -> None:
+def _check(target_util: float, demand_scale: float, max_changes: int, budget: int,
+           beam: int) -> None:
     if not 0.0 < target_util <= RATIO_MAX:
         raise ValueError(f"target_util must be in (0, {RATIO_MAX:g}], not {target_util}")
     if not 0.0 < demand_scale <= RATIO_MAX:
         raise ValueError(f"demand_scale must be in (0, {RATIO_MAX:g}], not {demand_scale}")
-    if max_changes < 1 or budget < 1:
-        raise ValueError(f"max_changes ({max_changes}) and budget ({budget}) must be >= 1")
+    if min(max_changes, budget, beam) < 1:
+        raise ValueError(f"max_changes ({max_changes}), budget ({budget}) and beam ({beam})"
+                         " must be >= 1")
+
+
+def _beam(run: _Run, before: Assessment, max_changes: int, beam: int,
+          rng: np.random.Generator) -> list[Assessment]:
+    """Rounds of single changes from the ``beam`` best settings of the last round (one
+    per distinct outcome). The first round that reaches the target ends it, with the
+    settings that do; else the best setting seen."""
+    target = run.target + EPSILON
+    frontier, best = [before], before
+    while best.wc > target and frontier and not run.spent:
+        pool: dict[tuple[float, ...], Assessment] = {}
+        for current in frontier:
+            for a in _step(run, current, max_changes, rng):
+                pool.setdefault(tuple(round(x, 9) for x in a.objective(run.target)), a)
+        frontier = [pool[k] for k in sorted(pool)][:beam]
+        if frontier and _better(frontier[0].objective(run.target), best.objective(run.target)):
+            best = frontier[0]
+    reached = [a for a in frontier if a.wc <= target]
+    return reached or [best]
+
+
+def _fewest(run: _Run, found: list[Assessment]) -> Assessment:
+    """Each setting pruned; the one with the fewest changes, then the best objective."""
+    pruned = [_prune(run, a) for a in found]
+    return min(pruned, key=lambda a: (run.changed(a.metric).size, a.objective(run.target)))
 
 
 def _step(run: _Run, current: Assessment, max_changes: int,
-          rng: np.random.Generator) -> Assessment | None:
-    """The best strictly improving single change from ``current``, or None."""
+          rng: np.random.Generator) -> list[Assessment]:
+    """The strictly improving single changes from ``current`` (of its hottest direction
+    that has any), best first."""
     util = current.result.wc_util
     hot = [e for e in np.argsort(-util, kind="stable")[:HOT_TRIES].tolist()
-           if util[e] > run.target]
+           if util[e] > run.target + EPSILON]
     now = current.objective(run.target)
     for edge in hot:
-        best: tuple[Objective, Assessment] | None = None
+        better: list[Assessment] = []
         for metric in _allowed(run, current, _moves(run, current, edge, rng), max_changes):
             if run.spent:
                 break
             cand = run.assess(metric)
-            obj = cand.objective(run.target)
-            if obj < now and (best is None or obj < best[0]):
-                best = (obj, cand)
-        if best is not None:
-            return best[1]
-    return None
+            if _better(cand.objective(run.target), now):
+                better.append(cand)
+        if better:
+            return sorted(better, key=lambda a: a.objective(run.target))
+    return []
+
+
+def _better(a: Objective, b: Objective) -> bool:
+    """``a`` is lower than ``b`` by more than rounding, comparing in order."""
+    for x, y in zip(a, b, strict=True):
+        if abs(x - y) > EPSILON:
+            return x < y
+    return False
 
 
 def _allowed(run: _Run, current: Assessment, moves: list[Move],
@@ -291,15 +326,15 @@ def _in_range(values: list[float], old: float) -> list[int]:
 
 def _prune(run: _Run, best: Assessment) -> Assessment:
     """Drop every change the result does not need (see the module docstring)."""
-    run.reserve, reached = 0, best.wc <= run.target
+    run.reserve, reached = 0, best.wc <= run.target + EPSILON
     for edge in run.changed(best.metric).tolist():
         if run.spent:
             break
         metric = best.metric.copy()
         metric[edge] = run.base[edge]
         cand = run.assess(metric)
-        enough = cand.wc <= run.target if reached else (
-            cand.objective(run.target) <= best.objective(run.target))
+        enough = cand.wc <= run.target + EPSILON if reached else not _better(
+            best.objective(run.target), cand.objective(run.target))
         if enough:
             best = cand
     return best

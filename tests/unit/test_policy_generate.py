@@ -204,10 +204,10 @@ def test_geant_over_target_gets_a_proposal_the_engine_confirms() -> None:
 def test_geant_unreachable_target_is_best_effort_or_none() -> None:
     state = fold(topohub_topology("sndlib/geant"))
     scale = 1.2 / float(engine_sweep(state).wc_util.max())
-    best = propose(state, 0.9, demand_scale=scale)
+    best = propose(state, 0.9, demand_scale=scale, budget=120)
     assert best is not None
     assert 0.9 < best.wc_after < best.wc_before
     assert len(best.changes) <= 4
     assert engine_sweep(apply_changes(state, best.changes), scale).wc_util.max() == (
         pytest.approx(best.wc_after))
-    assert propose(state, 0.9, demand_scale=scale, partial=False) is None
+    assert propose(state, 0.9, demand_scale=scale, budget=120, partial=False) is None
