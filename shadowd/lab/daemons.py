@@ -28,8 +28,10 @@ def run_dir(ns: str) -> Path:
     return FRR_RUN / ns
 
 
-def daemons_for(igp: Igp) -> tuple[str, ...]:
-    return ("zebra", "isisd" if igp == "isis" else "ospfd")
+def daemons_for(igp: Igp | None, *, bgp: bool = False) -> tuple[str, ...]:
+    """zebra, the IGP's daemon (none for an external peer), and bgpd if asked."""
+    igp_daemon = () if igp is None else ("isisd" if igp == "isis" else "ospfd",)
+    return ("zebra", *igp_daemon, *(("bgpd",) if bgp else ()))
 
 
 def write_config(ns: str, text: str) -> Path:
@@ -44,13 +46,27 @@ def write_config(ns: str, text: str) -> Path:
     return conf
 
 
-async def start(ns: str, igp: Igp) -> None:
-    """Start zebra, then the IGP daemon, in ``ns``; each returns once it is up (``-d``)."""
+async def start(ns: str, igp: Igp | None, *, bgp: bool = False) -> None:
+    """Start zebra, then the IGP daemon, then bgpd if asked, in ``ns``; each returns once
+    it is up (``-d``)."""
+    await start_daemons(ns, daemons_for(igp, bgp=bgp))
+
+
+async def start_daemons(ns: str, names: tuple[str, ...]) -> None:
+    """Start ``names`` in order in ``ns``, each reading the run directory's ``frr.conf``."""
     directory = run_dir(ns)
-    for daemon in daemons_for(igp):
+    for daemon in names:
         await run(["ip", "netns", "exec", ns, str(FRR_LIB / daemon), "-d", "-N", ns,
                    "-f", str(directory / "frr.conf"), "-i", str(directory / f"{daemon}.pid"),
                    "-P", "0", "--log", f"file:{directory / daemon}.log"])
+
+
+def pid_of(ns: str, daemon: str) -> int | None:
+    """The pid ``daemon`` of ``ns`` wrote, if it did and it still runs."""
+    with contextlib.suppress(OSError, ValueError):
+        pid = int((run_dir(ns) / f"{daemon}.pid").read_text().strip())
+        return pid if alive(pid) else None
+    return None
 
 
 def pids(ns: str) -> list[int]:

@@ -22,10 +22,18 @@ import msgspec
 
 from shadowd.core.state import State
 from shadowd.lab import cleanup, daemons
+from shadowd.lab.bgpread import BgpBest, best_routes
 from shadowd.lab.fidelity import FidelityReport, Table, compare, lab_table
-from shadowd.lab.frrconf import cost_commands, interface_commands, render
+from shadowd.lab.frrconf import (
+    cost_commands,
+    interface_commands,
+    mesh_commands,
+    peer_commands,
+    render,
+    render_peer,
+)
 from shadowd.lab.netlink import Netlink
-from shadowd.lab.plan import LabError, LabPlan, LabSettings, LinkPlan, plan
+from shadowd.lab.plan import LabError, LabPlan, LabSettings, LinkPlan, PeerPlan, plan
 from shadowd.lab.shell import vtysh, vtysh_json
 
 T = TypeVar("T")
@@ -89,6 +97,7 @@ class Lab:
         self.plan: LabPlan | None = None
         self._nl = Netlink()
         self._running: set[str] = set()
+        self._peers: set[str] = set()  # external peers whose daemons run
         self._gate = asyncio.Semaphore(PARALLEL)
 
     # --- lifecycle --------------------------------------------------------------------
@@ -105,8 +114,11 @@ class Lab:
             for link in target.links.values():
                 await self._nl.add_link(link, target.routers[link.a].ns,
                                         target.routers[link.b].ns)
+            for peer in target.peers.values():
+                await self._add_peer(target, peer)
             self.plan = target
             await self._each([r.name for r in target.routers.values() if r.up], self._start)
+            await self._each(sorted(target.peers), self._start_peer)
             self._save(state)
         except BaseException:
             await self.down()
@@ -125,6 +137,8 @@ class Lab:
         lab.plan = record.plan
         lab._running = {r.name for r in record.plan.routers.values()
                         if any(daemons.alive(p) for p in daemons.pids(r.ns))}
+        lab._peers = {p.name for p in record.plan.peers.values()
+                      if any(daemons.alive(pid) for pid in daemons.pids(p.ns))}
         return lab, record.state
 
     def _save(self, state: State) -> None:
@@ -138,7 +152,7 @@ class Lab:
     async def down(self) -> dict[str, list[str]]:
         """Stop every daemon and remove every namespace of this lab id."""
         await self._nl.close()
-        self.plan, self._running = None, set()
+        self.plan, self._running, self._peers = None, set(), set()
         return await cleanup.purge(self.settings.lab_id)
 
     async def apply(self, state: State) -> list[str]:
@@ -146,6 +160,10 @@ class Lab:
         old = self._require()
         new = plan(state, self.settings, old)
         changes: list[str] = []
+        rebuilt = [p for p in old.peers.values() if _peer_replaced(p, new.peers.get(p.name))]
+        for peer in rebuilt:
+            await self._remove_peer(peer, new)
+            changes.append(f"peer {peer.name} removed")
         for name in sorted(old.routers.keys() - new.routers.keys()):
             await self._remove_router(old, name)
             changes.append(f"router {name} removed")
@@ -160,6 +178,8 @@ class Lab:
         self.plan = new
         for link in new.links.values():
             changes += await self._link_changes(old.links.get(link.id), link, new)
+        configured = self._running - {r.name for r in new.routers.values() if not r.up}
+        changes += await self._bgp_changes(old, new, configured)
         changes += await self._router_changes(new)
         if changes:
             self._save(state)
@@ -213,8 +233,76 @@ class Lab:
         lab = self._require()
         ns = lab.routers[name].ns
         daemons.write_config(ns, render(lab, name, self.settings))
-        await daemons.start(ns, lab.igp)
+        await daemons.start(ns, lab.igp, bgp=lab.bgp)
         self._running.add(name)
+
+    # --- BGP: external peers and the iBGP mesh ------------------------------------------
+
+    async def _add_peer(self, lab: LabPlan, peer: PeerPlan) -> None:
+        await self._nl.create(peer.ns, None)
+        await self._nl.add_peer_link(peer, lab.routers[peer.router].ns)
+
+    async def _start_peer(self, name: str) -> None:
+        lab = self._require()
+        ns = lab.peers[name].ns
+        daemons.write_config(ns, render_peer(lab, name))
+        await daemons.start(ns, None, bgp=True)
+        self._peers.add(name)
+
+    async def _remove_peer(self, peer: PeerPlan, new: LabPlan) -> None:
+        """Its session off its egress router (if that still runs), then its namespace."""
+        if peer.router in self._running and peer.router in new.routers:
+            await vtysh(new.routers[peer.router].ns, *peer_commands(new, peer, present=False))
+        self._peers.discard(peer.name)
+        await self._nl.close(peer.ns)
+        await cleanup.purge_namespace(peer.ns)
+
+    async def _bgp_changes(self, old: LabPlan, new: LabPlan, configured: set[str]) -> list[str]:
+        """BGP on the routers that keep running (``configured``: the others get it all
+        from ``frr.conf`` when they start): bgpd started or stopped, the mesh's sessions
+        to routers that came or went, peers' sessions; then the peers themselves."""
+        out: list[str] = []
+        if new.bgp != old.bgp:
+            await self._each(sorted(configured), self._bgpd_on if new.bgp else self._bgpd_off)
+            out.append(f"bgp {'started' if new.bgp else 'stopped'}")
+        elif new.bgp:
+            came = [new.routers[n].loopback for n in sorted(new.routers.keys() - old.routers)]
+            went = [old.routers[n].loopback for n in sorted(old.routers.keys() - new.routers)]
+            for name in sorted(configured) if came or went else []:
+                await vtysh(new.routers[name].ns, *mesh_commands(new, came, went))
+        for peer in sorted(new.peers.values(), key=lambda p: p.index):
+            out += await self._peer_changes(old, new, peer, configured)
+        return out
+
+    async def _peer_changes(self, old: LabPlan, new: LabPlan, peer: PeerPlan,
+                            configured: set[str]) -> list[str]:
+        was = old.peers.get(peer.name)
+        router_ns = new.routers[peer.router].ns
+        if _peer_replaced(was, peer):
+            await self._add_peer(new, peer)
+            if old.bgp and peer.router in configured:
+                await vtysh(router_ns, *peer_commands(new, peer, present=True))
+            await self._start_peer(peer.name)
+            return [f"peer {peer.name} added"]
+        assert was is not None
+        out = []
+        if was.up != peer.up:
+            await self._nl.set_peer_up(peer, router_ns)
+            out.append(f"peer {peer.name} {'up' if peer.up else 'down'}")
+        if was.rate_bps != peer.rate_bps:
+            await self._nl.set_rate(peer, router_ns, peer.ns)
+            out.append(f"peer {peer.name} rate {peer.rate_bps:.0f} bit/s")
+        return out
+
+    async def _bgpd_on(self, name: str) -> None:
+        lab = self._require()
+        ns = lab.routers[name].ns
+        daemons.write_config(ns, render(lab, name, self.settings))
+        await daemons.start_daemons(ns, ("bgpd",))
+
+    async def _bgpd_off(self, name: str) -> None:
+        pid = daemons.pid_of(self._require().routers[name].ns, "bgpd")
+        await daemons.stop([pid] if pid is not None else [])
 
     async def _stop(self, name: str) -> None:
         ns = self._require().routers[name].ns
@@ -245,6 +333,12 @@ class Lab:
 
         tables = await asyncio.gather(*(one(n) for n in names))
         return dict(zip(names, tables, strict=True))
+
+    async def bgp_routes(self, router: str) -> dict[str, BgpBest]:
+        """``router``'s best BGP route per prefix, with the egress it leaves by."""
+        lab = self._require()
+        rib = await vtysh_json(lab.routers[router].ns, "show ip bgp json", daemon="bgpd")
+        return best_routes(lab, rib)
 
     async def fidelity(self, model: Mapping[str, Table], lsn: int = 0) -> FidelityReport:
         """The lab's RIBs against ``model``'s tables (routers that run in the model)."""
@@ -299,6 +393,11 @@ class Lab:
         lab = self._require()
         link = lab.links[link_id]
         await self._nl.set_rate(link, lab.routers[link.a].ns, lab.routers[link.b].ns, rate_bps)
+
+
+def _peer_replaced(was: PeerPlan | None, now: PeerPlan | None) -> bool:
+    """A peer that must be (re)built: new, gone, or its session's settings changed."""
+    return was is None or now is None or was.session() != now.session()
 
 
 def _replaced(was: LinkPlan | None, now: LinkPlan | None) -> bool:

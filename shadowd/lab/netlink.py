@@ -14,13 +14,14 @@ plan's rate (at most about 34 Gbit/s, tbf's 32-bit rate field); its queue holds
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 from pathlib import Path
 from typing import Any, Final
 
 from pyroute2 import AsyncIPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
-from shadowd.lab.plan import LinkPlan
+from shadowd.lab.plan import LinkPlan, PeerPlan
 from shadowd.lab.shell import run
 
 NETNS_DIR: Final = Path("/var/run/netns")
@@ -51,14 +52,15 @@ class Netlink:
     def __init__(self) -> None:
         self._sockets: dict[str, Any] = {}
 
-    async def create(self, ns: str, loopback: str) -> None:
-        """A fresh namespace with ``lo`` up holding ``loopback``/32."""
+    async def create(self, ns: str, loopback: str | None) -> None:
+        """A fresh namespace with ``lo`` up holding ``loopback``/32 (if any)."""
         await asyncio.to_thread(netns.create, ns)
         await run(["ip", "netns", "exec", ns, "sysctl", "-q", *SYSCTLS])
         nl = await self._open(ns)
         lo = (await nl.link_lookup(ifname="lo"))[0]
         await nl.link("set", index=lo, state="up")
-        await nl.addr("add", index=lo, address=loopback, prefixlen=32)
+        if loopback is not None:
+            await nl.addr("add", index=lo, address=loopback, prefixlen=32)
 
     async def _open(self, ns: str) -> Any:
         nl = self._sockets.get(ns)
@@ -87,6 +89,32 @@ class Netlink:
             await nl.link("set", index=index, ifalias=f"{link.id} to {peer}",
                           state="up" if link.up else "down")
 
+    async def add_peer_link(self, peer: PeerPlan, router_ns: str) -> None:
+        """The veth from ``peer``'s egress router into its namespace, with the /31, the
+        shaping, each announced prefix's first address on the peer's loopback, and the
+        peer's default route back through the egress (so probes' replies find home)."""
+        r, p = await self._open(router_ns), await self._open(peer.ns)
+        name = peer.ifname
+        await r.link("add", ifname=name, kind="veth", peer={"ifname": name, "net_ns_fd": peer.ns})
+        for nl, addr, alias in ((r, peer.addr, f"peer {peer.name}"),
+                                (p, peer.peer_addr, f"egress {peer.router}")):
+            index = await self._index(nl, name)
+            await nl.addr("add", index=index, address=addr, prefixlen=31)
+            await self._shape(nl, index, peer.rate_bps, "add")
+            await nl.link("set", index=index, ifalias=alias, state="up" if peer.up else "down")
+        lo = await self._index(p, "lo")
+        for prefix in peer.prefixes:
+            net = ipaddress.ip_network(prefix)
+            first = net.network_address + (1 if net.num_addresses > 2 else 0)
+            await p.addr("add", index=lo, address=str(first), prefixlen=net.prefixlen)
+        await p.route("add", dst="0.0.0.0/0", gateway=peer.addr)
+
+    async def set_peer_up(self, peer: PeerPlan, router_ns: str) -> None:
+        for ns in (router_ns, peer.ns):
+            nl = await self._open(ns)
+            await nl.link("set", index=await self._index(nl, peer.ifname),
+                          state="up" if peer.up else "down")
+
     async def remove_link(self, link: LinkPlan, a_ns: str) -> None:
         nl = await self._open(a_ns)
         try:
@@ -100,7 +128,7 @@ class Netlink:
             await nl.link("set", index=await self._index(nl, link.ifname),
                           state="up" if up else "down")
 
-    async def set_rate(self, link: LinkPlan, a_ns: str, b_ns: str,
+    async def set_rate(self, link: LinkPlan | PeerPlan, a_ns: str, b_ns: str,
                        rate_bps: float | None = None) -> None:
         """Shape both directions to the plan's rate, or to ``rate_bps`` when given."""
         rate = link.rate_bps if rate_bps is None else rate_bps

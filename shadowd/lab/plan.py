@@ -17,6 +17,14 @@ Naming, so an operator can find things by hand:
 - loopbacks come from ``loopbacks`` (default 10.255.0.0/16), link /31s from ``links``
   (default 10.0.0.0/9); the lab is its own addressing domain.
 
+BGP, when the state has external peers: every router runs bgpd in AS ``asn`` (65000) with
+an iBGP full mesh over the loopbacks; external peer P is its own namespace
+``ID-peer-P`` (same spelling rules; refused if a router's namespace has that name)
+running zebra and bgpd in the peer's AS, joined to its egress router by a veth ``pN``
+(N its allocation index) with a /31 from ``peer_links`` (default 10.128.0.0/16; the
+egress router holds the even address), announcing its prefixes, each held on its
+loopback (the prefix's first address), so a probe can ping through the chosen egress.
+
 A link is up in the lab when the state says it is up and both its routers are up (a
 failed router's links go dark, as a powered-off box's fibres would).
 """
@@ -58,6 +66,8 @@ class LabSettings:
     links: str = "10.0.0.0/9"
     hello_s: int = 1
     dead_s: int = 3
+    asn: int = 65000  # the lab's own AS, for BGP
+    peer_links: str = "10.128.0.0/16"
 
     def __post_init__(self) -> None:
         if not LAB_ID.match(self.lab_id):
@@ -99,11 +109,50 @@ class LinkPlan(msgspec.Struct, frozen=True, kw_only=True):
         return self.b_addr, self.a, self.b_cost
 
 
+class PeerPlan(msgspec.Struct, frozen=True, kw_only=True):
+    """An external BGP peer: its namespace, and the /31 to its egress ``router``."""
+
+    name: str
+    ns: str
+    router: str
+    asn: int
+    index: int  # /31 and interface-name allocation
+    addr: str  # the egress router's end (the /31's even address)
+    peer_addr: str
+    prefixes: tuple[str, ...]
+    as_path_len: int = 1
+    med: int = 0
+    rate_bps: float = MIN_RATE_BPS
+    up: bool = True  # its egress router is up
+
+    @property
+    def ifname(self) -> str:
+        return f"p{self.index}"
+
+    @property
+    def route_map(self) -> str:
+        return route_map(self.name)
+
+    def session(self) -> tuple[object, ...]:
+        """What, if it changes, means the peer must be rebuilt (not just reshaped)."""
+        return (self.router, self.index, self.asn, self.prefixes, self.as_path_len, self.med)
+
+
 class LabPlan(msgspec.Struct, frozen=True, kw_only=True):
     lab_id: str
     igp: Igp
     routers: dict[str, RouterPlan]
     links: dict[str, LinkPlan]
+    peers: dict[str, PeerPlan] = msgspec.field(default_factory=dict)
+    asn: int = 65000
+
+    @property
+    def bgp(self) -> bool:
+        return bool(self.peers)
+
+    def peers_of(self, router: str) -> list[PeerPlan]:
+        return sorted((p for p in self.peers.values() if p.router == router),
+                      key=lambda p: p.index)
 
     def links_of(self, router: str) -> list[LinkPlan]:
         return [lk for lk in self.links.values() if router in (lk.a, lk.b)]
@@ -120,6 +169,16 @@ def namespace(lab_id: str, router: str) -> str:
         return name
     tag = hashlib.blake2b(router.encode(), digest_size=3).hexdigest()
     return f"{name[: MAX_NS_NAME - 7]}-{tag}"
+
+
+def peer_namespace(lab_id: str, peer: str) -> str:
+    return namespace(lab_id, f"peer-{peer}")
+
+
+def route_map(peer: str) -> str:
+    """The inbound route-map of ``peer``'s session on its egress router, ``PEER-<peer>-in``
+    (characters a route-map name cannot hold spelled ``_``): policies set its lines."""
+    return f"PEER-{_UNSAFE.sub('_', peer)}-in"
 
 
 def plan(state: State, settings: LabSettings, previous: LabPlan | None = None) -> LabPlan:
@@ -144,7 +203,31 @@ def plan(state: State, settings: LabSettings, previous: LabPlan | None = None) -
             delay_ms=link.delay_ms,
             up=link.up and routers[link.a].up and routers[link.b].up,
         )
-    return LabPlan(lab_id=settings.lab_id, igp=settings.igp, routers=routers, links=links)
+    return LabPlan(lab_id=settings.lab_id, igp=settings.igp, routers=routers, links=links,
+                   peers=_peers(state, settings, routers, previous), asn=settings.asn)
+
+
+def _peers(state: State, settings: LabSettings, routers: dict[str, RouterPlan],
+           previous: LabPlan | None) -> dict[str, PeerPlan]:
+    pool = ipaddress.ip_network(settings.peer_links)
+    taken = {p.index for p in previous.peers.values()} if previous else set()
+    fresh = _Fresh(taken, pool.num_addresses // 2)
+    used = {r.ns: r.name for r in routers.values()}
+    out: dict[str, PeerPlan] = {}
+    for name in sorted(state.peers):
+        peer = state.peers[name]
+        ns = peer_namespace(settings.lab_id, name)
+        if used.setdefault(ns, f"peer {name}") != f"peer {name}":
+            raise LabError(f"peer {name!r} and router {used[ns]!r} would share namespace {ns}")
+        old = previous.peers.get(name) if previous else None
+        index = old.index if old is not None else next(fresh)
+        addr = pool.network_address + 2 * index
+        out[name] = PeerPlan(
+            name=name, ns=ns, router=peer.router, asn=peer.asn, index=index, addr=str(addr),
+            peer_addr=str(addr + 1), prefixes=peer.prefixes, as_path_len=peer.as_path_len,
+            med=peer.med, rate_bps=max(MIN_RATE_BPS, peer.capacity_bps * settings.scale),
+            up=routers[peer.router].up)
+    return out
 
 
 def _routers(state: State, settings: LabSettings,
