@@ -7,6 +7,8 @@ from typing import TYPE_CHECKING
 import msgspec
 
 from shadowd import __version__
+from shadowd.control import policybook
+from shadowd.control.policybook import PolicyBook
 from shadowd.control.protocol import (
     INVALID_SCENARIO,
     LAB_DOWN,
@@ -35,6 +37,20 @@ from shadowd.control.protocol import (
     LogTailReply,
     LogTailRequest,
     NextHopInfo,
+    PolicyApproveReply,
+    PolicyApproveRequest,
+    PolicyDeployReply,
+    PolicyDeployRequest,
+    PolicyHistoryReply,
+    PolicyHistoryRequest,
+    PolicyListReply,
+    PolicyListRequest,
+    PolicyProposeReply,
+    PolicyProposeRequest,
+    PolicyRollbackReply,
+    PolicyRollbackRequest,
+    PolicyShowReply,
+    PolicyShowRequest,
     RoutesReply,
     RoutesRequest,
     ScenarioInfo,
@@ -274,6 +290,56 @@ class DaemonHandlers(Handlers):
         p = self._daemon.predictor
         runs = list(p.runs)[-request.count:]
         return ScenarioRunsReply(runs=runs, spikes=p.counters.spikes, pending=p.scheduler.pending)
+
+    # --- policies: answered from ``daemon.policies`` (see ``control.policybook``) ----------
+
+    def _policies(self) -> PolicyBook | ErrorReply:
+        book: PolicyBook | None = getattr(self._daemon, "policies", None)
+        if book is None:
+            return ErrorReply(code=UNAVAILABLE, message="this shadowd runs no policy service "
+                              "(is [policy] enabled = false in its configuration?)")
+        return book
+
+    async def on_policy_list(self, request: PolicyListRequest,
+                             peer: Peer) -> PolicyListReply | ErrorReply:
+        book = self._policies()
+        return book if isinstance(book, ErrorReply) else policybook.answer_list(book, request)
+
+    async def on_policy_show(self, request: PolicyShowRequest,
+                             peer: Peer) -> PolicyShowReply | ErrorReply:
+        book = self._policies()
+        if isinstance(book, ErrorReply):
+            return book
+        return await policybook.answer_show(book, request)
+
+    async def on_policy_propose(self, request: PolicyProposeRequest,
+                                peer: Peer) -> PolicyProposeReply | ErrorReply:
+        book = self._policies()
+        if isinstance(book, ErrorReply):
+            return book
+        return await policybook.answer_propose(book, request)
+
+    async def on_policy_deploy(self, request: PolicyDeployRequest,
+                               peer: Peer) -> PolicyDeployReply | ErrorReply:
+        book = self._policies()
+        if isinstance(book, ErrorReply):
+            return book
+        return await policybook.answer_deploy(book, request)
+
+    async def on_policy_approve(self, request: PolicyApproveRequest,
+                                peer: Peer) -> PolicyApproveReply | ErrorReply:
+        book = self._policies()
+        return book if isinstance(book, ErrorReply) else policybook.answer_approve(book, request)
+
+    async def on_policy_rollback(self, request: PolicyRollbackRequest,
+                                 peer: Peer) -> PolicyRollbackReply | ErrorReply:
+        book = self._policies()
+        return book if isinstance(book, ErrorReply) else policybook.answer_rollback(book, request)
+
+    async def on_policy_history(self, request: PolicyHistoryRequest,
+                                peer: Peer) -> PolicyHistoryReply | ErrorReply:
+        book = self._policies()
+        return book if isinstance(book, ErrorReply) else policybook.answer_history(book, request)
 
 
 def _convergence(record: ConvergenceRecord) -> LabConvergence:

@@ -17,12 +17,13 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeAlias
 
-from shadowd.control import render
+from shadowd.control import render, render_policy
 from shadowd.control.client import DEFAULT_TIMEOUT_S, SOCKET_ENV, call_sync, default_socket
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
 from shadowd.control.protocol import (
     MAX_DIFFERENCES,
     MAX_LOG_TAIL,
+    MAX_POLICIES,
     MAX_RUNS,
     MAX_TOP,
     ErrorReply,
@@ -33,6 +34,13 @@ from shadowd.control.protocol import (
     LabUpRequest,
     LoadsRequest,
     LogTailRequest,
+    PolicyApproveRequest,
+    PolicyDeployRequest,
+    PolicyHistoryRequest,
+    PolicyListRequest,
+    PolicyProposeRequest,
+    PolicyRollbackRequest,
+    PolicyShowRequest,
     R,
     Request,
     RoutesRequest,
@@ -52,6 +60,7 @@ EXIT_UNAVAILABLE: Final = 2
 LAB_UP_TIMEOUT_S: Final = 900.0  # building a big lab and waiting for FRR takes minutes
 LAB_DOWN_TIMEOUT_S: Final = 300.0  # may wait for a convergence in progress to end
 SCENARIO_TIMEOUT_S: Final = 120.0  # a sweep of a big network takes a while
+PROPOSE_TIMEOUT_S: Final = 900.0  # sweeps, then validation in the lab (steps x convergence)
 
 
 # The type argparse gives no public name.
@@ -155,6 +164,70 @@ def _runs_arguments(parser: argparse.ArgumentParser) -> None:
                         help="the latest N runs (default 20)")
 
 
+def _bounded(low: float, high: float, what: str) -> Callable[[str], float]:
+    """An argparse type: a number in (low, high]."""
+
+    def parse(text: str) -> float:
+        value = float(text)
+        if not low < value <= high:
+            raise argparse.ArgumentTypeError(f"{what} must be over {low:g} and at most {high:g}")
+        return value
+
+    return parse
+
+
+def _policy_argument(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("policy_id", metavar="ID", help="a policy id, as `policies list` shows")
+
+
+def _policy_list_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("-n", "--count", type=_bounded_count(MAX_POLICIES), default=50,
+                        metavar="N", help="the latest N policies (default 50)")
+
+
+def _bounded_count(high: int) -> Callable[[str], int]:
+    def parse(text: str) -> int:
+        count = int(text)
+        if not 1 <= count <= high:
+            raise argparse.ArgumentTypeError(f"must be between 1 and {high}")
+        return count
+
+    return parse
+
+
+def _propose_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--reason", default="manual", metavar="TEXT",
+                        help="why, as the proposal records it (default manual)")
+
+
+def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
+    _policy_argument(parser)
+    parser.add_argument("--segment", default=None, metavar="NAME",
+                        help="the [[policy.segments]] to roll out over (default: configured)")
+    parser.add_argument("--percentage", type=_bounded(0.0, 100.0, "the percentage"),
+                        default=None, metavar="P",
+                        help="the share of the segment each step adds, in %% (default: "
+                             "configured)")
+    parser.add_argument("--interval", type=_bounded(0.0, 86_400.0, "the interval"),
+                        default=None, metavar="SECONDS",
+                        help="how long each gate watches production (default: configured)")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="write what would be applied; change nothing in production")
+
+
+def _deploy_request(args: argparse.Namespace) -> PolicyDeployRequest:
+    return PolicyDeployRequest(policy_id=args.policy_id, segment=args.segment,
+                               rollout_percentage=args.percentage,
+                               monitoring_interval_s=args.interval, dry_run=args.dry_run)
+
+
+def _history_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("policy_id", metavar="ID", nargs="?", default=None,
+                        help="only this policy's rollouts (default: every policy's)")
+    parser.add_argument("-n", "--count", type=_bounded_count(MAX_LOG_TAIL), default=200,
+                        metavar="N", help="the latest N journal entries (default 200)")
+
+
 COMMANDS: Final[tuple[Command[Any], ...]] = (
     Command(("status",), "log position, digest, sources and uptime of the shadow",
             lambda args: StatusRequest(), render.status),
@@ -197,11 +270,34 @@ COMMANDS: Final[tuple[Command[Any], ...]] = (
     Command(("scenarios", "runs"), "the latest scenario runs, predictive and manual",
             lambda args: ScenarioRunsRequest(count=args.count), render.scenario_runs,
             _runs_arguments),
+    Command(("policies", "list"), "the route policies shadowd proposed and where each stands",
+            lambda args: PolicyListRequest(count=args.count), render_policy.policy_list,
+            _policy_list_arguments),
+    Command(("policies", "show"), "one policy: predicted effect, changes, validation, FRR "
+            "config and diff, rollout journal, feedback",
+            lambda args: PolicyShowRequest(policy_id=args.policy_id),
+            render_policy.policy_show, _policy_argument, SCENARIO_TIMEOUT_S),
+    Command(("policies", "propose"), "generate a policy from the shadow now and validate it "
+            "(in the lab when it is up)", lambda args: PolicyProposeRequest(reason=args.reason),
+            render_policy.policy_propose, _propose_arguments, PROPOSE_TIMEOUT_S),
+    Command(("policies", "deploy"), "roll a validated policy out to production in "
+            "metric-gated phases (in the background)", _deploy_request,
+            render_policy.policy_deploy, _deploy_arguments, SCENARIO_TIMEOUT_S),
+    Command(("policies", "approve"), "let a rollout held for manual approval go on",
+            lambda args: PolicyApproveRequest(policy_id=args.policy_id),
+            render_policy.policy_approve, _policy_argument),
+    Command(("policies", "rollback"), "roll a policy's rollout back, restoring the previous "
+            "configuration exactly", lambda args: PolicyRollbackRequest(policy_id=args.policy_id),
+            render_policy.policy_rollback, _policy_argument, SCENARIO_TIMEOUT_S),
+    Command(("policies", "history"), "the rollout journal: every step, before and after it acts",
+            lambda args: PolicyHistoryRequest(policy_id=args.policy_id, count=args.count),
+            render_policy.policy_history, _history_arguments),
 )
 
 GROUP_HELP: Final = {"log": "look into the event log",
                      "lab": "the FRR lab that mirrors the shadow",
-                     "scenarios": "the scenario library and its runs in the shadow"}
+                     "scenarios": "the scenario library and its runs in the shadow",
+                     "policies": "route policies: propose, validate, deploy, roll back"}
 
 
 # --- the command line ----------------------------------------------------------------

@@ -17,6 +17,8 @@ from typing import Any
 
 import msgspec
 
+from shadowd.control import policybook
+from shadowd.control.fake_policies import FakePolicyBook
 from shadowd.control.protocol import (
     INVALID_SCENARIO,
     LAB_DOWN,
@@ -41,6 +43,20 @@ from shadowd.control.protocol import (
     LogTailReply,
     LogTailRequest,
     NextHopInfo,
+    PolicyApproveReply,
+    PolicyApproveRequest,
+    PolicyDeployReply,
+    PolicyDeployRequest,
+    PolicyHistoryReply,
+    PolicyHistoryRequest,
+    PolicyListReply,
+    PolicyListRequest,
+    PolicyProposeReply,
+    PolicyProposeRequest,
+    PolicyRollbackReply,
+    PolicyRollbackRequest,
+    PolicyShowReply,
+    PolicyShowRequest,
     RoutesReply,
     RoutesRequest,
     ScenarioInfo,
@@ -84,6 +100,8 @@ class FakeService(Handlers):
         self.lab_igp: str | None = None  # the fake lab's IGP while it is "up"
         self.library = Library()  # the fake's scenario library (tests fill it)
         self.runs: list[ScenarioRan] = []
+        # a small policy book whose records join ``events`` and ``state``
+        self.policies = FakePolicyBook(self.events, self.state, self._clock)
 
     def _seen(self, tag: str, peer: Peer) -> None:
         self.peers.append(peer)
@@ -242,6 +260,42 @@ class FakeService(Handlers):
                                peer: Peer) -> ScenarioRunsReply:
         self._seen(request.tag(), peer)
         return ScenarioRunsReply(runs=self.runs[-request.count:])
+
+    # Policies: a small in-memory book over the service's own events and state.
+
+    async def on_policy_list(self, request: PolicyListRequest, peer: Peer) -> PolicyListReply:
+        self._seen(request.tag(), peer)
+        return policybook.answer_list(self.policies, request)
+
+    async def on_policy_show(self, request: PolicyShowRequest,
+                             peer: Peer) -> PolicyShowReply | ErrorReply:
+        self._seen(request.tag(), peer)
+        return await policybook.answer_show(self.policies, request)
+
+    async def on_policy_propose(self, request: PolicyProposeRequest,
+                                peer: Peer) -> PolicyProposeReply | ErrorReply:
+        self._seen(request.tag(), peer)
+        return await policybook.answer_propose(self.policies, request)
+
+    async def on_policy_deploy(self, request: PolicyDeployRequest,
+                               peer: Peer) -> PolicyDeployReply | ErrorReply:
+        self._seen(request.tag(), peer)
+        return await policybook.answer_deploy(self.policies, request)
+
+    async def on_policy_approve(self, request: PolicyApproveRequest,
+                                peer: Peer) -> PolicyApproveReply | ErrorReply:
+        self._seen(request.tag(), peer)
+        return policybook.answer_approve(self.policies, request)
+
+    async def on_policy_rollback(self, request: PolicyRollbackRequest,
+                                 peer: Peer) -> PolicyRollbackReply | ErrorReply:
+        self._seen(request.tag(), peer)
+        return policybook.answer_rollback(self.policies, request)
+
+    async def on_policy_history(self, request: PolicyHistoryRequest,
+                                peer: Peer) -> PolicyHistoryReply | ErrorReply:
+        self._seen(request.tag(), peer)
+        return policybook.answer_history(self.policies, request)
 
     def _scenario(self, name: str) -> Scenario | ErrorReply:
         try:

@@ -28,8 +28,8 @@ from typing import (
 
 import msgspec
 
-from shadowd.core.events import AnyEvent, ScenarioRan
-from shadowd.core.state import Link, Router
+from shadowd.core.events import AnyEvent, Label, PolicyId, RolloutStep, ScenarioRan
+from shadowd.core.state import Link, PolicyEntry, Router
 
 PROTOCOL_VERSION: Final = 1
 
@@ -48,8 +48,10 @@ INTERNAL: Final = "internal"  # the daemon failed while handling it (see its log
 UNAVAILABLE: Final = "unavailable"  # what the request needs is missing here (the lab: root, FRR)
 LAB_DOWN: Final = "lab_down"  # the lab is not up (`shadowctl lab up`)
 LAB_FAILED: Final = "lab_failed"  # building or changing the lab failed; the message says why
-NOT_FOUND: Final = "not_found"  # no router, link or scenario of that name
+NOT_FOUND: Final = "not_found"  # no router, link, scenario or policy of that name
 INVALID_SCENARIO: Final = "invalid_scenario"  # it does not fit the network (file, line, why)
+POLICY_REFUSED: Final = "policy_refused"  # not now for this policy (not validated, deploying...)
+POLICY_FAILED: Final = "policy_failed"  # proposing or rendering a policy failed; says why
 
 
 # --- replies ---------------------------------------------------------------------------
@@ -326,6 +328,49 @@ class ScenarioRunsReply(Reply, frozen=True, tag="scenario_runs"):
     pending: int = 0  # injections scheduled, not yet due
 
 
+class PolicyListReply(Reply, frozen=True, tag="policy_list"):
+    policies: list[PolicyEntry] = msgspec.field(default_factory=list)  # oldest first
+    more: int = 0  # older policies not listed
+
+
+class PolicyShowReply(Reply, frozen=True, tag="policy_show"):
+    """One policy: its proposal, validation, journal and feedback, and how it renders."""
+
+    entry: PolicyEntry
+    frr: dict[str, str] = msgspec.field(default_factory=dict)  # router -> frr.conf snippet
+    json: dict[str, Any] = msgspec.field(default_factory=dict)  # vendor-neutral
+    diffs: dict[str, str] = msgspec.field(default_factory=dict)  # router -> diff vs running
+    render_error: str = ""  # why there is no rendering ("" when there is)
+
+
+class PolicyProposeReply(Reply, frozen=True, tag="policy_propose"):
+    entry: PolicyEntry | None = None  # None: nothing was over target
+    message: str = ""
+
+
+class PolicyDeployReply(Reply, frozen=True, tag="policy_deploy"):
+    policy_id: str
+    rollout_id: str
+    segment: str = ""  # as asked ("" = the configured default)
+    dry_run: bool = False
+
+
+class PolicyApproveReply(Reply, frozen=True, tag="policy_approve"):
+    policy_id: str
+    message: str = ""
+
+
+class PolicyRollbackReply(Reply, frozen=True, tag="policy_rollback"):
+    policy_id: str
+    message: str = ""
+
+
+class PolicyHistoryReply(Reply, frozen=True, tag="policy_history"):
+    policy_id: str | None = None  # None: every policy's rollouts
+    steps: list[RolloutStep] = msgspec.field(default_factory=list)  # oldest first
+    more: int = 0  # older entries not listed
+
+
 # --- requests --------------------------------------------------------------------------
 
 R = TypeVar("R", bound=Reply)
@@ -438,17 +483,65 @@ class ScenarioRunsRequest(Request[ScenarioRunsReply], frozen=True, tag="scenario
     count: Annotated[int, msgspec.Meta(ge=1, le=MAX_RUNS)] = 20
 
 
+MAX_POLICIES: Final = 100_000
+Percentage = Annotated[float, msgspec.Meta(gt=0.0, le=100.0)]
+Interval = Annotated[float, msgspec.Meta(gt=0.0, le=86_400.0)]
+SegmentName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+
+
+class PolicyListRequest(Request[PolicyListReply], frozen=True, tag="policy_list"):
+    count: Annotated[int, msgspec.Meta(ge=1, le=MAX_POLICIES)] = 50  # the latest N
+
+
+class PolicyShowRequest(Request[PolicyShowReply], frozen=True, tag="policy_show"):
+    policy_id: PolicyId
+
+
+class PolicyProposeRequest(Request[PolicyProposeReply], frozen=True, tag="policy_propose"):
+    """Generate a policy from the shadow now, and validate it (the lab when it is up)."""
+
+    reason: Label = "manual"
+
+
+class PolicyDeployRequest(Request[PolicyDeployReply], frozen=True, tag="policy_deploy"):
+    """``deploy_policy(policy, segment, rollout_percentage, monitoring_interval)``: start a
+    phased rollout in the background; ``None`` takes the configured value."""
+
+    policy_id: PolicyId
+    segment: SegmentName | None = None
+    rollout_percentage: Percentage | None = None
+    monitoring_interval_s: Interval | None = None
+    dry_run: bool = False
+
+
+class PolicyApproveRequest(Request[PolicyApproveReply], frozen=True, tag="policy_approve"):
+    policy_id: PolicyId
+
+
+class PolicyRollbackRequest(Request[PolicyRollbackReply], frozen=True, tag="policy_rollback"):
+    policy_id: PolicyId
+
+
+class PolicyHistoryRequest(Request[PolicyHistoryReply], frozen=True, tag="policy_history"):
+    policy_id: PolicyId | None = None
+    count: Annotated[int, msgspec.Meta(ge=1, le=MAX_LOG_TAIL)] = 200  # the latest N entries
+
+
 AnyRequest: TypeAlias = (
     StatusRequest | TopologyRequest | LogTailRequest | SnapshotRequest | RoutesRequest
     | LoadsRequest | WorstCaseRequest | LabUpRequest | LabDownRequest | LabStatusRequest
     | LabFidelityRequest | ForecastRequest | ScenarioListRequest | ScenarioShowRequest
-    | ScenarioRunRequest | ScenarioRunsRequest
+    | ScenarioRunRequest | ScenarioRunsRequest | PolicyListRequest | PolicyShowRequest
+    | PolicyProposeRequest | PolicyDeployRequest | PolicyApproveRequest | PolicyRollbackRequest
+    | PolicyHistoryRequest
 )
 AnyReply: TypeAlias = (
     ErrorReply | StatusReply | TopologyReply | LogTailReply | SnapshotReply | RoutesReply
     | LoadsReply | WorstCaseReply | LabUpReply | LabDownReply | LabStatusReply
     | LabFidelityReply | ForecastReply | ScenarioListReply | ScenarioShowReply
-    | ScenarioRunReply | ScenarioRunsReply
+    | ScenarioRunReply | ScenarioRunsReply | PolicyListReply | PolicyShowReply
+    | PolicyProposeReply | PolicyDeployReply | PolicyApproveReply | PolicyRollbackReply
+    | PolicyHistoryReply
 )
 
 REQUEST_TYPES: Final[tuple[type[Request[Any]], ...]] = get_args(AnyRequest)

@@ -8,8 +8,15 @@ import msgspec
 import pytest
 
 from shadowd.control import protocol as p
-from shadowd.core.events import ScenarioRan
-from shadowd.core.state import fold
+from shadowd.core.events import (
+    PolicyChange,
+    PolicyFeedback,
+    PolicyProposed,
+    PolicyValidated,
+    RolloutStep,
+    ScenarioRan,
+)
+from shadowd.core.state import PolicyEntry, fold
 from tests.unit.samples import SAMPLES
 
 _STATE = fold(SAMPLES)
@@ -31,12 +38,34 @@ REQUESTS: list[p.Request[Any]] = [
     p.ScenarioShowRequest(name="geant-ch-fr-cut"),
     p.ScenarioRunRequest(name="geant-ch-fr-cut", lab=True),
     p.ScenarioRunsRequest(count=7),
+    p.PolicyListRequest(count=3),
+    p.PolicyShowRequest(policy_id="p-1"),
+    p.PolicyProposeRequest(reason="manual"),
+    p.PolicyDeployRequest(policy_id="p-1", segment="core", rollout_percentage=50.0,
+                          monitoring_interval_s=30.0, dry_run=True),
+    p.PolicyApproveRequest(policy_id="p-1"),
+    p.PolicyRollbackRequest(policy_id="p-1"),
+    p.PolicyHistoryRequest(policy_id=None, count=9),
 ]
 
 _RUN = ScenarioRan(source="shadowd", seq=3, ts=20.0, run_id="run-3", scenario="cut",
                    kind="link_cut", trigger="spike:fra--ams ab", tier="model", injected_ts=19.0,
                    spike_ts=30.0, spike_seq=2, factor=1.4, worst_link="fra--ams fra->ams",
                    worst_util=1.1, newly_overloaded=1, at_lsn=12)
+
+_POLICY = PolicyProposed(
+    source="shadowd", seq=4, ts=21.0, policy_id="p-1", kind="igp_metric", reason="manual",
+    changes=(PolicyChange(router="fra", target="fra--ams", attr="metric", old=20, new=40),),
+    target_util=0.8, wc_before=1.1, wc_after=0.7, demands_moved=2, at_lsn=12)
+_STEP = RolloutStep(source="shadowd", seq=6, ts=23.0, rollout_id="r-1", policy_id="p-1",
+                    segment="all", phase="measured", step=1, routers=("fra",), share=1.0,
+                    verdict="success", loss_pct=0.1, max_util=0.7)
+_ENTRY = PolicyEntry(
+    proposal=_POLICY, status="deployed", steps=[_STEP],
+    validation=PolicyValidated(source="shadowd", seq=5, ts=22.0, policy_id="p-1", tier="lab",
+                               ok=True, wc_after=0.71, steps=3),
+    feedback=PolicyFeedback(source="shadowd", seq=7, ts=90.0, policy_id="p-1",
+                            predicted_util=0.7, observed_util=0.75, error=0.0714, links=2))
 
 REPLIES: list[p.Reply] = [
     p.ErrorReply(code=p.FORBIDDEN, message="no"),
@@ -82,6 +111,16 @@ REPLIES: list[p.Reply] = [
                               "duration_s": 600.0}, timeline=["+0s: link fra--ams down"]),
     p.ScenarioRunReply(run=_RUN, lab_error="the lab is not up"),
     p.ScenarioRunsReply(runs=[_RUN], spikes=2, pending=1),
+    p.PolicyListReply(policies=[_ENTRY], more=1),
+    p.PolicyShowReply(entry=_ENTRY, frr={"fra": "interface e0\n ip ospf cost 40\nexit\n!\n"},
+                      json={"policy_id": "p-1", "routers": {"fra": []}},
+                      diffs={"fra": "-a\n+b\n"}),
+    p.PolicyProposeReply(entry=_ENTRY),
+    p.PolicyProposeReply(message="nothing to do"),
+    p.PolicyDeployReply(policy_id="p-1", rollout_id="r-1", segment="core", dry_run=True),
+    p.PolicyApproveReply(policy_id="p-1", message="approve sent to rollout r-1"),
+    p.PolicyRollbackReply(policy_id="p-1", message="rollback sent to rollout r-1"),
+    p.PolicyHistoryReply(policy_id="p-1", steps=[_STEP]),
 ]
 
 
@@ -116,6 +155,13 @@ def test_each_request_names_its_reply_type() -> None:
     assert p.ScenarioShowRequest.reply_type is p.ScenarioShowReply
     assert p.ScenarioRunRequest.reply_type is p.ScenarioRunReply
     assert p.ScenarioRunsRequest.reply_type is p.ScenarioRunsReply
+    assert p.PolicyListRequest.reply_type is p.PolicyListReply
+    assert p.PolicyShowRequest.reply_type is p.PolicyShowReply
+    assert p.PolicyProposeRequest.reply_type is p.PolicyProposeReply
+    assert p.PolicyDeployRequest.reply_type is p.PolicyDeployReply
+    assert p.PolicyApproveRequest.reply_type is p.PolicyApproveReply
+    assert p.PolicyRollbackRequest.reply_type is p.PolicyRollbackReply
+    assert p.PolicyHistoryRequest.reply_type is p.PolicyHistoryReply
 
 
 def test_wire_encoding_is_pinned() -> None:
