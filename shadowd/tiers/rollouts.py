@@ -64,8 +64,8 @@ class RolloutRunner:
         if isinstance(action, Journal):
             self._journal(action)
         elif isinstance(action, Alert):
-            logs.alert(log, action.kind, "critical" if action.kind == "rollout_rolled_back"
-                       else "warning", _ALERT_TEXT[action.kind], rollout=self.rollout_id,
+            text, severity = _ALERTS[action.kind]
+            logs.alert(log, action.kind, severity, text, rollout=self.rollout_id,
                        policy=self.policy.policy_id, **action.fields)
         elif isinstance(action, Apply):
             try:
@@ -108,9 +108,11 @@ class RolloutRunner:
         return lambda: self.machine.rollback(self._clock(), "rolled back by the operator")
 
 
-_ALERT_TEXT = {
-    "rollout_held": "a rollout is held: approve or roll it back (shadowctl policies ...)",
-    "rollout_rolled_back": "a rollout was rolled back; production runs what it ran before",
-    "rollout_completed": "a rollout completed: the whole segment runs the policy",
-    "rollout_failed_gate": "a rollout gate failed",
+_ALERTS: dict[str, tuple[str, logs.Severity]] = {
+    "rollout_held": ("a rollout is held: approve or roll it back (shadowctl policies ...)",
+                     "warning"),
+    "rollout_rolled_back": ("a rollout was rolled back; production runs what it ran before",
+                            "critical"),
+    "rollout_completed": ("a rollout completed: the whole segment runs the policy", "info"),
+    "rollout_failed_gate": ("a rollout gate failed", "warning"),
 }
