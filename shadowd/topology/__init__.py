@@ -10,7 +10,8 @@ Public API::
     TopologyError(ShadowdError): .file, .item, .reason; str() = "file: item: reason"
 
 ``load_topology`` returns every ``RouterAdded``, then every ``LinkAdded``, then every
-``DemandSet``, stamped ``source``/``ts`` and numbered ``seq`` 1..n. Before returning, the
+``DemandSet`` (then, from the own format, every ``PeerAdded`` and ``ExternalDemandSet``),
+stamped ``source``/``ts`` and numbered ``seq`` 1..n. Before returning, the
 whole list is checked against the schema's limits and folded on an empty ``State`` with
 ``validate`` before each ``apply``, so an import yields everything or raises one
 ``TopologyError`` naming the file, the item (node, link, demand, line or ``$.path``) and

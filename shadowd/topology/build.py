@@ -18,7 +18,9 @@ from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     AnyEvent,
     DemandSet,
+    ExternalDemandSet,
     LinkAdded,
+    PeerAdded,
     RouterAdded,
     decode_batch,
     encode_batch,
@@ -132,8 +134,31 @@ def build_events(draft: Draft, opts: ImportOptions) -> list[AnyEvent]:
             log.add(label, LinkAdded, **_link_fields(link, link_id, names, positions, opts))
     for demand in unique_demands(draft.demands):
         _add_demand(log, demand, names)
+    _add_bgp(log, draft, names)
     check_events(log.events, log.labels)
     return log.events
+
+
+def _add_bgp(log: _Log, draft: Draft, names: dict[str, str]) -> None:
+    """Every ``PeerAdded``, then every ``ExternalDemandSet`` (zero rates skipped)."""
+    seen: dict[str, str] = {}
+    for p in draft.peers:
+        label = f"peer {p.name!r} ({p.where})"
+        if p.name in seen:
+            raise TopologyError(f"declared twice (first at {seen[p.name]})", item=label)
+        seen[p.name] = p.where
+        with naming(label):
+            router = _endpoint(names, p.router, "egress router")
+        capacity = p.capacity_bps if p.capacity_bps is not None \
+            else log.opts.default_capacity_bps
+        log.add(label, PeerAdded, peer=p.name, router=router, asn=p.asn, prefixes=p.prefixes,
+                capacity_bps=capacity, as_path_len=p.as_path_len, med=p.med)
+    for d in draft.ext_demands:
+        label = f"external demand {d.src}->{d.prefix} ({d.where})"
+        with naming(label):
+            src = _endpoint(names, d.src, "source")
+        if d.rate_bps > 0.0:
+            log.add(label, ExternalDemandSet, src=src, prefix=d.prefix, rate_bps=d.rate_bps)
 
 
 def _endpoint(names: dict[str, str], key: str, end: str) -> str:

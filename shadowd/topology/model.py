@@ -60,10 +60,34 @@ class DemandSpec(msgspec.Struct, frozen=True, kw_only=True):
     where: str
 
 
+class PeerSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """An external BGP peer of the egress router ``router`` (a node key)."""
+
+    name: str
+    router: str
+    asn: int
+    prefixes: tuple[str, ...]
+    capacity_bps: float | None  # None: the import's default capacity
+    where: str
+    as_path_len: int = 1
+    med: int = 0
+
+
+class ExtDemandSpec(msgspec.Struct, frozen=True, kw_only=True):
+    """Traffic from ``src`` (a node key) toward the external ``prefix``."""
+
+    src: str
+    prefix: str
+    rate_bps: float
+    where: str
+
+
 class Draft(msgspec.Struct, kw_only=True):
     nodes: list[NodeSpec] = msgspec.field(default_factory=list)
     links: list[LinkSpec] = msgspec.field(default_factory=list)
     demands: list[DemandSpec] = msgspec.field(default_factory=list)
+    peers: list[PeerSpec] = msgspec.field(default_factory=list)
+    ext_demands: list[ExtDemandSpec] = msgspec.field(default_factory=list)
 
 
 def link_label(a: str, b: str, where: str) -> str:

@@ -33,6 +33,20 @@ Unknown keys are rejected and every schema error names its ``$.path``. Example
     dst = "lon"
     rate = "2.5G"                       # bit/s, with an optional SI suffix
 
+    [[peers]]                           # optional external BGP peers
+    name = "isp-a"                      # required, unique
+    router = "fra"                      # required: its egress router
+    asn = 64501                         # required
+    prefixes = ["203.0.113.0/24"]       # required: what it announces
+    capacity = "10G"                    # optional: the peer link (else the default)
+    as_path_len = 2                     # optional (1)
+    med = 10                            # optional (0)
+
+    [[external_demands]]                # optional traffic toward external prefixes
+    src = "ams"
+    prefix = "203.0.113.0/24"
+    rate = "1G"                         # it leaves by whichever peer BGP chooses
+
 When a ``[[srlgs]]`` section is present, every SRLG a link names must be declared there.
 Delay defaults to fibre over the great circle between the routers' positions (5 µs/km),
 else 0.
@@ -50,8 +64,10 @@ from shadowd.topology.errors import TopologyError, naming
 from shadowd.topology.model import (
     DemandSpec,
     Draft,
+    ExtDemandSpec,
     LinkSpec,
     NodeSpec,
+    PeerSpec,
     demand_label,
     link_label,
 )
@@ -103,6 +119,22 @@ class DemandDef(_Strict, frozen=True):
     rate: Rate
 
 
+class PeerDef(_Strict, frozen=True):
+    name: str
+    router: str
+    asn: int
+    prefixes: list[str]
+    capacity: Rate | None = None
+    as_path_len: int = 1
+    med: int = 0
+
+
+class ExternalDemandDef(_Strict, frozen=True):
+    src: str
+    prefix: str
+    rate: Rate
+
+
 class TopologyFile(_Strict, frozen=True):
     routers: list[RouterDef]
     name: str = ""
@@ -111,6 +143,8 @@ class TopologyFile(_Strict, frozen=True):
     links: list[LinkDef] = []
     srlgs: list[SrlgDef] = []
     demands: list[DemandDef] = []
+    peers: list[PeerDef] = []
+    external_demands: list[ExternalDemandDef] = []
 
 
 _AT: Final = re.compile(r"^(.*) - at `(\$[^`]*)`$")
@@ -135,7 +169,29 @@ def parse_text(text: str, syntax: Literal["toml", "yaml"]) -> Draft:
              for i, r in enumerate(spec.routers)]
     links = [_link(spec.defaults, lk, i) for i, lk in enumerate(spec.links)]
     links = _with_srlgs(links, spec.srlgs)
-    return Draft(nodes=nodes, links=links, demands=_demands(spec.demands))
+    return Draft(nodes=nodes, links=links, demands=_demands(spec.demands),
+                 peers=[_peer(spec.defaults, p, i) for i, p in enumerate(spec.peers)],
+                 ext_demands=_ext_demands(spec.external_demands))
+
+
+def _peer(defaults: Defaults, peer: PeerDef, i: int) -> PeerSpec:
+    where = f"$.peers[{i}]"
+    capacity = peer.capacity if peer.capacity is not None else defaults.capacity
+    with naming(f"peer {peer.name!r} ({where})"):
+        return PeerSpec(
+            name=peer.name, router=peer.router, asn=peer.asn, prefixes=tuple(peer.prefixes),
+            capacity_bps=None if capacity is None else parse_rate(capacity, "capacity"),
+            where=where, as_path_len=peer.as_path_len, med=peer.med)
+
+
+def _ext_demands(demands: list[ExternalDemandDef]) -> list[ExtDemandSpec]:
+    out = []
+    for i, d in enumerate(demands):
+        where = f"$.external_demands[{i}]"
+        with naming(f"external demand {d.src}->{d.prefix} ({where})"):
+            out.append(ExtDemandSpec(src=d.src, prefix=d.prefix, rate_bps=parse_rate(d.rate),
+                                     where=where))
+    return out
 
 
 def _link(defaults: Defaults, link: LinkDef, i: int) -> LinkSpec:
