@@ -33,7 +33,6 @@ from shadowd.policy.render import (
     restore_commands,
     with_policy,
 )
-from shadowd.policy.runconf import local_as
 from shadowd.policy.saved import SavedConfigs, safe_name
 from shadowd.policy.targets import RenderError, Target
 
@@ -82,8 +81,7 @@ def unified(router: str, before: str, after: str, to: str) -> str:
 def apply_lines(changes: Sequence[PolicyChange], target: Target, igp: Igp,
                 saved: str) -> list[str]:
     """One vtysh session's lines: configure the changes, then refresh BGP peers."""
-    asn = local_as(saved)
-    config = [ln for c in changes for ln in commands(c, target, igp, asn=asn)]
+    config = [ln for c in changes for ln in commands(c, target, igp)]
     return ["configure terminal", *config, "end", *refresh(changes, target, saved)]
 
 
@@ -208,7 +206,7 @@ class DryRunDriver:
             before = self.configs.get(router, "")
             saved = self._saved.setdefault((policy.policy_id, router), before)
             lines[router] = apply_lines(changes, self.target, self.igp, saved)
-            after = with_policy(before, changes, self.target, self.igp, local_as(saved))
+            after = with_policy(before, changes, self.target, self.igp)
             diffs[router] = unified(router, before, after, f"with-{policy.policy_id}")
             self.configs[router] = after
         self._record("apply", policy, routers, lines, diffs)

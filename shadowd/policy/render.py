@@ -9,9 +9,13 @@ What each change sets, on FRR 8.4 (checked against a real FRR):
 - ``local_pref`` / ``med`` / ``prepend``: on routes learnt from BGP peer P, in the stanza
   ``route-map PEER-P-in permit 10`` that every eBGP neighbour has inbound
   (``neighbor ADDR route-map PEER-P-in in``): ``set local-preference N``,
-  ``set metric N`` (the MED), ``set as-path prepend AS AS ...`` (N copies of the
-  router's own AS; 0 copies is ``no set as-path prepend``). A route-map change takes
-  effect after ``clear bgp ipv4 unicast ADDR soft in`` (``refresh``).
+  ``set metric N`` (the MED), ``set as-path prepend last-as N`` (N more copies of the
+  peer's own AS, 1..10; 0 is ``no set as-path prepend``). Not the router's own AS: a
+  route whose path holds the local AS is dropped as a loop by every iBGP neighbour, so
+  the egress would vanish from the rest of the network instead of losing to another
+  (seen on FRR 8.4). Switching an explicit AS list to ``last-as`` makes FRR complain
+  "Can't find rule" (and do it), so a prepend is always cleared first. A route-map
+  change takes effect after ``clear bgp ipv4 unicast ADDR soft in`` (``refresh``).
 
 The public API: ``Target`` (and ``LabTarget``, ``AgentLinkTarget``), ``commands``,
 ``refresh``, ``restore_commands``, ``render_frr``, ``render_json``, ``with_policy``,
@@ -21,13 +25,13 @@ The public API: ``Target`` (and ``LabTarget``, ``AgentLinkTarget``), ``commands`
 from __future__ import annotations
 
 import difflib
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from shadowd.core.events import PolicyChange, PolicyProposed
 from shadowd.lab.plan import MAX_COST, Igp
-from shadowd.policy.runconf import Slot, local_as, peer_neighbors, set_slot, slot_lines
-from shadowd.policy.targets import AgentLinkTarget, KnowsAsn, LabTarget, RenderError, Target
+from shadowd.policy.runconf import Slot, peer_neighbors, set_slot, slot_lines
+from shadowd.policy.targets import AgentLinkTarget, LabTarget, RenderError, Target
 
 __all__ = ["AgentLinkTarget", "LabTarget", "RenderError", "Target", "commands",
            "diff_running", "refresh", "render_frr", "render_json", "restore_commands",
@@ -36,6 +40,7 @@ __all__ = ["AgentLinkTarget", "LabTarget", "RenderError", "Target", "commands",
 BGP_KEYS: Final = {"local_pref": "set local-preference", "med": "set metric",
                    "prepend": "set as-path prepend"}
 IGP_KEYS: Final = {"ospf": "ip ospf cost", "isis": "isis metric"}
+MAX_PREPEND: Final = 10  # FRR's last-as range
 NEUTRAL_KIND: Final = {"metric": "igp_metric", "local_pref": "bgp_local_preference",
                        "med": "bgp_med", "prepend": "bgp_as_path_prepend"}
 
@@ -53,7 +58,7 @@ def slot(change: PolicyChange, target: Target, igp: Igp) -> Slot:
     return Slot(f"route-map {route_map(change.target)} permit 10", BGP_KEYS[change.attr])
 
 
-def setting(change: PolicyChange, value: int, igp: Igp, asn: int | None) -> str | None:
+def setting(change: PolicyChange, value: int, igp: Igp) -> str | None:
     """The configuration line that sets ``value``; None when the value is the default
     (no line: zero prepends)."""
     key = slot_key(change, igp)
@@ -64,31 +69,26 @@ def setting(change: PolicyChange, value: int, igp: Igp, asn: int | None) -> str 
         return f"{key} {value}"
     if change.attr != "prepend":
         return f"{key} {value}"
-    if value == 0:
-        return None
-    if asn is None:
-        raise RenderError(f"{change.router}: AS-path prepend needs the router's own AS")
-    return f"{key} {' '.join([str(asn)] * value)}"
+    if not 0 <= value <= MAX_PREPEND:
+        raise RenderError(f"{change.router} {change.target}: prepend {value} is outside "
+                          f"0..{MAX_PREPEND}")
+    return f"{key} last-as {value}" if value else None
 
 
 def slot_key(change: PolicyChange, igp: Igp) -> str:
     return IGP_KEYS[igp] if change.attr == "metric" else BGP_KEYS[change.attr]
 
 
-def _asn(change: PolicyChange, target: Target, asn: int | None) -> int | None:
-    if asn is None and isinstance(target, KnowsAsn):
-        return target.local_as(change.router)
-    return asn
-
-
-def commands(change: PolicyChange, target: Target, igp: Igp, *, value: int | None = None,
-             asn: int | None = None) -> list[str]:
+def commands(change: PolicyChange, target: Target, igp: Igp, *,
+             value: int | None = None) -> list[str]:
     """vtysh configuration-mode lines that set ``change`` to ``value`` (its ``new`` by
-    default) on its router; ``asn`` is the router's own AS (for prepends)."""
+    default) on its router."""
     where = slot(change, target, igp)
-    line = setting(change, change.new if value is None else value, igp,
-                   _asn(change, target, asn))
-    return [where.header, line if line is not None else f"no {where.key}", "exit"]
+    line = setting(change, change.new if value is None else value, igp)
+    clear = f"no {where.key}"
+    if change.attr == "prepend":
+        return [where.header, clear, *([line] if line else []), "exit"]
+    return [where.header, line or clear, "exit"]
 
 
 def refresh(changes: Iterable[PolicyChange], target: Target,
@@ -138,14 +138,12 @@ def restore_commands(changes: Sequence[PolicyChange], target: Target, igp: Igp,
     return out
 
 
-def with_policy(running: str, changes: Iterable[PolicyChange], target: Target, igp: Igp,
-                asn: int | None = None) -> str:
+def with_policy(running: str, changes: Iterable[PolicyChange], target: Target,
+                igp: Igp) -> str:
     """``running`` with ``changes`` edited in (their ``new`` values)."""
     text = running
-    own_as = asn if asn is not None else local_as(running)
     for change in changes:
-        line = setting(change, change.new, igp, _asn(change, target, own_as))
-        text = set_slot(text, slot(change, target, igp), line)
+        text = set_slot(text, slot(change, target, igp), setting(change, change.new, igp))
     return text
 
 
@@ -162,14 +160,13 @@ def diff_running(router: str, running: str, policy: PolicyProposed, target: Targ
     return text + "\n" if text else ""
 
 
-def render_frr(policy: PolicyProposed, target: Target, igp: Igp, *,
-               asns: Mapping[str, int] | None = None) -> dict[str, str]:
+def render_frr(policy: PolicyProposed, target: Target, igp: Igp) -> dict[str, str]:
     """Per router, an ``frr.conf``-syntax snippet with the policy's settings."""
     stanzas: dict[str, dict[str, list[str]]] = {}
     for change in policy.changes:
-        asn = (asns or {}).get(change.router)
-        header, line, _ = commands(change, target, igp, asn=asn)
-        stanzas.setdefault(change.router, {}).setdefault(header, []).append(f" {line}")
+        where = slot(change, target, igp)
+        line = setting(change, change.new, igp) or f"no {where.key}"
+        stanzas.setdefault(change.router, {}).setdefault(where.header, []).append(f" {line}")
     return {router: "".join(f"{header}\n" + "".join(f"{ln}\n" for ln in lines) + "exit\n!\n"
                             for header, lines in by_header.items())
             for router, by_header in sorted(stanzas.items())}

@@ -15,7 +15,6 @@ import re
 from dataclasses import dataclass
 from typing import Final
 
-_BGP_AS: Final = re.compile(r"^router bgp (\d+)\s*$")
 _PEER_MAP: Final = re.compile(r"^\s+neighbor (\S+) route-map PEER-(.+)-in in\s*$")
 
 
@@ -78,15 +77,6 @@ def set_slot(running: str, slot: Slot, line: str | None) -> str:
 
 def _join(lines: list[str], like: str) -> str:
     return "\n".join(lines) + ("\n" if like.endswith("\n") or not like else "")
-
-
-def local_as(running: str) -> int | None:
-    """The AS of ``router bgp N`` in ``running``."""
-    for line in running.splitlines():
-        found = _BGP_AS.match(line)
-        if found:
-            return int(found.group(1))
-    return None
 
 
 def peer_neighbors(running: str) -> dict[str, str]:

@@ -5,14 +5,14 @@ Two kinds of link names reach the policy code: the lab's own link ids (``LabTarg
 resolved through a ``LabPlan``: interface ``lN``, pathspace ``ID-ROUTER``) and the FRR
 agent's ``a:IFACE--b:IFACE`` (``AgentLinkTarget``: production as the agent reports it,
 where the interface is spelled in the link's name). BGP peers are given as a mapping
-``(router, peer) -> address``; the local AS of a router as ``asns``, when known
-(otherwise the driver reads it from the router's ``router bgp N``).
+``(router, peer) -> address`` (a lab plan with peers answers for its own; a driver falls
+back on the router's ``neighbor ADDR route-map PEER-<peer>-in in``).
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Protocol, runtime_checkable
+from typing import Any, Protocol
 
 from shadowd.core.errors import ShadowdError
 from shadowd.lab.plan import LabPlan
@@ -30,18 +30,9 @@ class Target(Protocol):
     def neighbor(self, router: str, peer: str) -> str: ...  # peer's address on router
 
 
-@runtime_checkable
-class KnowsAsn(Protocol):
-    """A target that also knows a router's own AS (for ``set as-path prepend``)."""
-
-    def local_as(self, router: str) -> int | None: ...
-
-
 class _Peers:
-    def __init__(self, neighbors: Mapping[tuple[str, str], str] | None,
-                 asns: Mapping[str, int] | None) -> None:
+    def __init__(self, neighbors: Mapping[tuple[str, str], str] | None) -> None:
         self._neighbors = dict(neighbors or {})
-        self._asns = dict(asns or {})
 
     def neighbor(self, router: str, peer: str) -> str:
         try:
@@ -50,16 +41,12 @@ class _Peers:
             raise RenderError(f"router {router!r} has no BGP neighbour for peer {peer!r}") \
                 from None
 
-    def local_as(self, router: str) -> int | None:
-        return self._asns.get(router)
-
-
 class LabTarget(_Peers):
     """Routers and links of a lab plan (lab link ids)."""
 
-    def __init__(self, plan: LabPlan, *, neighbors: Mapping[tuple[str, str], str] | None = None,
-                 asns: Mapping[str, int] | None = None) -> None:
-        super().__init__(neighbors, asns)
+    def __init__(self, plan: LabPlan, *,
+                 neighbors: Mapping[tuple[str, str], str] | None = None) -> None:
+        super().__init__(neighbors)
         self.plan = plan
 
     def pathspace(self, router: str) -> str:
@@ -68,11 +55,23 @@ class LabTarget(_Peers):
         except KeyError:
             raise RenderError(f"router {router!r} is not in lab {self.plan.lab_id}") from None
 
+    def neighbor(self, router: str, peer: str) -> str:
+        found = _lab_peers(self.plan).get(peer)
+        if found is not None and found.router == router:
+            return str(found.peer_addr)
+        return super().neighbor(router, peer)
+
     def interface(self, router: str, link: str) -> str:
         found = self.plan.links.get(link)
         if found is None or router not in (found.a, found.b):
             raise RenderError(f"router {router!r} has no end on lab link {link!r}")
         return found.ifname
+
+
+def _lab_peers(plan: LabPlan) -> dict[str, Any]:
+    """The plan's external BGP peers (a lab with bgpd; none in a plan without them)."""
+    peers: dict[str, Any] = getattr(plan, "peers", {})
+    return peers
 
 
 class AgentLinkTarget(_Peers):
@@ -82,9 +81,8 @@ class AgentLinkTarget(_Peers):
 
     def __init__(self, pathspaces: Mapping[str, str], *,
                  interfaces: Mapping[tuple[str, str], str] | None = None,
-                 neighbors: Mapping[tuple[str, str], str] | None = None,
-                 asns: Mapping[str, int] | None = None) -> None:
-        super().__init__(neighbors, asns)
+                 neighbors: Mapping[tuple[str, str], str] | None = None) -> None:
+        super().__init__(neighbors)
         self._pathspaces = dict(pathspaces)
         self._interfaces = dict(interfaces or {})
 

@@ -22,6 +22,7 @@ from shadowd.core.events import (
     DAEMON_SOURCE,
     AnyEvent,
     LinkAdded,
+    PeerAdded,
     PolicyChange,
     PolicyProposed,
     RouterAdded,
@@ -149,3 +150,61 @@ async def test_a_fresh_driver_restores_what_a_killed_one_applied(lab: Lab,
 def agent_link(plan: LabPlan, link: str) -> str:
     found = plan.links[link]
     return f"{found.a}:{found.ifname}--{found.b}:{found.ifname}"
+
+
+PREFIX: Final = "203.0.113.0/24"
+
+
+def two_egresses() -> State:
+    """The square with peer x on r2 and peer y on r4, both announcing ``PREFIX``: r1
+    leaves by r2 (IGP 10 away, r4 20) until r4 prefers y's routes (local-pref 200)."""
+    state = square()
+    return fold([PeerAdded(source="t", seq=20, ts=0.0, peer="x", router="r2", asn=64601,
+                           prefixes=(PREFIX,), capacity_bps=10e9),
+                 PeerAdded(source="t", seq=21, ts=0.0, peer="y", router="r4", asn=64602,
+                           prefixes=(PREFIX,), capacity_bps=10e9)], state)
+
+
+async def bgp_egress(plan: LabPlan, router: str) -> str | None:
+    """The BGP next hop of ``router``'s best route to ``PREFIX``."""
+    rib = await vtysh_json(plan.routers[router].ns, f"show ip bgp {PREFIX} json")
+    for path in rib.get("paths", []):
+        if path.get("bestpath", {}).get("overall"):
+            hops = path.get("nexthops", [])
+            return str(hops[0].get("ip")) if hops else None
+    return None
+
+
+async def until_egress(plan: LabPlan, router: str, hop: str) -> float:
+    started = time.monotonic()
+    async with asyncio.timeout(DEADLINE_S):
+        while True:
+            if await bgp_egress(plan, router) == hop:
+                return time.monotonic() - started
+            await asyncio.sleep(0.1)
+
+
+async def test_local_preference_moves_the_egress_and_restores_exactly(tmp_path: Path) -> None:
+    async with running_lab(two_egresses(), "drvb") as lab:
+        plan = lab.plan
+        assert plan is not None
+        r2, r4 = plan.routers["r2"].loopback, plan.routers["r4"].loopback
+        await until_egress(plan, "r1", r2)
+        driver = FrrDriver(LabTarget(plan), plan.igp, tmp_path)
+        before = await configs(driver)
+        policy = PolicyProposed(
+            source=DAEMON_SOURCE, seq=1, ts=0.0, policy_id="b1", kind="bgp", reason="manual",
+            changes=(PolicyChange(router="r4", target="y", attr="local_pref", old=100,
+                                  new=200),
+                     PolicyChange(router="r4", target="y", attr="prepend", old=0, new=2)),
+            target_util=0.8, wc_before=1.0, wc_after=0.5)
+        await timed("bgp apply", driver.apply(policy, ["r4"]))
+        running = await driver.running("r4")
+        assert "route-map PEER-y-in permit 10\n set as-path prepend last-as 2\n" \
+               " set local-preference 200\nexit\n" in running
+        print(f"bgp egress moved after {await until_egress(plan, 'r1', r4):.3f} s")
+
+        await timed("bgp restore", FrrDriver(LabTarget(plan), plan.igp, tmp_path)
+                    .restore(policy, ROUTERS))
+        assert await configs(driver) == before
+        print(f"bgp egress back after {await until_egress(plan, 'r1', r2):.3f} s")

@@ -45,12 +45,13 @@ async def test_dry_run_writes_and_records_apply_and_restore(tmp_path: Path) -> N
     await driver.apply(policy(), ["r1"])
     applied = await driver.running("r1")
     assert " ip ospf cost 30\n" in applied
-    assert " set as-path prepend 65001 65001\n" in applied
+    assert " set as-path prepend last-as 2\n" in applied
     call = driver.calls[0]
     assert (call.action, call.routers) == ("apply", ("r1",))
     assert call.lines["r1"] == [
         "configure terminal", "interface l0", "ip ospf cost 30", "exit",
-        "route-map PEER-x-in permit 10", "set as-path prepend 65001 65001", "exit", "end",
+        "route-map PEER-x-in permit 10", "no set as-path prepend", "set as-path prepend last-as 2",
+        "exit", "end",
         "clear bgp ipv4 unicast 10.9.0.0 soft in"]
     vtysh, diff = call.files
     assert vtysh.parent == tmp_path / "p_1"

@@ -28,7 +28,7 @@ from shadowd.policy.render import (
     restore_commands,
     with_policy,
 )
-from shadowd.policy.runconf import Slot, local_as, peer_neighbors, set_slot, slot_lines
+from shadowd.policy.runconf import Slot, peer_neighbors, set_slot, slot_lines
 
 OSPF_RUNNING = """\
 Building configuration...
@@ -119,7 +119,7 @@ def policy(*changes: PolicyChange) -> PolicyProposed:
 @pytest.fixture(name="target")
 def target_fixture() -> LabTarget:
     lab = plan(production(), LabSettings(lab_id="drv"))
-    return LabTarget(lab, neighbors={("r1", "x"): "10.9.0.0"}, asns={"r2": 65002})
+    return LabTarget(lab, neighbors={("r1", "x"): "10.9.0.0"})
 
 
 def test_lab_target_resolves_interfaces_and_pathspaces(target: LabTarget) -> None:
@@ -161,12 +161,14 @@ def test_bgp_commands_and_refresh(target: LabTarget) -> None:
     assert commands(lp, target, "ospf") == [
         "route-map PEER-x-in permit 10", "set local-preference 200", "exit"]
     assert commands(med, target, "ospf")[1] == "set metric 50"
-    assert commands(pre, target, "ospf")[1] == "set as-path prepend 65002 65002 65002"
-    assert commands(pre, target, "ospf", value=0)[1] == "no set as-path prepend"
-    assert commands(pre, target, "ospf", asn=7, value=1)[1] == "set as-path prepend 7"
-    with pytest.raises(RenderError, match="own AS"):
-        commands(PolicyChange(router="r1", target="x", attr="prepend", old=0, new=1),
-                 target, "ospf")
+    # the peer's AS, cleared first (FRR complains switching an AS list to last-as)
+    assert commands(pre, target, "ospf") == [
+        "route-map PEER-y-in permit 10", "no set as-path prepend",
+        "set as-path prepend last-as 3", "exit"]
+    assert commands(pre, target, "ospf", value=0) == [
+        "route-map PEER-y-in permit 10", "no set as-path prepend", "exit"]
+    with pytest.raises(RenderError, match=r"0\.\.10"):
+        commands(pre, target, "ospf", value=11)
     assert refresh([lp, med, metric("r1", "r1--r2", 1, 2)], target) == [
         "clear bgp ipv4 unicast 10.9.0.0 soft in"]
     # no neighbour in the target: the running config's route-map convention names it
@@ -235,7 +237,7 @@ def test_route_map_set_lines_replace_and_add(target: LabTarget) -> None:
     assert "route-map PEER-x-in permit 10\n set metric 60\n set local-preference 300\n" \
            "exit\n" in after
     prepend = PolicyChange(router="r1", target="x", attr="prepend", old=0, new=2)
-    assert " set as-path prepend 65001 65001\n" in with_policy(BGP_RUNNING, [prepend],
+    assert " set as-path prepend last-as 2\n" in with_policy(BGP_RUNNING, [prepend],
                                                                 target, "ospf")
 
 
@@ -250,7 +252,6 @@ def test_slot_lines_and_set_lines_do_not_confuse_prefixes() -> None:
     text = "route-map A permit 10\n set metric-type type-1\n set metric 5\nexit\n"
     assert slot_lines(text, Slot("route-map A permit 10", "set metric")) == ["set metric 5"]
     assert slot_lines(text, Slot("route-map B permit 10", "set metric")) is None
-    assert local_as(BGP_RUNNING) == 65001
     assert peer_neighbors(BGP_RUNNING) == {"x": "10.9.0.0"}
 
 
