@@ -30,8 +30,8 @@ from shadowd.core.events import (
 from shadowd.core.state import State, fold
 from shadowd.lab.lab import Lab
 from shadowd.lab.plan import Igp, LabPlan
-from shadowd.lab.shell import vtysh_json
-from shadowd.policy.drivers import FrrDriver
+from shadowd.lab.shell import vtysh, vtysh_json
+from shadowd.policy.drivers import FrrDriver, RestoreMismatch
 from shadowd.policy.render import AgentLinkTarget, LabTarget
 from tests.lab.labs import needs_lab, running_lab
 
@@ -116,6 +116,16 @@ async def test_apply_moves_the_path_and_restore_is_byte_identical(lab: Lab,
     await until_via(plan, "r4", "r1", "r3--r4")
 
     await driver.restore(policy, ["r2", "r3"])  # never touched: nothing happens
+    # someone else edits r1 meanwhile: the restore says so, and keeps what it saved
+    ifname = plan.links["r1--r3"].ifname
+    await vtysh(plan.routers["r1"].ns, "configure terminal", f"interface {ifname}",
+                "description edited by hand")
+    with pytest.raises(RestoreMismatch) as mismatch:
+        await driver.restore(policy, ["r1"])
+    assert "+ description edited by hand" in mismatch.value.diffs["r1"]
+    assert (tmp_path / "rollouts" / "p1" / "r1.conf").exists()
+    await vtysh(plan.routers["r1"].ns, "configure terminal", f"interface {ifname}",
+                "description r1--r3 to r3")
     await timed(f"{plan.igp} restore", driver.restore(policy, ["r4", "r1"]))
     assert await configs(driver) == before
     await until_via(plan, "r1", "r4", "r1--r2")
