@@ -12,7 +12,7 @@ back on the router's ``neighbor ADDR route-map PEER-<peer>-in in``).
 from __future__ import annotations
 
 from collections.abc import Mapping
-from typing import Any, Protocol
+from typing import Protocol
 
 from shadowd.core.errors import ShadowdError
 from shadowd.lab.plan import LabPlan
@@ -56,9 +56,9 @@ class LabTarget(_Peers):
             raise RenderError(f"router {router!r} is not in lab {self.plan.lab_id}") from None
 
     def neighbor(self, router: str, peer: str) -> str:
-        found = _lab_peers(self.plan).get(peer)
+        found = self.plan.peers.get(peer)
         if found is not None and found.router == router:
-            return str(found.peer_addr)
+            return found.peer_addr
         return super().neighbor(router, peer)
 
     def interface(self, router: str, link: str) -> str:
@@ -66,12 +66,6 @@ class LabTarget(_Peers):
         if found is None or router not in (found.a, found.b):
             raise RenderError(f"router {router!r} has no end on lab link {link!r}")
         return found.ifname
-
-
-def _lab_peers(plan: LabPlan) -> dict[str, Any]:
-    """The plan's external BGP peers (a lab with bgpd; none in a plan without them)."""
-    peers: dict[str, Any] = getattr(plan, "peers", {})
-    return peers
 
 
 class AgentLinkTarget(_Peers):
