@@ -245,7 +245,7 @@ def _route(costs: IgpCosts, demand: FloatArray) -> FloatArray:
 
 LOCAL_PREF_STEP: Final = 10
 MED_STEP: Final = 10
-MAX_PREPEND: Final = 16
+MAX_PREPEND: Final = 10  # FRR: "set as-path prepend last-as N" takes 1..10
 MAX_CHANGES: Final = 3
 NO_FAILURE: Final = "none"
 _RANK: Final = {"local_pref": 0, "prepend": 1, "med": 2}
