@@ -1,0 +1,216 @@
+"""Policies end to end against a real "production": FRR routers (lab id ``prod``) read by
+the FRR agent, published over a real mosquitto with the demands as a second source, and
+shadowd (a subprocess) proposing, validating, rolling out with the FRR driver, and
+learning from what production then shows.
+
+1. An overload under a single link failure gets an IGP metric proposal; shadowd's own
+   shadow lab (lab id ``prodshd``) confirms the worst case under target; the phased
+   rollout completes in production (every changed router runs the new cost, and the agent
+   reports it back); the journal is in order; the feedback's demand scale is the next
+   proposal's.
+2. A SIGKILL mid-rollout; the restarted daemon says it resumed (or rolled back) and
+   production ends as the journal says.
+
+Every wait polls what can be observed (shadowctl, vtysh); nothing sleeps blind.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any, Final
+
+import pytest
+
+from shadowd.lab import cleanup
+from shadowd.lab.plan import LabPlan
+from tests.brokers import (  # noqa: F401  (this tier's own broker: no conftest registers one)
+    Mosquitto,
+    mosquitto_fixture,
+    mosquitto_session_fixture,
+)
+from tests.integration.harness import Daemon, poll
+from tests.lab.labs import needs_lab, nothing_left
+from tests.lab.production import (
+    DEMANDS,
+    TARGET_UTIL,
+    DemandFeed,
+    configs,
+    ctl,
+    daemon_config,
+    history,
+    holds_policy,
+    plan_of,
+    production,
+    running_agent,
+    view_has_metrics,
+    wait_lab_mirrors,
+    wait_outcome,
+    wait_source,
+    wait_view,
+)
+
+pytestmark = [*needs_lab, pytest.mark.skipif(shutil.which("mosquitto") is None,
+                                             reason="needs mosquitto (make sysdeps)")]
+
+SHADOW_LAB: Final = "prodshd"  # shadowd's own lab, next to production's "prod"
+END: Final = ("deployed", "rolled_back", "aborted")
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _no_shadow_lab_before_or_after() -> Iterator[None]:
+    asyncio.run(cleanup.purge(SHADOW_LAB))
+    yield
+    asyncio.run(cleanup.purge(SHADOW_LAB))
+
+
+def phases(steps: list[dict[str, Any]]) -> list[str]:
+    return [s["phase"] for s in steps]
+
+
+def started_daemon(directory: Path, config: Path) -> Daemon:
+    d = Daemon(directory, config)
+    d.start()
+    d.wait_ready()
+    return d
+
+
+def propose(d: Daemon) -> dict[str, Any]:
+    entry: dict[str, Any] | None = ctl(d, "policies", "propose")["entry"]
+    assert entry is not None, "no proposal for an overloaded network"
+    return entry
+
+
+def fed(d: Daemon, plan: LabPlan, feed: DemandFeed) -> None:
+    """Production seen through the agent, and the demands, in shadowd's view."""
+    wait_view(d, plan)
+    wait_source(d, "demands", feed.send(DEMANDS))
+
+
+async def test_overload_gets_a_lab_proven_metric_policy_rolled_out_and_learnt_from(
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    prefix = f"p{uuid.uuid4().hex[:8]}"
+    async with production() as lab:
+        plan = plan_of(lab)
+        with running_agent(tmp_path, plan, mosquitto, prefix):
+            directory = tmp_path / "d"
+            directory.mkdir()
+            config = daemon_config(directory, plan, mosquitto, prefix, lab_id=SHADOW_LAB)
+            d = Daemon(directory, config)
+            try:
+                await asyncio.to_thread(overload_fixed, d, plan, DemandFeed(mosquitto, prefix))
+            finally:
+                code = await asyncio.to_thread(stopped, d)
+            assert code == 0, d.log_text()[-3000:]
+    assert nothing_left(SHADOW_LAB) == {"namespaces": [], "processes": [], "run_dirs": []}
+
+
+def stopped(d: Daemon) -> int | None:
+    """SIGTERM (shadowd takes its lab down), or a kill if it had not started or hung."""
+    code = d.stop() if d.proc is not None and d.proc.poll() is None else None
+    d.cleanup()
+    return code
+
+
+def overload_fixed(d: Daemon, plan: LabPlan, feed: DemandFeed) -> None:
+    d.start()
+    d.wait_ready()
+    fed(d, plan, feed)
+    wait_lab_mirrors(d)
+    entry = propose(d)
+    policy = entry["proposal"]
+    assert policy["kind"] == "igp_metric"
+    assert policy["wc_before"] > TARGET_UTIL > policy["wc_after"]
+    assert policy["wc_failure_before"].startswith("link:")
+    assert policy["changes"]
+    assert policy["disconnected"] == 0
+    validation = entry["validation"]
+    assert (validation["tier"], validation["ok"]) == ("lab", True), validation
+    assert validation["wc_after"] < TARGET_UTIL
+    assert entry["status"] == "validated"
+    rolled_out(d, plan, policy)
+    learnt_from(d, feed, policy["policy_id"])
+
+
+def rolled_out(d: Daemon, plan: LabPlan, policy: dict[str, Any]) -> None:
+    """Deployed in two phases; production runs it, the agent reports it back."""
+    pid, changes = policy["policy_id"], policy["changes"]
+    routers = sorted({c["router"] for c in changes})
+    before = configs(plan)
+    deployed = ctl(d, "policies", "deploy", pid, "--percentage", "50", "--interval", "2")
+    assert deployed["rollout_id"]
+    shown = wait_outcome(d, pid, END)
+    journal = history(d, pid)
+    assert shown["entry"]["status"] == "deployed", phases(journal)
+
+    assert holds_policy(plan, changes)
+    after = configs(plan)
+    assert {r for r in after if after[r] != before[r]} == set(routers)
+    poll("the agent to report the new metrics",
+         lambda: True if view_has_metrics(d, changes) else None, interval=0.3)
+
+    steps = [s["routers"] for s in journal if s["phase"] == "applying"]
+    assert len(steps) == min(2, len(routers))  # 50 % a step
+    assert sorted(r for step in steps for r in step) == routers
+    assert phases(journal) == ["started", *["applying", "applied", "measured"] * len(steps),
+                               "completed"]
+    assert all(s["verdict"] == "success" for s in journal if s["phase"] == "measured")
+
+
+def learnt_from(d: Daemon, feed: DemandFeed, pid: str) -> None:
+    """The feedback is recorded, and scales the next cycle's demands."""
+    feedback = poll("the policy's feedback",
+                    lambda: ctl(d, "policies", "show", pid)["entry"]["feedback"], interval=0.3)
+    scale = feedback["demand_scale"]
+    assert scale != pytest.approx(1.0)  # production carries less than the model predicted
+    more = tuple((src, dst, rate * 2.4) for src, dst, rate in DEMANDS)
+    wait_source(d, "demands", feed.send(more))
+    again = propose(d)["proposal"]
+    assert again["demand_scale"] == pytest.approx(scale)
+
+
+async def test_sigkill_mid_rollout_resumes_or_rolls_back_as_the_journal_says(
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    prefix = f"p{uuid.uuid4().hex[:8]}"
+    async with production() as lab:
+        plan = plan_of(lab)
+        with running_agent(tmp_path, plan, mosquitto, prefix):
+            directory = tmp_path / "d"
+            directory.mkdir()
+            config = daemon_config(directory, plan, mosquitto, prefix, lab_id=None)
+            d = Daemon(directory, config)
+            try:
+                await asyncio.to_thread(killed_and_recovered, d, plan,
+                                        DemandFeed(mosquitto, prefix))
+            finally:
+                await asyncio.to_thread(stopped, d)
+
+
+def killed_and_recovered(d: Daemon, plan: LabPlan, feed: DemandFeed) -> None:
+    d.start()
+    d.wait_ready()
+    fed(d, plan, feed)
+    entry = propose(d)
+    assert (entry["validation"]["tier"], entry["validation"]["ok"]) == ("model", True)
+    pid, changes = entry["proposal"]["policy_id"], entry["proposal"]["changes"]
+    before = configs(plan)
+    ctl(d, "policies", "deploy", pid, "--percentage", "50", "--interval", "10")
+    poll("step 1 applied", lambda: True if "applied" in phases(history(d, pid)) else None)
+    d.kill()  # mid-gate: step 1's routers hold the policy, not yet verified
+
+    d.start()
+    d.wait_ready()
+    shown = wait_outcome(d, pid, END)
+    journal = history(d, pid)
+    resumed = [s for s in journal if s["phase"] == "resumed"]
+    assert len(resumed) == 1, journal
+    assert resumed[0]["detail"], journal
+    if shown["entry"]["status"] == "deployed":
+        assert phases(journal)[-1] == "completed"
+        assert holds_policy(plan, changes)
+    else:
+        assert phases(journal)[-1] == "rolled_back"
+        assert configs(plan) == before
