@@ -293,53 +293,36 @@ class DaemonHandlers(Handlers):
 
     # --- policies: answered from ``daemon.policies`` (see ``control.policybook``) ----------
 
-    def _policies(self) -> PolicyBook | ErrorReply:
-        book: PolicyBook | None = getattr(self._daemon, "policies", None)
-        if book is None:
-            return ErrorReply(code=UNAVAILABLE, message="this shadowd runs no policy service "
-                              "(is [policy] enabled = false in its configuration?)")
-        return book
+    @property
+    def _policies(self) -> PolicyBook:
+        return self._daemon.policies
 
-    async def on_policy_list(self, request: PolicyListRequest,
-                             peer: Peer) -> PolicyListReply | ErrorReply:
-        book = self._policies()
-        return book if isinstance(book, ErrorReply) else policybook.answer_list(book, request)
+    async def on_policy_list(self, request: PolicyListRequest, peer: Peer) -> PolicyListReply:
+        return policybook.answer_list(self._policies, request)
 
     async def on_policy_show(self, request: PolicyShowRequest,
                              peer: Peer) -> PolicyShowReply | ErrorReply:
-        book = self._policies()
-        if isinstance(book, ErrorReply):
-            return book
-        return await policybook.answer_show(book, request)
+        return await policybook.answer_show(self._policies, request)
 
     async def on_policy_propose(self, request: PolicyProposeRequest,
                                 peer: Peer) -> PolicyProposeReply | ErrorReply:
-        book = self._policies()
-        if isinstance(book, ErrorReply):
-            return book
-        return await policybook.answer_propose(book, request)
+        return await policybook.answer_propose(self._policies, request)
 
     async def on_policy_deploy(self, request: PolicyDeployRequest,
                                peer: Peer) -> PolicyDeployReply | ErrorReply:
-        book = self._policies()
-        if isinstance(book, ErrorReply):
-            return book
-        return await policybook.answer_deploy(book, request)
+        return await policybook.answer_deploy(self._policies, request)
 
     async def on_policy_approve(self, request: PolicyApproveRequest,
                                 peer: Peer) -> PolicyApproveReply | ErrorReply:
-        book = self._policies()
-        return book if isinstance(book, ErrorReply) else policybook.answer_approve(book, request)
+        return policybook.answer_approve(self._policies, request)
 
     async def on_policy_rollback(self, request: PolicyRollbackRequest,
                                  peer: Peer) -> PolicyRollbackReply | ErrorReply:
-        book = self._policies()
-        return book if isinstance(book, ErrorReply) else policybook.answer_rollback(book, request)
+        return policybook.answer_rollback(self._policies, request)
 
     async def on_policy_history(self, request: PolicyHistoryRequest,
                                 peer: Peer) -> PolicyHistoryReply | ErrorReply:
-        book = self._policies()
-        return book if isinstance(book, ErrorReply) else policybook.answer_history(book, request)
+        return policybook.answer_history(self._policies, request)
 
 
 def _convergence(record: ConvergenceRecord) -> LabConvergence:

@@ -319,16 +319,6 @@ async def test_the_daemons_handlers_answer_from_its_book() -> None:
     assert reply.code == p.NOT_FOUND
 
 
-async def test_the_handlers_say_when_there_is_no_policy_service() -> None:
-    handlers = DaemonHandlers(cast(Any, SimpleNamespace(policies=None)))
-    for request in (p.PolicyListRequest(), p.PolicyShowRequest(policy_id="x"),
-                    p.PolicyProposeRequest(), p.PolicyHistoryRequest()):
-        reply = await handlers.handle(request, _PEER)
-        assert isinstance(reply, p.ErrorReply)
-        assert reply.code == p.UNAVAILABLE
-        assert "[policy] enabled" in reply.message
-
-
 async def test_a_failing_proposal_and_rendering_are_named() -> None:
     class Broken:
         def __init__(self) -> None:
