@@ -15,11 +15,13 @@ r1--r3's cost splits both over the long way round.
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
@@ -32,14 +34,17 @@ from shadowd.agent.frr import link_id
 from shadowd.core.events import AnyEvent, DemandSet, LinkAdded, RouterAdded
 from shadowd.core.state import State, fold
 from shadowd.ingest.wire import DeltaBatch, encode_message
+from shadowd.lab import cleanup
 from shadowd.lab.lab import Lab
 from shadowd.lab.plan import LabPlan
 from shadowd.policy.targets import agent_link_ends
-from tests.brokers import Mosquitto
+from tests.brokers import _SPAWNER, Mosquitto, _spawn
 from tests.integration.harness import CONFIG, Daemon, poll, shadowctl_json
 from tests.lab.labs import running_lab
 
 PROD_ID: Final = "prod"  # production's lab id (namespaces prod-r1 ...)
+SHADOW_LAB: Final = "prodshd"  # shadowd's own lab, next to production
+LOCK: Final = Path(tempfile.gettempdir()) / "shadowd-lab-prod.lock"
 ROUTERS: Final = ("r1", "r2", "r3", "r4", "r5")
 LINKS: Final = (("r1", "r2"), ("r1", "r3"), ("r2", "r3"), ("r1", "r4"), ("r4", "r5"),
                 ("r2", "r5"))
@@ -59,9 +64,43 @@ def production_state() -> State:
 
 @asynccontextmanager
 async def production() -> AsyncIterator[Lab]:
-    """Production, converged; gone afterwards (``running_lab`` checks nothing is left)."""
-    async with running_lab(production_state(), PROD_ID) as lab:
-        yield lab
+    """Production, converged; gone afterwards (``running_lab`` checks nothing is left).
+    One test session at a time has it (and ``SHADOW_LAB``): its lab ids are fixed, and a
+    second session's purge would tear down the first's routers."""
+    with LOCK.open("w") as lock:
+        await asyncio.to_thread(poll, "the production lab's lock",
+                                lambda: _locked(lock.fileno()), interval=0.2)
+        await cleanup.purge(SHADOW_LAB)
+        try:
+            async with running_lab(production_state(), PROD_ID) as lab:
+                yield lab
+        finally:
+            await cleanup.purge(SHADOW_LAB)
+
+
+def _locked(fd: int) -> bool | None:
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return None
+    return True
+
+
+class ProdDaemon(Daemon):
+    """shadowd as the harness runs it, but killed by the kernel if the test process dies
+    (a pytest killed outright leaves no shadowd driving production's routers)."""
+
+    def start(self, *, env: dict[str, str] | None = None) -> ProdDaemon:
+        assert env is None
+        cmd = [sys.executable, "-m", "shadowd.cli", "run", "--config", str(self.config),
+               "--state-dir", str(self.state_dir), "--socket", str(self.socket)]
+        self.proc = spawn(cmd, self.dir, self.log_path)
+        return self
+
+
+def spawn(cmd: list[str], cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start ``cmd`` from the brokers' long-lived spawner thread, dying with the tests."""
+    return _SPAWNER.submit(_spawn, cmd, cwd, log).result()
 
 
 def plan_of(lab: Lab) -> LabPlan:
@@ -110,9 +149,8 @@ def running_agent(directory: Path, plan: LabPlan, broker: Mosquitto,
     config = directory / "agent.toml"
     config.write_text(AGENT_TOML.format(state=directory / "agent.position", routers=routers,
                                         host=broker.host, port=broker.port, prefix=prefix))
-    with (directory / "agent.log").open("ab") as out:
-        proc = subprocess.Popen([sys.executable, "-m", "shadowd.cli", "agent", "--config",
-                                 str(config)], stdout=out, stderr=out)
+    proc = spawn([sys.executable, "-m", "shadowd.cli", "agent", "--config", str(config)],
+                 directory, directory / "agent.log")
     try:
         yield proc
     finally:

@@ -19,13 +19,11 @@ from __future__ import annotations
 import asyncio
 import shutil
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, Final
 
 import pytest
 
-from shadowd.lab import cleanup
 from shadowd.lab.plan import LabPlan
 from tests.brokers import (  # noqa: F401  (this tier's own broker: no conftest registers one)
     Mosquitto,
@@ -36,8 +34,10 @@ from tests.integration.harness import Daemon, poll
 from tests.lab.labs import needs_lab, nothing_left
 from tests.lab.production import (
     DEMANDS,
+    SHADOW_LAB,
     TARGET_UTIL,
     DemandFeed,
+    ProdDaemon,
     configs,
     ctl,
     daemon_config,
@@ -56,26 +56,11 @@ from tests.lab.production import (
 pytestmark = [*needs_lab, pytest.mark.skipif(shutil.which("mosquitto") is None,
                                              reason="needs mosquitto (make sysdeps)")]
 
-SHADOW_LAB: Final = "prodshd"  # shadowd's own lab, next to production's "prod"
 END: Final = ("deployed", "rolled_back", "aborted")
-
-
-@pytest.fixture(autouse=True, scope="module")
-def _no_shadow_lab_before_or_after() -> Iterator[None]:
-    asyncio.run(cleanup.purge(SHADOW_LAB))
-    yield
-    asyncio.run(cleanup.purge(SHADOW_LAB))
 
 
 def phases(steps: list[dict[str, Any]]) -> list[str]:
     return [s["phase"] for s in steps]
-
-
-def started_daemon(directory: Path, config: Path) -> Daemon:
-    d = Daemon(directory, config)
-    d.start()
-    d.wait_ready()
-    return d
 
 
 def propose(d: Daemon) -> dict[str, Any]:
@@ -99,13 +84,13 @@ async def test_overload_gets_a_lab_proven_metric_policy_rolled_out_and_learnt_fr
             directory = tmp_path / "d"
             directory.mkdir()
             config = daemon_config(directory, plan, mosquitto, prefix, lab_id=SHADOW_LAB)
-            d = Daemon(directory, config)
+            d = ProdDaemon(directory, config)
             try:
                 await asyncio.to_thread(overload_fixed, d, plan, DemandFeed(mosquitto, prefix))
             finally:
                 code = await asyncio.to_thread(stopped, d)
             assert code == 0, d.log_text()[-3000:]
-    assert nothing_left(SHADOW_LAB) == {"namespaces": [], "processes": [], "run_dirs": []}
+        assert nothing_left(SHADOW_LAB) == {"namespaces": [], "processes": [], "run_dirs": []}
 
 
 def stopped(d: Daemon) -> int | None:
@@ -181,7 +166,7 @@ async def test_sigkill_mid_rollout_resumes_or_rolls_back_as_the_journal_says(
             directory = tmp_path / "d"
             directory.mkdir()
             config = daemon_config(directory, plan, mosquitto, prefix, lab_id=None)
-            d = Daemon(directory, config)
+            d = ProdDaemon(directory, config)
             try:
                 await asyncio.to_thread(killed_and_recovered, d, plan,
                                         DemandFeed(mosquitto, prefix))
@@ -207,10 +192,14 @@ def killed_and_recovered(d: Daemon, plan: LabPlan, feed: DemandFeed) -> None:
     journal = history(d, pid)
     resumed = [s for s in journal if s["phase"] == "resumed"]
     assert len(resumed) == 1, journal
-    assert resumed[0]["detail"], journal
+    assert resumed[0]["detail"], journal  # which it chose, and why
+    killed_at = phases(journal[:journal.index(resumed[0])])
+    assert killed_at == ["started", "applying", "applied"]  # step 1 unverified
     if shown["entry"]["status"] == "deployed":
         assert phases(journal)[-1] == "completed"
         assert holds_policy(plan, changes)
+        after, changed = configs(plan), {c["router"] for c in changes}
+        assert {r for r in after if after[r] != before[r]} == changed
     else:
         assert phases(journal)[-1] == "rolled_back"
         assert configs(plan) == before
