@@ -39,7 +39,7 @@ from shadowd.core.events import (
 )
 from shadowd.core.state import PolicyEntry, State
 from shadowd.policy.actions import AnyAction, Journal
-from shadowd.policy.bgp import policy_of, propose_bgp
+from shadowd.policy.bgp import BgpPolicy, policy_of, propose_bgp
 from shadowd.policy.drivers import Driver
 from shadowd.policy.effect import predicted_utilisation
 from shadowd.policy.generate import propose_metrics
@@ -50,7 +50,9 @@ from shadowd.predict.records import Stamp
 from shadowd.tiers.monitor import Monitor
 from shadowd.tiers.recorder import Recorder
 from shadowd.tiers.rollouts import RolloutRunner
-from shadowd.tiers.validate import Validation, validate_in_model
+from shadowd.tiers.validate import validate_in_model
+from shadowd.tiers.validate_bgp import validate_bgp_in_model
+from shadowd.tiers.validation import Validation
 
 log = logs.get_logger()
 
@@ -70,7 +72,12 @@ class LabValidator(Protocol):
     def up(self) -> bool: ...
 
     async def validate(self, state: State, policy: PolicyProposed) -> Validation | None:
-        """The policy through the shadow lab (None: the lab is not up)."""
+        """An IGP policy through the shadow lab (None: the lab is not up)."""
+        ...
+
+    async def validate_bgp(self, state: State, policy: PolicyProposed,
+                           current: BgpPolicy) -> Validation | None:
+        """A BGP policy's route-maps on the shadow lab's egress routers (None: not up)."""
         ...
 
 
@@ -140,11 +147,9 @@ class Policies:
             target_util=c.target_util, failure_set=c.failure_set, demand_scale=scale,
             max_changes=c.max_changes)
         if found is None and state.peers:
-            deployed = [e.proposal for e in state.policies.values()
-                        if e.status == "deployed" and e.proposal.kind == "bgp"]
             found = await asyncio.to_thread(
                 propose_bgp, state, target_util=c.target_util, policy_id="pending",
-                reason=reason, stamp=_PLACEHOLDER, current=policy_of(deployed))
+                reason=reason, stamp=_PLACEHOLDER, current=_bgp_running(state))
         if found is None:
             log.info("no policy needed or found", reason=reason, demand_scale=round(scale, 3))
             return None
@@ -159,9 +164,13 @@ class Policies:
 
     async def _validate(self, state: State, policy: PolicyProposed) -> None:
         result = None
-        if self._lab is not None and self.config.validate_in_lab and self._lab.up() \
-                and policy.kind == "igp_metric":
-            result = await self._lab.validate(state, policy)
+        lab = self._lab if self.config.validate_in_lab else None
+        current = _bgp_running(state)
+        if lab is not None and lab.up():
+            result = await (lab.validate(state, policy) if policy.kind == "igp_metric"
+                            else lab.validate_bgp(state, policy, current))
+        if result is None and policy.kind == "bgp":
+            result = await asyncio.to_thread(validate_bgp_in_model, state, policy, current)
         if result is None:
             result = await asyncio.to_thread(validate_in_model, state, policy)
         self._recorder.record(lambda s: PolicyValidated(
@@ -342,6 +351,12 @@ class Policies:
             return list(self.entry(policy_id).steps)
         steps = [s for e in self._state.policies.values() for s in e.steps]
         return sorted(steps, key=lambda s: s.seq)
+
+
+def _bgp_running(state: State) -> BgpPolicy:
+    """The BGP settings production runs: every deployed BGP policy, in order."""
+    return policy_of(e.proposal for e in state.policies.values()
+                     if e.status == "deployed" and e.proposal.kind == "bgp")
 
 
 def _policy_fields(policy: PolicyProposed) -> dict[str, object]:

@@ -5,7 +5,8 @@ of the policy's failure set that matters most (the worst case before and after t
 policy), failed and repaired one at a time. After every step the lab must converge to
 the model's routes, and its own RIBs are walked with the demands (``policy.forwarding``):
 no forwarding loop, no demand without a route that had one, and the utilisation the lab's
-routes produce must stay under the target. The lab ends as it began (the mirror re-applies
+routes produce must stay under the target. Once the policy is in, pings along the
+heaviest demands must be answered. The lab ends as it began (the mirror re-applies
 the log's state after the exclusive run).
 
 Without a lab, ``validate_in_model`` checks the same on the model's own tables (what the
@@ -19,27 +20,21 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Literal
 
+from shadowd import logs
 from shadowd.core.events import AnyEvent, LinkMetric, LinkStatus, PolicyProposed, RouterHealth
 from shadowd.core.state import State, apply
 from shadowd.engine.incremental import Engine, next_hop_links
+from shadowd.lab import probe
 from shadowd.lab.lab import Lab
+from shadowd.policy.bgp import BgpPolicy
 from shadowd.policy.forwarding import Tables, Walk, walk
 from shadowd.tiers.mirror import LabMirror
+from shadowd.tiers.validate_bgp import validate_bgp_in_lab
+from shadowd.tiers.validation import Validation
 
 SOURCE = "validate"
-
-
-@dataclass(frozen=True, slots=True)
-class Validation:
-    tier: Literal["model", "lab"]
-    ok: bool
-    wc_after: float  # the highest utilisation the tables produced over the steps
-    agreement: float  # the lowest RIB agreement with the model over the steps
-    loops: int
-    unreachable: int  # demands without a route that had one before the policy
-    steps: int
-    detail: str
-    seconds: float
+PROBES = 5  # pings along the heaviest demands once the policy is in
+log = logs.get_logger()
 
 
 class _Seq:
@@ -145,7 +140,30 @@ async def validate_in_lab(lab: Lab, state: State, policy: PolicyProposed, *,
                                   f"({done.report.agreement:.1%} agreement)")
         if judged:
             tally.add(name, work, _judge(work, await lab.ribs(), policy.demand_scale), baseline)
+        if name == "policy":
+            tally.problems += await _probe(lab, work)
     return _result("lab", tally, steps, started)
+
+
+async def _probe(lab: Lab, state: State) -> list[str]:
+    """Pings along the heaviest demands (source namespace -> destination loopback): the
+    data plane must carry what the RIBs say. A probe that cannot run is said, not fatal."""
+    plan = lab.plan
+    if plan is None:
+        return []
+    heaviest = sorted(((rate, src, dst) for src, row in state.demands.items()
+                       for dst, rate in row.items()), reverse=True)[:PROBES]
+    problems = []
+    for _, src, dst in heaviest:
+        try:
+            answer = await probe.rtt(plan.routers[src].ns, plan.routers[dst].loopback,
+                                     count=3, interval_s=0.05)
+        except probe.ProbeError as err:
+            log.warning("validation probe could not run", error=str(err))
+            continue
+        if answer.received == 0:
+            problems.append(f"policy: {src} cannot reach {dst} (ping)")
+    return problems
 
 
 def validate_in_model(state: State, policy: PolicyProposed) -> Validation:
@@ -178,6 +196,7 @@ class MirrorValidator:
 
     def __init__(self, mirror: LabMirror, *, timeout_s: float) -> None:
         self._mirror, self._timeout = mirror, timeout_s
+        self._igp = mirror.settings.igp
 
     def up(self) -> bool:
         return self._mirror.status().lab.up
@@ -185,5 +204,13 @@ class MirrorValidator:
     async def validate(self, state: State, policy: PolicyProposed) -> Validation | None:
         async def in_lab(lab: Lab) -> Validation:
             return await validate_in_lab(lab, state, policy, timeout_s=self._timeout)
+
+        return await self._mirror.run_exclusive(in_lab)
+
+    async def validate_bgp(self, state: State, policy: PolicyProposed,
+                           current: BgpPolicy) -> Validation | None:
+        async def in_lab(lab: Lab) -> Validation:
+            return await validate_bgp_in_lab(lab, state, policy, current, igp=self._igp,
+                                             timeout_s=self._timeout)
 
         return await self._mirror.run_exclusive(in_lab)
