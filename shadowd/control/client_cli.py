@@ -34,6 +34,7 @@ from shadowd.control.protocol import (
     LabUpRequest,
     LoadsRequest,
     LogTailRequest,
+    MetricSetting,
     PolicyApproveRequest,
     PolicyDeployRequest,
     PolicyHistoryRequest,
@@ -195,9 +196,35 @@ def _bounded_count(high: int) -> Callable[[str], int]:
     return parse
 
 
+MAX_IGP_COST = 16_777_214  # IS-IS wide metrics; OSPF stops at 65535 (the driver says so)
+
+
 def _propose_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--reason", default="manual", metavar="TEXT",
                         help="why, as the proposal records it (default manual)")
+    parser.add_argument("--metric", nargs=3, action=_MetricAction, default=[],
+                        metavar=("ROUTER", "LINK", "COST"),
+                        help="propose this change of your own instead of generating one: "
+                             "ROUTER's outgoing cost on LINK (repeatable); it is assessed, "
+                             "validated and rolled out like a generated one")
+
+
+class _MetricAction(argparse.Action):
+    """``--metric ROUTER LINK COST``, repeatable; a cost that is no whole number in the
+    IGP's range is a usage error."""
+
+    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
+                 values: Any, option_string: str | None = None) -> None:
+        router, link, cost = values
+        if not cost.isdigit() or not 1 <= int(cost) <= MAX_IGP_COST:
+            parser.error(f"--metric {router} {link} {cost}: the cost must be a whole number "
+                         f"from 1 to {MAX_IGP_COST}")
+        setting = MetricSetting(router=router, link=link, metric=int(cost))
+        setattr(namespace, self.dest, [*getattr(namespace, self.dest), setting])
+
+
+def _propose_request(args: argparse.Namespace) -> PolicyProposeRequest:
+    return PolicyProposeRequest(reason=args.reason, metrics=args.metric)
 
 
 def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
@@ -278,7 +305,7 @@ COMMANDS: Final[tuple[Command[Any], ...]] = (
             lambda args: PolicyShowRequest(policy_id=args.policy_id),
             render_policy.policy_show, _policy_argument, SCENARIO_TIMEOUT_S),
     Command(("policies", "propose"), "generate a policy from the shadow now and validate it "
-            "(in the lab when it is up)", lambda args: PolicyProposeRequest(reason=args.reason),
+            "(in the lab when it is up)", _propose_request,
             render_policy.policy_propose, _propose_arguments, PROPOSE_TIMEOUT_S),
     Command(("policies", "deploy"), "roll a validated policy out to production in "
             "metric-gated phases (in the background)", _deploy_request,

@@ -3,7 +3,7 @@ tests of ``shadowctl policies ...`` without a daemon, a lab or production."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -58,6 +58,7 @@ class FakePolicyBook:
         self._events, self._state, self._clock = events, state, clock
         self.next_proposal: PolicyProposed | None = None
         self.manual_approval = False
+        self.proposed_metrics: list[tuple[str, str, int]] = []  # the last propose's own changes
         self.running: dict[str, str] = {}  # router -> running config; else the old settings
         self._rollouts = 0
 
@@ -80,7 +81,9 @@ class FakePolicyBook:
         return FakeRendered(frr=render_frr(policy, target, "ospf"), json=render_json(policy),
                             diffs=diffs)
 
-    async def propose(self, reason: str = "manual") -> PolicyEntry | None:
+    async def propose(self, reason: str = "manual",
+                      metrics: Sequence[tuple[str, str, int]] = ()) -> PolicyEntry | None:
+        self.proposed_metrics = list(metrics)
         if self.next_proposal is None:
             return None
         proposal = msgspec.structs.replace(self.next_proposal, reason=reason, **self._stamp())

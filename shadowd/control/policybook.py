@@ -58,7 +58,8 @@ class PolicyBook(Protocol):
     def entries(self) -> Sequence[PolicyEntry]: ...  # oldest first
     def entry(self, policy_id: str, /) -> PolicyEntry: ...
     async def rendered(self, policy_id: str, /) -> Rendered: ...  # reads running configs
-    async def propose(self, reason: str = "manual") -> PolicyEntry | None: ...
+    async def propose(self, reason: str = "manual",
+                      metrics: Sequence[tuple[str, str, int]] = ()) -> PolicyEntry | None: ...
     async def deploy(self, policy_id: str, /, segment: str | None,
                      rollout_percentage: float | None, monitoring_interval_s: float | None,
                      dry_run: bool) -> str: ...  # the rollout id; it runs in the background
@@ -100,7 +101,8 @@ async def answer_show(book: PolicyBook,
 async def answer_propose(book: PolicyBook,
                          request: PolicyProposeRequest) -> PolicyProposeReply | ErrorReply:
     try:
-        entry = await book.propose(reason=request.reason)
+        entry = await book.propose(reason=request.reason, metrics=[
+            (m.router, m.link, m.metric) for m in request.metrics])
     except ShadowdError as err:
         return ErrorReply(code=POLICY_FAILED, message=f"no policy could be proposed: {err}")
     if entry is None:

@@ -497,10 +497,20 @@ class PolicyShowRequest(Request[PolicyShowReply], frozen=True, tag="policy_show"
     policy_id: PolicyId
 
 
+class MetricSetting(msgspec.Struct, frozen=True, kw_only=True):
+    """An operator's own change: ``router``'s outgoing IGP cost on ``link``."""
+
+    router: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    link: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    metric: Annotated[int, msgspec.Meta(ge=1, le=16_777_214)]
+
+
 class PolicyProposeRequest(Request[PolicyProposeReply], frozen=True, tag="policy_propose"):
-    """Generate a policy from the shadow now, and validate it (the lab when it is up)."""
+    """Generate a policy from the shadow now (or, with ``metrics``, take the operator's
+    own), and validate it (in the lab when it is up)."""
 
     reason: Label = "manual"
+    metrics: list[MetricSetting] = msgspec.field(default_factory=list)
 
 
 class PolicyDeployRequest(Request[PolicyDeployReply], frozen=True, tag="policy_deploy"):

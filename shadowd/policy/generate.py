@@ -33,6 +33,7 @@ never disconnects a demand, which is checked anyway: a result that would is not 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Final
 
@@ -47,6 +48,7 @@ from shadowd.policy.effect import (
     OSPF_MAX_METRIC,
     Assessment,
     FailureSetKind,
+    apply_changes,
     assess,
     change_for,
     demands_moved,
@@ -170,6 +172,23 @@ def propose_metrics(
     if not found.reached and not partial:
         return None
     return proposal(stamp, found, policy_id=policy_id, reason=reason, at_lsn=state.lsn)
+
+
+def assess_changes(state: State, changes: Sequence[PolicyChange], *, target_util: float,
+                   failure_set: FailureSetKind = "links",
+                   demand_scale: float = 1.0) -> Search:
+    """An operator's own metric changes, assessed as a search's result would be (so they
+    get the same predicted effect, validation and rollout). Raises ``InvalidChange``."""
+    _check(target_util, demand_scale, 1, 1, 1)
+    net, demand = network_of(state, demand_scale)
+    failures = failures_of(net, failure_set)
+    before = assess(net, demand, net.metric.copy(), failures)
+    metric = Network.from_state(apply_changes(state, changes)).metric
+    after = assess(net, demand, metric, failures)
+    return Search(changes=tuple(changes), before=before, after=after, evaluations=2,
+                  target_util=target_util, failure_set=failure_set, demand_scale=demand_scale,
+                  demands_moved=demands_moved(before, after),
+                  disconnected=newly_disconnected(before, after))
 
 
 def proposal(stamp: Stamp, found: Search, *, policy_id: str, reason: str,

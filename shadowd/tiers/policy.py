@@ -31,6 +31,7 @@ from shadowd.config import PolicyConfig
 from shadowd.core.errors import ShadowdError
 from shadowd.core.events import (
     AnyEvent,
+    PolicyChange,
     PolicyFeedback,
     PolicyProposed,
     PolicyValidated,
@@ -42,7 +43,7 @@ from shadowd.policy.actions import AnyAction, Journal
 from shadowd.policy.bgp import BgpPolicy, policy_of, propose_bgp
 from shadowd.policy.drivers import Driver
 from shadowd.policy.effect import predicted_utilisation
-from shadowd.policy.generate import propose_metrics
+from shadowd.policy.generate import assess_changes, proposal, propose_metrics
 from shadowd.policy.journal import recover
 from shadowd.policy.render import Target, diff_running, render_frr, render_json
 from shadowd.policy.rollout import Rollout, RolloutError, Segment, deploy_policy
@@ -56,6 +57,8 @@ from shadowd.tiers.validation import Validation
 
 log = logs.get_logger()
 
+OSPF_MAX_COST: Final = 65_535
+ISIS_MAX_COST: Final = 16_777_214  # wide metrics
 SCALE_BOUNDS: Final = (0.1, 10.0)  # the feedback never scales demands beyond these
 _PLACEHOLDER: Final = Stamp(seq=1, ts=0.0)  # replaced when the proposal is recorded
 
@@ -153,12 +156,30 @@ class Policies:
         if found is None:
             log.info("no policy needed or found", reason=reason, demand_scale=round(scale, 3))
             return None
+        return await self._adopt(state, found)
+
+    async def _propose_own(self, state: State, reason: str,
+                           metrics: Sequence[tuple[str, str, int]]) -> PolicyEntry:
+        """An operator's own metric changes, assessed, validated and deployable like
+        a generated proposal (and refused like one, if validation finds them wanting)."""
+        c = self.config
+        top = OSPF_MAX_COST if c.igp == "ospf" else ISIS_MAX_COST
+        changes = [_own_change(state, router, link, cost, top) for router, link, cost in metrics]
+        found = await asyncio.to_thread(assess_changes, state, changes,
+                                        target_util=c.target_util, failure_set=c.failure_set,
+                                        demand_scale=state.demand_scale)
+        return await self._adopt(state, proposal(_PLACEHOLDER, found, policy_id="pending",
+                                                 reason=f"operator: {reason}",
+                                                 at_lsn=state.lsn))
+
+    async def _adopt(self, state: State, found: PolicyProposed) -> PolicyEntry:
+        """Record a proposal, validate it, and deploy it when ``auto_deploy`` says so."""
         policy = self._recorder.record(lambda s: msgspec.structs.replace(
             found, source=s.source, seq=s.seq, ts=s.ts, policy_id=f"p{s.seq}"), ts=self._clock())
         log.info("policy proposed", **_policy_fields(policy))
         await self._validate(state, policy)
         entry = self._state.policies[policy.policy_id]
-        if c.auto_deploy and entry.status == "validated":
+        if self.config.auto_deploy and entry.status == "validated":
             self._start_rollout(policy.policy_id, None, None, None, dry_run=False)
         return entry
 
@@ -310,12 +331,17 @@ class Policies:
         return Rendered(frr=render_frr(policy, target, igp), json=render_json(policy),
                         diffs=diffs)
 
-    async def propose(self, reason: str = "manual") -> PolicyEntry | None:
+    async def propose(self, reason: str = "manual",
+                      metrics: Sequence[tuple[str, str, int]] = ()) -> PolicyEntry | None:
+        """Generate a proposal now, or take the operator's own ``metrics`` (router, link,
+        cost); either is recorded and validated before this returns."""
         done: asyncio.Future[PolicyEntry | None] = asyncio.get_running_loop().create_future()
 
         async def job() -> None:
+            state = self._state.fork()
             try:
-                done.set_result(await self._propose(self._state.fork(), reason, 1.0))
+                done.set_result(await (self._propose_own(state, reason, metrics) if metrics
+                                       else self._propose(state, reason, 1.0)))
             except Exception as err:
                 done.set_exception(err)
                 raise
@@ -351,6 +377,19 @@ class Policies:
             return list(self.entry(policy_id).steps)
         steps = [s for e in self._state.policies.values() for s in e.steps]
         return sorted(steps, key=lambda s: s.seq)
+
+
+def _own_change(state: State, router: str, link: str, cost: int, top: int) -> PolicyChange:
+    if not 1 <= cost <= top:
+        raise PolicyRefused(f"cost {cost} for {router} on {link} is outside 1-{top}")
+    found = state.links.get(link)
+    if found is None:
+        raise PolicyRefused(f"no link {link!r} in the shadow (`shadowctl topology` lists them)")
+    if router not in (found.a, found.b):
+        raise PolicyRefused(f"router {router!r} is not an end of link {link!r} "
+                            f"({found.a}, {found.b})")
+    old = found.metric if router == found.a else found.reverse_metric
+    return PolicyChange(router=router, target=link, attr="metric", old=old, new=cost)
 
 
 def _bgp_running(state: State) -> BgpPolicy:

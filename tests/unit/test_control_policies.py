@@ -4,7 +4,7 @@ policy book), the daemon's handlers over a book, and the policy renderers."""
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from types import SimpleNamespace
 from typing import Any, cast
@@ -217,6 +217,15 @@ def test_propose_records_a_validated_policy(sock: str, service: FakeService,
                                                                               "validated")
 
 
+def test_propose_takes_the_operators_own_metrics(sock: str, service: FakeService,
+                                                 capsys: pytest.CaptureFixture[str]) -> None:
+    service.policies.next_proposal = proposal("p-own", 98)
+    code, _, _ = run(capsys, sock, "propose", "--metric", "r1", "r1--r2", "30",
+                     "--metric", "r2", "r1--r2", "5")
+    assert code == 0
+    assert service.policies.proposed_metrics == [("r1", "r1--r2", 30), ("r2", "r1--r2", 5)]
+
+
 def test_deploy_then_history_then_rollback(sock: str, capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, sock, "deploy", "p-good", "--segment", "core", "--percentage",
                        "50", "--interval", "30", "--dry-run")
@@ -290,6 +299,9 @@ def test_approve_lets_a_held_rollout_go_on(sock: str, service: FakeService,
     ["policies", "deploy", "p", "--interval", "-1"],
     ["policies", "deploy", "p", "--percentage", "lots"],
     ["policies", "history", "-n", "0"], ["policies", "list", "-n", "0"],
+    ["policies", "propose", "--metric", "r1", "r1--r2"],
+    ["policies", "propose", "--metric", "r1", "r1--r2", "ten"],
+    ["policies", "propose", "--metric", "r1", "r1--r2", "0"],
 ])
 def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]) -> None:
     code = main(["--socket", "/nonexistent", *argv])
@@ -327,7 +339,8 @@ async def test_a_failing_proposal_and_rendering_are_named() -> None:
         def __getattr__(self, name: str) -> Any:
             return getattr(self.book, name)
 
-        async def propose(self, reason: str = "manual") -> PolicyEntry | None:
+        async def propose(self, reason: str = "manual",
+                          metrics: Sequence[tuple[str, str, int]] = ()) -> PolicyEntry | None:
             raise ShadowdError("the sweep found no feasible metric")
 
         async def rendered(self, policy_id: str, /) -> Any:

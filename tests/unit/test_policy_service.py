@@ -195,3 +195,22 @@ async def test_an_overloaded_scenario_run_triggers_a_proposal(state: State,
         policies.note([run, msgspec.structs.replace(run, seq=2, ts=200.0)])
         await until(lambda: len(policies.entries()) == 1)
         assert policies.entries()[0].proposal.reason.startswith("scenario:wc-link-ab")
+
+
+async def test_an_operators_own_change_is_assessed_and_validated(state: State,
+                                                                 tmp_path: Path) -> None:
+    async with service(state, ScriptedMonitor(GOOD), tmp_path) as policies:
+        entry = await policies.propose("try it", metrics=[("A", "ac", 7)])
+        assert entry is not None
+        proposal = entry.proposal
+        assert proposal.reason == "operator: try it"
+        assert [(c.router, c.target, c.old, c.new) for c in proposal.changes] == [
+            ("A", "ac", 1, 7)]
+        assert proposal.wc_before == pytest.approx(0.95)
+        assert entry.status == "validated"
+        with pytest.raises(PolicyRefused, match="not an end of link 'ac'"):
+            await policies.propose(metrics=[("B", "ac", 7)])
+        with pytest.raises(PolicyRefused, match="outside 1-65535"):
+            await policies.propose(metrics=[("A", "ac", 70_000)])
+        with pytest.raises(PolicyRefused, match="no link 'zz'"):
+            await policies.propose(metrics=[("A", "zz", 7)])
