@@ -224,20 +224,24 @@ routers = [{routers}]
 [[policy.probes]]
 src_namespace = "{probe_ns}"
 dst = "{probe_dst}"
+{probe_extra}
 """
 
 
 def daemon_config(directory: Path, plan: LabPlan, broker: Mosquitto, prefix: str, *,
-                  lab_id: str | None) -> Path:
+                  lab_id: str | None, udp_bps: float = 0.0) -> Path:
     """shadowd on ``broker``, deploying to production with the FRR driver; its own
-    shadow lab under ``lab_id`` (None: no lab, validation in the model)."""
+    shadow lab under ``lab_id`` (None: no lab, validation in the model). The gates ping
+    r1 -> r2's loopback; with ``udp_bps``, an iperf3 UDP stream at that rate instead."""
+    extra = (f'dst_namespace = "{plan.routers["r2"].ns}"\noffered_bps = {udp_bps}'
+             if udp_bps else "")
     routers = ", ".join(f'{{ name = "{r}", namespace = "{plan.routers[r].ns}" }}'
                         for r in ROUTERS)
     sources = DAEMON_TOML.format(
         host=broker.host, port=broker.port, prefix=prefix,
         lab="true" if lab_id else "false", lab_id=lab_id or "unused", target=TARGET_UTIL,
         routers=routers, probe_ns=plan.routers["r1"].ns,
-        probe_dst=plan.routers["r2"].loopback)
+        probe_dst=plan.routers["r2"].loopback, probe_extra=extra)
     text = CONFIG.format(window=2.0, snapshot_every=200_000, socket=directory / "shadowd.sock",
                          sources=sources)
     path = directory / "shadowd.toml"

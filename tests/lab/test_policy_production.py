@@ -10,6 +10,11 @@ learning from what production then shows.
    proposal's.
 2. A SIGKILL mid-rollout; the restarted daemon says it resumed (or rolled back) and
    production ends as the journal says.
+3. A bad policy: the operator's own change, which the shadow finds harmless, moves r1's
+   traffic to r2 onto r1--r3, which production has degraded behind the shadow's back (tc
+   at 1 Mbit/s; the agent still reads the veth's 10G). The first gate's UDP probe loses
+   most of its datagrams; the rollout rolls back automatically and every production
+   router's running config is byte-identical to before.
 
 Every wait polls what can be observed (shadowctl, vtysh); nothing sleeps blind.
 """
@@ -24,6 +29,7 @@ from typing import Any, Final
 
 import pytest
 
+from shadowd.agent.frr import link_id
 from shadowd.lab.plan import LabPlan
 from tests.brokers import (  # noqa: F401  (this tier's own broker: no conftest registers one)
     Mosquitto,
@@ -203,3 +209,53 @@ def killed_and_recovered(d: Daemon, plan: LabPlan, feed: DemandFeed) -> None:
     else:
         assert phases(journal)[-1] == "rolled_back"
         assert configs(plan) == before
+
+
+SMALL: Final = (("r1", "r2", 2e9), ("r2", "r1", 2e9))  # nothing near the target
+
+
+async def test_a_bad_policy_is_rolled_back_at_the_first_gate_byte_identical(
+        mosquitto: Mosquitto, tmp_path: Path) -> None:
+    prefix = f"p{uuid.uuid4().hex[:8]}"
+    async with production() as lab:
+        plan = plan_of(lab)
+        with running_agent(tmp_path, plan, mosquitto, prefix):
+            directory = tmp_path / "d"
+            directory.mkdir()
+            config = daemon_config(directory, plan, mosquitto, prefix, lab_id=None,
+                                   udp_bps=4e6)
+            d = ProdDaemon(directory, config)
+            try:
+                await asyncio.to_thread(fed_small, d, plan, DemandFeed(mosquitto, prefix))
+                before = await asyncio.to_thread(configs, plan)
+                await lab.shape("r1--r3", 1e6)  # production degrades; the shadow never hears
+                await asyncio.to_thread(bad_policy_rolled_back, d, plan, before)
+            finally:
+                await asyncio.to_thread(stopped, d)
+
+
+def fed_small(d: Daemon, plan: LabPlan, feed: DemandFeed) -> None:
+    d.start()
+    d.wait_ready()
+    wait_view(d, plan)
+    wait_source(d, "demands", feed.send(SMALL))
+
+
+def bad_policy_rolled_back(d: Daemon, plan: LabPlan, before: dict[str, str]) -> None:
+    r1r2 = plan.links["r1--r2"]
+    direct = link_id(r1r2.a, r1r2.ifname, r1r2.b, r1r2.ifname)  # as the agent names it
+    entry = ctl(d, "policies", "propose", "--reason", "move r1's traffic off r1--r2",
+                "--metric", "r1", direct, "30")["entry"]
+    assert entry is not None
+    assert (entry["validation"]["tier"], entry["validation"]["ok"]) == ("model", True), entry
+    pid = entry["proposal"]["policy_id"]
+    ctl(d, "policies", "deploy", pid, "--interval", "4")
+    shown = wait_outcome(d, pid, END)
+    journal = history(d, pid)
+    assert shown["entry"]["status"] == "rolled_back", phases(journal)
+    assert phases(journal) == ["started", "applying", "applied", "measured", "rolling_back",
+                               "rolled_back"]
+    gate = journal[3]
+    assert (gate["step"], gate["verdict"]) == (1, "failure")
+    assert gate["loss_pct"] > 50.0, gate
+    assert configs(plan) == before
