@@ -1,18 +1,22 @@
 """Structured logs: one JSON line per unit of work off a TTY, a readable console on one.
 
 Alerts are ordinary log events with ``alert=true``, a ``severity`` and a ``kind``; the
-catalogue of kinds is in the README. Log pipelines route on those three fields.
+catalogue of kinds is ``shadowd.alerts`` (for operators: docs/alerts.md). Log pipelines
+route on those three fields.
 """
 
 from __future__ import annotations
 
 import logging
 import sys
-from typing import Any, Literal, TextIO
+from typing import Any, TextIO
 
 import structlog
 
-Severity = Literal["info", "warning", "critical"]
+from shadowd import alerts
+from shadowd.alerts import Severity
+
+__all__ = ["Severity", "alert", "configure", "get_logger"]
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
@@ -46,9 +50,17 @@ def get_logger(**context: Any) -> Any:
     return structlog.get_logger(**context)
 
 
-def alert(log: Any, kind: str, severity: Severity, message: str, **fields: Any) -> None:
-    """Emit one alert event. ``kind`` must be in the README's alert catalogue."""
-    method = log.warning if severity != "info" else log.info
-    if severity == "critical":
-        method = log.error
+def alert(log: Any, kind: alerts.Kind, severity: Severity, message: str, **fields: Any) -> None:
+    """Emit one alert event, as its entry in ``shadowd.alerts.CATALOGUE`` describes it.
+
+    An alert off its entry is still emitted (an alert must never be lost to its own
+    bookkeeping), followed by an error naming the mismatch; under ``SHADOWD_STRICT_ALERTS=1``
+    (the tests) it raises ``AlertMismatch`` instead.
+    """
+    wrong = alerts.problems(kind, severity, fields)
+    if wrong and alerts.strict():
+        raise alerts.AlertMismatch(kind, wrong)
+    method = {"info": log.info, "warning": log.warning, "critical": log.error}[severity]
     method(message, alert=True, severity=severity, kind=kind, **fields)
+    if wrong:
+        log.error("alert does not match its catalogue entry", alert_kind=kind, problems=wrong)

@@ -11,7 +11,7 @@ import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final
+from typing import Final, Literal, TypeAlias
 
 from shadowd.core.state import State, fold
 from shadowd.store.log import EventLog, Truncation
@@ -20,12 +20,14 @@ from shadowd.store.snapshot import Offsets, SnapshotProblem, SnapshotStore
 LOG_DIR: Final = "log"
 SNAPSHOT_DIR: Final = "snapshots"
 
+ProblemKind: TypeAlias = Literal["log_truncated", "snapshot_skipped"]  # alert kinds
+
 
 @dataclass(frozen=True, slots=True)
 class Problem:
     """Something recovery found and worked around: log it as a warning, with ``fields``."""
 
-    kind: str  # "log_truncated" | "snapshot_skipped"
+    kind: ProblemKind
     message: str
     fields: dict[str, object]
 
