@@ -1,22 +1,34 @@
 """systemd's notify protocol (sd_notify), spoken directly over NOTIFY_SOCKET.
 
 READY=1 only once every listener is bound; WATCHDOG=1 on an interval derived from
-WATCHDOG_USEC (half of it, as systemd recommends); STOPPING=1 when shutdown begins.
-Without NOTIFY_SOCKET every call is a no-op, so the daemon runs the same by hand.
+WATCHDOG_USEC (half of it, as systemd recommends); STOPPING=1 when shutdown begins;
+RELOADING=1 (with MONOTONIC_USEC, as ``Type=notify-reload`` wants) then READY=1 around a
+reload. Without NOTIFY_SOCKET every call is a no-op, so the daemon runs the same by hand.
+
+Read from the process environment, the variables are then removed from it (as
+``sd_notify``'s ``unset_environment``): children (``ip``, vtysh, the FRR daemons, which
+speak sd_notify themselves) must not inherit them and talk to the daemon's service manager.
 """
 
 from __future__ import annotations
 
 import os
 import socket
+import time
 from collections.abc import Mapping
+from typing import Final
+
+ENVIRONMENT: Final = ("NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID")
 
 
 class Notifier:
     def __init__(self, env: Mapping[str, str] | None = None) -> None:
-        environ = os.environ if env is None else env
+        environ = dict(os.environ if env is None else env)
         self._address = _socket_address(environ.get("NOTIFY_SOCKET", ""))
         self._watchdog_s = _watchdog_interval(environ)
+        if env is None:
+            for name in ENVIRONMENT:
+                os.environ.pop(name, None)
 
     @property
     def enabled(self) -> bool:
@@ -38,7 +50,8 @@ class Notifier:
         self.send("STOPPING=1")
 
     def reloading(self) -> None:
-        self.send("RELOADING=1")
+        now_usec = time.clock_gettime_ns(time.CLOCK_MONOTONIC) // 1000
+        self.send("RELOADING=1", f"MONOTONIC_USEC={now_usec}")
 
     def status(self, text: str) -> None:
         self.send(f"STATUS={text}")
