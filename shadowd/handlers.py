@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from typing import TYPE_CHECKING
 
 import msgspec
@@ -51,6 +52,8 @@ from shadowd.control.protocol import (
     PolicyRollbackRequest,
     PolicyShowReply,
     PolicyShowRequest,
+    ReportReply,
+    ReportRequest,
     RoutesReply,
     RoutesRequest,
     ScenarioInfo,
@@ -80,10 +83,12 @@ from shadowd.core.state import digest, view_digest
 from shadowd.core.sync import SourceCounters
 from shadowd.engine.incremental import Engine
 from shadowd.lab.lab import LabUnavailable
+from shadowd.report import gather
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Scenario, validate
 from shadowd.scenario.timeline import label, timeline
 from shadowd.tiers.mirror import ConvergenceRecord
+from shadowd.tiers.ports import ShadowModel
 from shadowd.tiers.predictor import NoLibrary, NotFound
 
 if TYPE_CHECKING:
@@ -323,6 +328,15 @@ class DaemonHandlers(Handlers):
     async def on_policy_history(self, request: PolicyHistoryRequest,
                                 peer: Peer) -> PolicyHistoryReply | ErrorReply:
         return policybook.answer_history(self._policies, request)
+
+    # --- the report ----------------------------------------------------------------------
+
+    async def on_report(self, request: ReportRequest, peer: Peer) -> ReportReply:
+        d = self._daemon
+        data = await gather.collect(
+            d.ingest.state, ShadowModel(d.model), d.predictor, title=request.title,
+            forecasts=request.forecasts, runs=request.runs, generated_ts=time.time())
+        return ReportReply(data=data)
 
 
 def _convergence(record: ConvergenceRecord) -> LabConvergence:

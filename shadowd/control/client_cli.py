@@ -15,6 +15,7 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, Generic, TypeAlias
 
 from shadowd.control import render, render_policy
@@ -22,6 +23,7 @@ from shadowd.control.client import DEFAULT_TIMEOUT_S, SOCKET_ENV, call_sync, def
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
 from shadowd.control.protocol import (
     MAX_DIFFERENCES,
+    MAX_FORECAST_PLOTS,
     MAX_LOG_TAIL,
     MAX_POLICIES,
     MAX_RUNS,
@@ -43,6 +45,8 @@ from shadowd.control.protocol import (
     PolicyRollbackRequest,
     PolicyShowRequest,
     R,
+    ReportReply,
+    ReportRequest,
     Request,
     RoutesRequest,
     ScenarioListRequest,
@@ -54,6 +58,7 @@ from shadowd.control.protocol import (
     TopologyRequest,
     WorstCaseRequest,
 )
+from shadowd.report.write import write_report
 
 EXIT_OK: Final = 0
 EXIT_ERROR_REPLY: Final = 1
@@ -80,6 +85,9 @@ class Command(Generic[R]):
     render: Callable[[R], str]
     arguments: Callable[[argparse.ArgumentParser], None] = _no_arguments
     timeout_s: float = DEFAULT_TIMEOUT_S  # unless --timeout says otherwise
+    # Instead of ``render``: acts on the arguments too (writes the files they name), and
+    # returns what to print; runs with --json as well.
+    output: Callable[[R, argparse.Namespace], str] | None = None
 
 
 def _tail_count(text: str) -> int:
@@ -255,6 +263,35 @@ def _history_arguments(parser: argparse.ArgumentParser) -> None:
                         metavar="N", help="the latest N journal entries (default 200)")
 
 
+def _report_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--out", "-o", type=Path, required=True, metavar="DIR",
+                        help="write DIR/index.html (the page) and DIR/report.json (its data)")
+    parser.add_argument("--title", default="shadowd report", help="the page's title")
+    parser.add_argument("--forecasts", type=_forecast_plots, default=8, metavar="N",
+                        help="forecast-against-actual plots for the top N link directions "
+                             f"(0..{MAX_FORECAST_PLOTS}, default 8)")
+
+
+def _forecast_plots(text: str) -> int:
+    count = int(text)
+    if not 0 <= count <= MAX_FORECAST_PLOTS:
+        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_FORECAST_PLOTS}")
+    return count
+
+
+def _report_summary(reply: ReportReply) -> str:
+    d = reply.data
+    over = sum(lk.wc_util >= 1.0 for lk in d.links)
+    return (f"{len(d.routers)} routers, {len(d.links)} link directions ({over} overloaded in "
+            f"their worst case), {len(d.forecasts)} forecast plots, {len(d.runs)} scenario "
+            f"runs, {len(d.policies)} policies\n")
+
+
+def _write_report(reply: ReportReply, args: argparse.Namespace) -> str:
+    path = write_report(reply.data, args.out)
+    return f"{path.resolve()}\n" + _report_summary(reply)
+
+
 COMMANDS: Final[tuple[Command[Any], ...]] = (
     Command(("status",), "log position, digest, sources and uptime of the shadow",
             lambda args: StatusRequest(), render.status),
@@ -319,6 +356,11 @@ COMMANDS: Final[tuple[Command[Any], ...]] = (
     Command(("policies", "history"), "the rollout journal: every step, before and after it acts",
             lambda args: PolicyHistoryRequest(policy_id=args.policy_id, count=args.count),
             render_policy.policy_history, _history_arguments),
+    Command(("report",), "write a self-contained HTML report: the network map coloured by "
+            "utilisation now and in the worst case, the worst-case table, forecasts against "
+            "actual, scenario runs, policies and rollouts",
+            lambda args: ReportRequest(title=args.title, forecasts=args.forecasts),
+            _report_summary, _report_arguments, SCENARIO_TIMEOUT_S, _write_report),
 )
 
 GROUP_HELP: Final = {"log": "look into the event log",
@@ -406,7 +448,12 @@ def run(command: Command[Any], args: argparse.Namespace) -> int:
         return _fail(f"shadowd refused: {err.code}: {err.message}", EXIT_ERROR_REPLY)
     except (DaemonUnavailable, ProtocolError) as err:
         return _fail(str(err), EXIT_UNAVAILABLE)
-    text = render.as_json(reply) if args.json else command.render(reply)
+    try:
+        text = command.output(reply, args) if command.output is not None else ""
+    except OSError as err:
+        return _fail(f"cannot write: {err}", EXIT_UNAVAILABLE)
+    if args.json or not text:
+        text = render.as_json(reply) if args.json else command.render(reply)
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -57,6 +57,8 @@ from shadowd.control.protocol import (
     PolicyRollbackRequest,
     PolicyShowReply,
     PolicyShowRequest,
+    ReportReply,
+    ReportRequest,
     RoutesReply,
     RoutesRequest,
     ScenarioInfo,
@@ -83,6 +85,9 @@ from shadowd.control.server import ControlServer, running
 from shadowd.control.service import Handlers, Peer
 from shadowd.core.events import DAEMON_SOURCE, AnyEvent, ScenarioRan
 from shadowd.core.state import digest, fold
+from shadowd.predict.extreme import analyse
+from shadowd.report import gather
+from shadowd.report.model import ReportData
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Library, Scenario, validate
 from shadowd.scenario.run import run_model
@@ -296,6 +301,17 @@ class FakeService(Handlers):
                                 peer: Peer) -> PolicyHistoryReply | ErrorReply:
         self._seen(request.tag(), peer)
         return policybook.answer_history(self.policies, request)
+
+    async def on_report(self, request: ReportRequest, peer: Peer) -> ReportReply:
+        """The real model's worst cases of the fake state; no forecasts (no forecaster)."""
+        self._seen(request.tag(), peer)
+        s = self.state
+        wc = analyse(s)[1] if s.links else None
+        return ReportReply(data=ReportData(
+            title=request.title, generated_ts=self._clock(), seq=s.lsn, log_ts=self._clock(),
+            failures=gather.failure_set(), routers=gather.routers(s),
+            links=gather.link_rows(s, wc), runs=self.runs[-request.runs:] if request.runs
+            else [], policies=sorted(s.policies.values(), key=lambda e: e.proposal.seq)))
 
     def _scenario(self, name: str) -> Scenario | ErrorReply:
         try:

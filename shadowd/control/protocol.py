@@ -30,6 +30,7 @@ import msgspec
 
 from shadowd.core.events import AnyEvent, Label, PolicyId, RolloutStep, ScenarioRan
 from shadowd.core.state import Link, PolicyEntry, Router
+from shadowd.report.model import ReportData
 
 PROTOCOL_VERSION: Final = 1
 
@@ -371,6 +372,12 @@ class PolicyHistoryReply(Reply, frozen=True, tag="policy_history"):
     more: int = 0  # older entries not listed
 
 
+class ReportReply(Reply, frozen=True, tag="report"):
+    """Everything ``shadowctl report`` draws: ``shadowd.report.html.page(data)``."""
+
+    data: ReportData
+
+
 # --- requests --------------------------------------------------------------------------
 
 R = TypeVar("R", bound=Reply)
@@ -537,13 +544,24 @@ class PolicyHistoryRequest(Request[PolicyHistoryReply], frozen=True, tag="policy
     count: Annotated[int, msgspec.Meta(ge=1, le=MAX_LOG_TAIL)] = 200  # the latest N entries
 
 
+MAX_FORECAST_PLOTS: Final = 100
+
+
+class ReportRequest(Request[ReportReply], frozen=True, tag="report"):
+    """The data of the report page: map, worst case, forecasts, runs, policies."""
+
+    title: Annotated[str, msgspec.Meta(min_length=1, max_length=200)] = "shadowd report"
+    forecasts: Annotated[int, msgspec.Meta(ge=0, le=MAX_FORECAST_PLOTS)] = 8  # plots, top links
+    runs: Annotated[int, msgspec.Meta(ge=0, le=MAX_RUNS)] = 100  # the latest N scenario runs
+
+
 AnyRequest: TypeAlias = (
     StatusRequest | TopologyRequest | LogTailRequest | SnapshotRequest | RoutesRequest
     | LoadsRequest | WorstCaseRequest | LabUpRequest | LabDownRequest | LabStatusRequest
     | LabFidelityRequest | ForecastRequest | ScenarioListRequest | ScenarioShowRequest
     | ScenarioRunRequest | ScenarioRunsRequest | PolicyListRequest | PolicyShowRequest
     | PolicyProposeRequest | PolicyDeployRequest | PolicyApproveRequest | PolicyRollbackRequest
-    | PolicyHistoryRequest
+    | PolicyHistoryRequest | ReportRequest
 )
 AnyReply: TypeAlias = (
     ErrorReply | StatusReply | TopologyReply | LogTailReply | SnapshotReply | RoutesReply
@@ -551,7 +569,7 @@ AnyReply: TypeAlias = (
     | LabFidelityReply | ForecastReply | ScenarioListReply | ScenarioShowReply
     | ScenarioRunReply | ScenarioRunsReply | PolicyListReply | PolicyShowReply
     | PolicyProposeReply | PolicyDeployReply | PolicyApproveReply | PolicyRollbackReply
-    | PolicyHistoryReply
+    | PolicyHistoryReply | ReportReply
 )
 
 REQUEST_TYPES: Final[tuple[type[Request[Any]], ...]] = get_args(AnyRequest)

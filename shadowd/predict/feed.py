@@ -16,7 +16,8 @@ What each event does, as ``shadowd.predict.backtest`` does it:
   its spikes are dropped while it is gone.
 
 ``recent`` keeps each direction's highest sample over the last ``history_s`` (in hourly
-slots), the "historical" column of ``shadowctl forecast``.
+slots), the "historical" column of ``shadowctl forecast``; ``history`` keeps the last day
+of steps, observed against forecast, for the plots of ``shadowctl report``.
 """
 
 from __future__ import annotations
@@ -40,6 +41,7 @@ from shadowd.core.events import (
 )
 from shadowd.core.state import State
 from shadowd.predict.forecast import Forecast, Forecaster, ForecastParams, PredictedSpike
+from shadowd.predict.history import ForecastHistory
 from shadowd.predict.holtwinters import FloatArray
 
 Samples = dict[str, tuple[float, float]]
@@ -77,6 +79,7 @@ class LinkForecasts:
         self._state = state  # the daemon's live state: read only (capacities, links)
         self.forecaster: Forecaster | None = None
         self.recent: RecentMax | None = None
+        self.history: ForecastHistory | None = None
         self.clock = max((p.ts for name, p in state.sources.items() if name != DAEMON_SOURCE),
                          default=0.0)
         self.restarts = 0  # the forecaster started again for a new link
@@ -131,7 +134,7 @@ class LinkForecasts:
         if e.link in f.links:
             f.set_capacity(e.link, e.capacity_bps)
         elif isinstance(e, LinkAdded):
-            self.forecaster = self.recent = None  # rebuilt for the new set at the next sample
+            self.forecaster = self.recent = self.history = None  # rebuilt at the next sample
             self.restarts += 1
 
     def _sample(self, ts: float, loads: Samples) -> None:
@@ -139,6 +142,8 @@ class LinkForecasts:
         if f is None:
             f = self.forecaster = self._new()
         known = {k: v for k, v in loads.items() if k in f.links}
+        if self.history is not None:
+            self.history.before(f, ts)
         f.update(ts, known)
         if self.recent is not None:
             rows = [r for k in known for r in (f.row(k, "ab"), f.row(k, "ba"))]
@@ -148,6 +153,7 @@ class LinkForecasts:
         links = sorted(self._state.links)
         capacity = [self._state.links[k].capacity_bps for k in links]
         self.recent = RecentMax(2 * len(links))
+        self.history = ForecastHistory(2 * len(links))
         return Forecaster(links, capacity, self.params)
 
 

@@ -17,6 +17,13 @@ from shadowd.core.events import (
     ScenarioRan,
 )
 from shadowd.core.state import PolicyEntry, fold
+from shadowd.report.model import (
+    ForecastPoint,
+    ForecastSeries,
+    ReportData,
+    ReportLink,
+    ReportRouter,
+)
 from tests.unit.samples import SAMPLES
 
 _STATE = fold(SAMPLES)
@@ -46,6 +53,7 @@ REQUESTS: list[p.Request[Any]] = [
     p.PolicyApproveRequest(policy_id="p-1"),
     p.PolicyRollbackRequest(policy_id="p-1"),
     p.PolicyHistoryRequest(policy_id=None, count=9),
+    p.ReportRequest(title="weekly", forecasts=3, runs=5),
 ]
 
 _RUN = ScenarioRan(source="shadowd", seq=3, ts=20.0, run_id="run-3", scenario="cut",
@@ -121,6 +129,17 @@ REPLIES: list[p.Reply] = [
     p.PolicyApproveReply(policy_id="p-1", message="approve sent to rollout r-1"),
     p.PolicyRollbackReply(policy_id="p-1", message="rollback sent to rollout r-1"),
     p.PolicyHistoryReply(policy_id="p-1", steps=[_STEP]),
+    p.ReportReply(data=ReportData(
+        title="weekly", seq=13, log_ts=10.0, failures="single links",
+        routers=[ReportRouter(name="fra", pos=(8.7, 50.1)), ReportRouter(name="ams", up=False)],
+        links=[ReportLink(link="fra--ams", direction="ab", src="fra", dst="ams",
+                          capacity_bps=1e10, load_bps=1e9, util=0.1, wc_load_bps=2e9,
+                          wc_util=0.2, wc_failure="link:ams--lon")],
+        forecasts=[ForecastSeries(link="fra--ams", direction="ab", src="fra", dst="ams",
+                                  capacity_bps=1e10, ready=True,
+                                  history=[ForecastPoint(ts=0.0, observed_bps=1e9)],
+                                  ahead=[ForecastPoint(ts=300.0, mean_bps=1e9, upper_bps=2e9)])],
+        runs=[_RUN], spikes=2, policies=[_ENTRY])),
 ]
 
 
