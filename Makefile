@@ -6,7 +6,7 @@ BIN        := $(VENV)/bin
 CACHE      := .cache
 KAFKA_JARS := $(CACHE)/kafka/jars
 STATE      := .state/run
-APT_PKGS   := frr mosquitto iproute2 iputils-ping iperf3 chromium
+APT_PKGS   := frr mosquitto iproute2 iputils-ping iperf3 chromium systemd
 
 export SHADOWD_KAFKA_JARS := $(abspath $(KAFKA_JARS))
 

@@ -117,25 +117,6 @@ def test_sighup_reloads_and_refuses_a_broken_file(
     assert d.stop() == 0
 
 
-def test_systemd_notify_ready_watchdog_stopping(
-    daemons: Callable[..., Daemon], tmp_path: Path
-) -> None:
-    notify_path = tmp_path / "notify.sock"
-    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as notify:
-        notify.bind(str(notify_path))
-        notify.settimeout(60)
-        d = daemons(write_config(tmp_path, sources=False))
-        d.start(env={"NOTIFY_SOCKET": str(notify_path), "WATCHDOG_USEC": "200000"})
-        first = notify.recv(4096).decode()
-        assert "READY=1" in first
-        assert d.status().seq == 0  # READY came after the socket was bound: it answers now
-        assert "WATCHDOG=1" in notify.recv(4096).decode()
-        d.signal(signal.SIGTERM)
-        while "STOPPING=1" not in notify.recv(4096).decode():
-            pass  # watchdog pings may come first; the 60 s socket timeout guards a hang
-        assert d.wait() == 0
-
-
 def test_a_second_daemon_on_the_same_socket_is_one_clear_line(
     daemons: Callable[..., Daemon], tmp_path: Path
 ) -> None:
