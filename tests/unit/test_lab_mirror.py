@@ -27,6 +27,7 @@ from shadowd.lab.lab import Convergence, LabStatus, LabUnavailable
 from shadowd.lab.plan import LabError, LabSettings
 from shadowd.model import ModelShadow
 from shadowd.tiers.mirror import LabLoop, LabMirror, ModelView, OnLoop, model_view
+from tests.alerts import assert_alert
 
 LOOP_TURNS = 10_000
 
@@ -241,7 +242,7 @@ async def test_unavailable_is_an_alert_and_the_mirror_keeps_going(
     mirror = _mirror(world, model, check=no_root)
     task = asyncio.create_task(mirror.run(), name="lab")
     await until("the alert", lambda: any(e.get("kind") == "lab_unavailable" for e in logs))
-    alert = next(e for e in logs if e.get("kind") == "lab_unavailable")
+    alert = assert_alert(logs, "lab_unavailable", lab_id="t")
     assert (alert["severity"], alert["reason"]) == ("warning", "the lab needs root")
     with pytest.raises(LabUnavailable, match="needs root"):
         await mirror.up()
@@ -261,7 +262,7 @@ async def test_divergence_after_the_timeout_is_an_alert_naming_examples(
                          for d in ("b", "c", "d", "e")]
     mirror.note(model.link("a-c", up=False))
     await until("the alert", lambda: any(e.get("kind") == "lab_divergence" for e in logs))
-    alert = next(e for e in logs if e.get("kind") == "lab_divergence")
+    alert = assert_alert(logs, "lab_divergence", lab_id="t", routes=6)
     assert (alert["severity"], alert["differing"], alert["seq"]) == ("warning", 4,
                                                                      model.state.lsn)
     assert alert["examples"] == [f"a->{d}: model a-b lab -" for d in ("b", "c", "d")]

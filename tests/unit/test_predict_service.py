@@ -36,6 +36,7 @@ from shadowd.scenario.run import run_model
 from shadowd.tiers.mirror import LabMirror
 from shadowd.tiers.predictor import NotFound, Predictor
 from shadowd.tiers.recorder import Recorder
+from tests.alerts import assert_alert
 from tests.unit.test_lab_mirror import FakeLab as MirrorFakeLab
 from tests.unit.test_lab_mirror import Model as MirrorModel
 from tests.unit.test_lab_mirror import World as MirrorWorld
@@ -232,6 +233,8 @@ async def test_a_spike_is_logged_with_its_extreme_case_then_its_scenarios_run_be
 
     alerts = [x for x in logged if x.get("kind") == "predicted_overload"]
     assert len(alerts) == 1
+    assert_alert(logged, "predicted_overload", link="a--b", direction="ab",
+                 worst_failure="link:a--c", predicted_util=round(spike.predicted_util, 3))
     assert alerts[0]["link"] == "a--b"
     assert alerts[0]["worst_failure"] == "link:a--c"
     assert {x["event"] for x in logged} >= {"spike predicted", "scenario run"}
