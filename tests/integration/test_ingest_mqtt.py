@@ -13,6 +13,7 @@ import aiomqtt
 import pytest
 
 from shadowd.ingest.wire import ResyncRequest, decode_message
+from tests.alerts import assert_alert
 from tests.brokers import (
     Mosquitto,
 )
@@ -154,6 +155,5 @@ async def test_broker_restart_and_daemon_sigkill_lose_nothing(
     assert feed.connected
     d.stop()
     assert_applied_once(logged_seqs(d.state_dir), producer.snapshot_seqs)
-    kinds = [r.get("kind") for r in d.log_records() if r.get("alert")]
-    assert "source_lost" in kinds
-    assert "source_restored" in kinds
+    assert_alert(d.log_records(), "source_lost", feed="mqtt")
+    assert_alert(d.log_records(), "source_restored", feed="mqtt", feed_kind="mqtt")
