@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
 from typing import Literal
 
 from shadowd import logs
@@ -25,7 +24,7 @@ from shadowd.core.events import AnyEvent, LinkMetric, LinkStatus, PolicyProposed
 from shadowd.core.state import State, apply
 from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab import probe
-from shadowd.lab.lab import Lab
+from shadowd.lab.lab import Convergence, Lab
 from shadowd.policy.bgp import BgpPolicy
 from shadowd.policy.forwarding import Tables, Walk, walk
 from shadowd.tiers.mirror import LabMirror
@@ -86,63 +85,78 @@ def _plan(state: State, policy: PolicyProposed) -> Iterator[tuple[str, list[AnyE
             yield f"repair {label}", repair, False
 
 
-def _judge(state: State, tables: Tables, scale: float) -> Walk:
-    ends = {k: (lk.a, lk.b) for k, lk in state.links.items()}
-    demands = {src: {dst: rate * scale for dst, rate in row.items()}
-               for src, row in state.demands.items()}
-    return walk(tables, ends, demands)
+def _steps(state: State, policy: PolicyProposed) -> Iterator[tuple[str, State, bool]]:
+    """Each step of ``_plan`` applied to one fork of ``state``: (name, the fork, judged)."""
+    work = state.fork()
+    for name, events, judged in _plan(work, policy):
+        for event in events:
+            apply(work, event)
+        yield name, work, judged
 
 
-@dataclass
 class _Tally:
-    target: float
-    wc: float = 0.0
-    agreement: float = 1.0
-    loops: int = 0
-    unreachable: int = 0
-    problems: list[str] = field(default_factory=list)
+    """What the steps found, judged against the state before the policy."""
 
-    def add(self, name: str, state: State, walked: Walk, baseline: Walk) -> None:
+    def __init__(self, state: State, policy: PolicyProposed) -> None:
+        self.target, self.scale = policy.target_util, policy.demand_scale
+        self.started = time.monotonic()
+        self.wc, self.agreement, self.loops, self.unreachable, self.steps = 0.0, 1.0, 0, 0, 0
+        self.problems: list[str] = []
+        self.baseline = self._walk(state, next_hop_links(Engine(state)))
+
+    def _walk(self, state: State, tables: Tables) -> Walk:
+        ends = {k: (lk.a, lk.b) for k, lk in state.links.items()}
+        demands = {src: {dst: rate * self.scale for dst, rate in row.items()}
+                   for src, row in state.demands.items()}
+        return walk(tables, ends, demands)
+
+    def converged(self, name: str, done: Convergence, timeout_s: float) -> None:
+        self.agreement = min(self.agreement, done.report.agreement)
+        if not done.converged:
+            self.problems.append(f"{name}: did not converge in {timeout_s:g} s "
+                                 f"({done.report.agreement:.1%} agreement)")
+
+    def add(self, name: str, state: State, tables: Tables) -> None:
+        walked = self._walk(state, tables)
         capacity = {k: lk.capacity_bps for k, lk in state.links.items()}
         util = max(walked.utilisation(capacity).values(), default=0.0)
-        new_holes = set(walked.unreachable) - set(baseline.unreachable)
+        new_holes = set(walked.unreachable) - set(self.baseline.unreachable)
         self.wc = max(self.wc, util)
         self.loops += len(walked.loops)
         self.unreachable += len(new_holes)
-        problems = self.problems
         if walked.loops:
-            problems.append(f"{name}: loop for {walked.loops[0][0]}->{walked.loops[0][1]}")
+            src, dst = walked.loops[0]
+            self.problems.append(f"{name}: loop for {src}->{dst}")
         if new_holes:
             src, dst = sorted(new_holes)[0]
-            problems.append(f"{name}: no route {src}->{dst}")
+            self.problems.append(f"{name}: no route {src}->{dst}")
         if util > self.target:
-            problems.append(f"{name}: utilisation {util:.2f} over target {self.target:.2f}")
+            self.problems.append(f"{name}: utilisation {util:.2f} over target "
+                                 f"{self.target:.2f}")
+
+    def result(self, tier: Literal["model", "lab"]) -> Validation:
+        return Validation(tier=tier, ok=not self.problems, wc_after=self.wc,
+                          agreement=self.agreement, loops=self.loops,
+                          unreachable=self.unreachable, steps=self.steps,
+                          detail="; ".join(self.problems)[:160],
+                          seconds=time.monotonic() - self.started)
 
 
 async def validate_in_lab(lab: Lab, state: State, policy: PolicyProposed, *,
                           timeout_s: float = 60.0) -> Validation:
     """Run the policy and its failure set through ``lab`` (which mirrors ``state``)."""
-    started = time.monotonic()
-    work = state.fork()
-    tally = _Tally(policy.target_util)
-    baseline = _judge(work, next_hop_links(Engine(work)), policy.demand_scale)
-    steps = 0
-    for name, events, judged in _plan(work, policy):
-        for event in events:
-            apply(work, event)
+    tally = _Tally(state, policy)
+    for name, work, judged in _steps(state, policy):
         since = time.monotonic()
         await lab.apply(work)
-        done = await lab.converge(next_hop_links(Engine(work)), since=since, timeout_s=timeout_s)
-        steps += 1
-        tally.agreement = min(tally.agreement, done.report.agreement)
-        if not done.converged:
-            tally.problems.append(f"{name}: did not converge in {timeout_s:g} s "
-                                  f"({done.report.agreement:.1%} agreement)")
+        tally.steps += 1
+        tally.converged(name, await lab.converge(next_hop_links(Engine(work)), since=since,
+                                                 timeout_s=timeout_s), timeout_s)
         if judged:
-            tally.add(name, work, _judge(work, await lab.ribs(), policy.demand_scale), baseline)
+            tally.add(name, work, await lab.ribs())
         if name == "policy":
             tally.problems += await _probe(lab, work)
-    return _result("lab", tally, steps, started)
+    return tally.result("lab")
 
 
 async def _probe(lab: Lab, state: State) -> list[str]:
@@ -168,26 +182,12 @@ async def _probe(lab: Lab, state: State) -> list[str]:
 
 def validate_in_model(state: State, policy: PolicyProposed) -> Validation:
     """The same steps on the model's own forwarding tables."""
-    started = time.monotonic()
-    work = state.fork()
-    tally = _Tally(policy.target_util)
-    baseline = _judge(work, next_hop_links(Engine(work)), policy.demand_scale)
-    steps = 0
-    for name, events, judged in _plan(work, policy):
-        for event in events:
-            apply(work, event)
-        steps += 1
+    tally = _Tally(state, policy)
+    for name, work, judged in _steps(state, policy):
+        tally.steps += 1
         if judged:
-            tally.add(name, work, _judge(work, next_hop_links(Engine(work)),
-                                         policy.demand_scale), baseline)
-    return _result("model", tally, steps, started)
-
-
-def _result(tier: Literal["model", "lab"], tally: _Tally, steps: int, started: float) -> Validation:
-    problems = tally.problems
-    return Validation(tier=tier, ok=not problems, wc_after=tally.wc, agreement=tally.agreement,
-                      loops=tally.loops, unreachable=tally.unreachable, steps=steps,
-                      detail="; ".join(problems)[:160], seconds=time.monotonic() - started)
+            tally.add(name, work, next_hop_links(Engine(work)))
+    return tally.result("model")
 
 
 class MirrorValidator:

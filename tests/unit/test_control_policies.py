@@ -84,7 +84,8 @@ def run(capsys: pytest.CaptureFixture[str], sock: str, *argv: str) -> tuple[int,
 
 def reply_of(out: str) -> p.AnyReply:
     """``--json`` output decodes back into the reply the daemon sent, every field."""
-    return msgspec.json.decode(out, type=p.AnyReply)
+    reply: p.AnyReply = msgspec.json.decode(out, type=p.AnyReply)
+    return reply
 
 
 # --- list and show -----------------------------------------------------------------------
