@@ -191,3 +191,15 @@ def test_the_promtail_example_keeps_shadowds_unit() -> None:
     relabel = {r.get("target_label") for r in job["relabel_configs"]}
     assert {"unit", "host"} <= relabel | STREAM_LABELS
     assert any(r.get("regex") == "shadowd.service" for r in job["relabel_configs"])
+
+
+def test_every_kind_has_a_test_that_its_trigger_produces_it() -> None:
+    tested: set[str] = set()
+    for file in (ROOT / "tests").rglob("test_*.py"):
+        for node in ast.walk(ast.parse(file.read_text())):
+            if (isinstance(node, ast.Call) and isinstance(node.func, ast.Name)
+                    and node.func.id == "assert_alert" and len(node.args) >= 2):
+                kind = _constant(node.args[1])
+                if kind is not None:
+                    tested.add(kind)
+    assert set(alerts.CATALOGUE) - tested == set()
