@@ -106,6 +106,19 @@ def test_units_agree_on_what_the_daemon_expects() -> None:
     assert "CapabilityBoundingSet=\n" in (UNITS_DIR / "shadowd-unprivileged.service").read_text()
 
 
+def test_sysusers_creates_the_group_and_user() -> None:
+    tool = shutil.which("systemd-sysusers")
+    if tool is None:
+        pytest.skip("systemd-sysusers is not installed (Debian package `systemd`)")
+    out = subprocess.run([tool, "--dry-run", str(UNITS_DIR / "shadowd.sysusers")],
+                         capture_output=True, text=True, check=False)
+    assert out.returncode == 0, out.stderr
+    assert "Failed" not in out.stderr, out.stderr
+    exists = subprocess.run(["getent", "passwd", "shadowd"], capture_output=True,
+                            check=False).returncode == 0
+    assert exists or "Creating user 'shadowd'" in out.stderr, out.stderr
+
+
 def bounding_set(unit: str) -> list[str]:
     """The capabilities a unit's CapabilityBoundingSet= lines add up to."""
     caps: list[str] = []
