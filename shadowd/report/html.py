@@ -71,10 +71,11 @@ def _header(d: ReportData) -> str:
 
 def _maps(d: ReportData) -> str:
     failures = d.failures or "the failure set"
+    pos = svg.positions(d.routers, d.links)
     now = svg.network_map(d.routers, d.links, metric="util", element_id="map-now",
-                          caption="link utilisation now")
+                          caption="link utilisation now", pos=pos)
     worst = svg.network_map(d.routers, d.links, metric="wc_util", element_id="map-wc",
-                            caption=f"worst-case utilisation over {failures}")
+                            caption=f"worst-case utilisation over {failures}", pos=pos)
     return ('<section id="map"><h2>The network</h2><p>Each link is drawn in two halves: the '
             "half at a router is the direction leaving it. Hover for the numbers.</p>"
             f"{svg.legend()}<div class=\"maps\"><figure><figcaption>Utilisation now"

@@ -60,9 +60,11 @@ def _spring(names: list[str], pairs: Sequence[tuple[str, str]]) -> Array:
 
 
 def _forces(pos: Array, edges: npt.NDArray[np.int64], k: float) -> Array:
-    delta = pos[:, None, :] - pos[None, :, :]
-    dist = np.maximum(np.linalg.norm(delta, axis=2), 1e-3)
-    disp = (delta * (k * k / dist**2)[:, :, None]).sum(axis=1)  # everyone repels
+    x, y = pos[:, 0].astype(np.float32), pos[:, 1].astype(np.float32)
+    dx, dy = x[:, None] - x[None, :], y[:, None] - y[None, :]
+    push = np.float32(k * k) / np.maximum(dx * dx + dy * dy, np.float32(1e-6))
+    disp = np.column_stack([(dx * push).sum(axis=1), (dy * push).sum(axis=1)]).astype(
+        np.float64)  # everyone repels
     if len(edges):
         d = pos[edges[:, 0]] - pos[edges[:, 1]]
         length = np.maximum(np.linalg.norm(d, axis=1), 1e-3)

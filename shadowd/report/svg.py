@@ -53,10 +53,17 @@ def colour(util: float) -> str:
 # --- the map ---------------------------------------------------------------------------
 
 
-def network_map(routers: Sequence[ReportRouter], links: Sequence[ReportLink], *,
-                metric: Metric, element_id: str, caption: str) -> str:
+def positions(routers: Sequence[ReportRouter], links: Sequence[ReportLink]) -> dict[str, Point]:
+    """Where the map puts each router (compute once for several maps: a big network's
+    spring layout takes a second)."""
     pairs = [(lk.src, lk.dst) for lk in links if lk.direction == "ab"]
-    pos = place(routers, pairs, width=MAP_W, height=MAP_H, margin=MAP_MARGIN)
+    return place(routers, pairs, width=MAP_W, height=MAP_H, margin=MAP_MARGIN)
+
+
+def network_map(routers: Sequence[ReportRouter], links: Sequence[ReportLink], *,
+                metric: Metric, element_id: str, caption: str,
+                pos: dict[str, Point] | None = None) -> str:
+    pos = pos if pos is not None else positions(routers, links)
     out = [f'<svg class="map" id="{esc(element_id)}" data-metric="{metric}" '
            f'viewBox="0 0 {MAP_W:g} {MAP_H:g}" role="img">', f"<title>{esc(caption)}</title>",
            '<g class="links">']
