@@ -6,6 +6,7 @@ starts a half-configured daemon. ``config/shadowd.toml`` is the documented defau
 
 from __future__ import annotations
 
+import ipaddress
 from pathlib import Path
 from typing import Annotated, Literal
 
@@ -215,6 +216,19 @@ class PolicyConfig(_Section, frozen=True):
     segments: list[SegmentConfig] = []
 
 
+class MetricsConfig(_Section, frozen=True):
+    """Prometheus text metrics over HTTP (GET /metrics). ``shadowctl metrics`` prints the
+    same text over the control socket, whether or not ``listen`` is set."""
+
+    listen: str = ""  # "127.0.0.1:9469", "[::1]:9469"; "" = no HTTP endpoint
+    allow_remote: bool = False  # a non-loopback ``listen`` is refused unless this is true
+    top_links: Annotated[int, msgspec.Meta(ge=0, le=10_000)] = 20  # link_utilization rows
+    # The worst case is swept again (in a worker thread) at most this often; 0 = never.
+    worst_case_every_s: Annotated[float, msgspec.Meta(ge=0.0, le=86_400.0)] = 60.0
+    read_timeout_s: Annotated[float, msgspec.Meta(gt=0.0, le=300.0)] = 5.0
+    max_request_bytes: Annotated[int, msgspec.Meta(ge=256, le=1024 * 1024)] = 8192
+
+
 class Config(_Section, frozen=True):
     daemon: DaemonConfig = DaemonConfig()
     log: LogConfig = LogConfig()
@@ -224,6 +238,7 @@ class Config(_Section, frozen=True):
     lab: LabConfig = LabConfig()
     predict: PredictConfig = PredictConfig()
     policy: PolicyConfig = PolicyConfig()
+    metrics: MetricsConfig = MetricsConfig()
 
     def with_overrides(self, *, state_dir: str | None = None, socket: str | None = None) -> Config:
         """Command-line flags win over the file, so instances can run side by side."""
@@ -248,6 +263,7 @@ def parse_config(text: str, *, file: str = "<config>") -> Config:
         raise ConfigError(f"{file}: not valid TOML: {err}", file=file) from None
     _check_unique_sources(config, file)
     _check_conditions(config.policy.rollout, file)
+    _check_metrics(config.metrics, file)
     if config.log.backend == "kafka" and not config.log.kafka_bootstrap:
         raise ConfigError(f"{file}: backend \"kafka\" needs kafka_bootstrap - at "
                           "`$.log.kafka_bootstrap`", file=file, path="$.log.kafka_bootstrap")
@@ -281,6 +297,39 @@ def _check_conditions(rollout: RolloutConfig, file: str) -> None:
             except ConditionError as err:
                 path = f"$.policy.rollout.{key}[{i}]"
                 raise ConfigError(f"{file}: {err} - at `{path}`", file=file, path=path) from None
+
+
+def parse_listen(text: str) -> tuple[str, int]:
+    """``HOST:PORT`` (``[V6]:PORT`` for IPv6) with HOST an IP address or ``localhost``."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 1 <= int(port) <= 65535:
+        raise ValueError(f"{text!r} is not HOST:PORT (say \"127.0.0.1:9469\")")
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    if host != "localhost":
+        try:
+            ipaddress.ip_address(host)
+        except ValueError:
+            raise ValueError(f"{host!r} is not an IP address or localhost") from None
+    return host, int(port)
+
+
+def is_loopback(host: str) -> bool:
+    return host == "localhost" or ipaddress.ip_address(host).is_loopback
+
+
+def _check_metrics(metrics: MetricsConfig, file: str) -> None:
+    if not metrics.listen:
+        return
+    path = "$.metrics.listen"
+    try:
+        host, _ = parse_listen(metrics.listen)
+    except ValueError as err:
+        raise ConfigError(f"{file}: {err} - at `{path}`", file=file, path=path) from None
+    if not is_loopback(host) and not metrics.allow_remote:
+        raise ConfigError(
+            f"{file}: {host} is not a loopback address; metrics are served to anyone who can "
+            f"reach it, so set `$.metrics.allow_remote = true` to mean it - at `{path}`",
+            file=file, path=path)
 
 
 def _error_path(message: str) -> str:
