@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections import Counter
 from typing import Any, TextIO
 
 import structlog
@@ -16,10 +17,13 @@ import structlog
 from shadowd import alerts
 from shadowd.alerts import Severity
 
-__all__ = ["Severity", "alert", "configure", "get_logger"]
+__all__ = ["Severity", "alert", "alert_counts", "configure", "get_logger"]
 
 _LEVELS = {"debug": logging.DEBUG, "info": logging.INFO, "warning": logging.WARNING,
            "error": logging.ERROR}
+
+# Alerts emitted by this process, by (kind, severity): ``shadowd_alerts_total``.
+_ALERTS: Counter[tuple[str, str]] = Counter()
 
 
 def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = None) -> None:
@@ -60,7 +64,13 @@ def alert(log: Any, kind: alerts.Kind, severity: Severity, message: str, **field
     wrong = alerts.problems(kind, severity, fields)
     if wrong and alerts.strict():
         raise alerts.AlertMismatch(kind, wrong)
+    _ALERTS[kind, severity] += 1
     method = {"info": log.info, "warning": log.warning, "critical": log.error}[severity]
     method(message, alert=True, severity=severity, kind=kind, **fields)
     if wrong:
         log.error("alert does not match its catalogue entry", alert_kind=kind, problems=wrong)
+
+
+def alert_counts() -> dict[tuple[str, str], int]:
+    """How many alerts of each (kind, severity) this process has emitted."""
+    return dict(_ALERTS)
