@@ -48,6 +48,7 @@ from shadowd.ingest.mqtt import MqttFeed
 from shadowd.ingest.pipeline import Ingest
 from shadowd.ingest.source import Feed, ReplayFeed
 from shadowd.lab.plan import LabSettings
+from shadowd.metrics_source import DaemonMetrics, http_endpoint
 from shadowd.model import ModelShadow
 from shadowd.notify import Notifier
 from shadowd.policy.drivers import Driver, DryRunDriver, FrrDriver
@@ -101,6 +102,7 @@ class Daemon:
                              max_in_flight=2 * self.config.log.max_batch_events)
         self._last_snapshot = state.lsn
         self.dead_letters = DeadLetterFile(state_dir / DEAD_LETTERS)
+        self.metrics = DaemonMetrics(self, self.config.metrics)
         log.info("shadow recovered", seq=state.lsn, digest=digest(state),
                  routers=len(state.routers), links=len(state.links), state_dir=str(state_dir),
                  log_backend=self.backend.name)
@@ -121,6 +123,7 @@ class Daemon:
                 tg.create_task(server.serve(), name="control")
                 tg.create_task(self._snapshotter(), name="snapshots")
                 await server.wait_bound()
+                await self._serve_metrics(tg)
                 for source in self.config.sources:
                     feed = self._make_feed(source)
                     self.feeds[source.name] = feed
@@ -145,6 +148,14 @@ class Daemon:
 
     def stop(self) -> None:
         self._stop.set()
+
+    async def _serve_metrics(self, tg: asyncio.TaskGroup) -> None:
+        """GET /metrics when ``[metrics] listen`` is set: bound before READY=1."""
+        tg.create_task(self.metrics.refresh_worst_case(), name="metrics.worst_case")
+        endpoint = http_endpoint(self.config.metrics, self.metrics)
+        if endpoint is not None:
+            tg.create_task(endpoint.serve(), name="metrics")
+            await endpoint.wait_bound()
 
     def uptime(self) -> float:
         return time.monotonic() - self.started
@@ -331,7 +342,7 @@ def _live_update(running: Config, new: Config) -> tuple[Config, list[str]]:
         running.log, snapshot_every=new.log.snapshot_every, keep_snapshots=new.log.keep_snapshots
     )
     updated = msgspec.structs.replace(running, daemon=daemon, log=log_section, logging=new.logging)
-    pending = [name for name in ("log", "sources", "lab", "predict", "policy")
+    pending = [name for name in ("log", "sources", "lab", "predict", "policy", "metrics")
                if getattr(updated, name) != getattr(new, name)]
     if msgspec.structs.replace(new.control, socket=running.control.socket) != running.control:
         pending.append("control")
