@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from shadowd import logs
+from shadowd import completion, logs
 from shadowd.agent import commands as agent_commands
 from shadowd.config import load_config
 from shadowd.core.errors import ShadowdError
@@ -39,6 +39,7 @@ def build_parser() -> argparse.ArgumentParser:
     agent_commands.register(sub)
     lab_commands.register(sub)
     predict_commands.register(sub)
+    completion.add_command(sub, "shadowd", build_parser)
     return parser
 
 

@@ -37,6 +37,8 @@ from shadowd.control.protocol import (
     LoggedEvent,
     LogTailReply,
     LogTailRequest,
+    MetricsReply,
+    MetricsRequest,
     NextHopInfo,
     PolicyApproveReply,
     PolicyApproveRequest,
@@ -337,6 +339,9 @@ class DaemonHandlers(Handlers):
             d.ingest.state, ShadowModel(d.model), d.predictor, title=request.title,
             forecasts=request.forecasts, runs=request.runs, generated_ts=time.time())
         return ReportReply(data=data)
+
+    async def on_metrics(self, request: MetricsRequest, peer: Peer) -> MetricsReply:
+        return MetricsReply(text=await self._daemon.metrics.text())
 
 
 def _convergence(record: ConvergenceRecord) -> LabConvergence:

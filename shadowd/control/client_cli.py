@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, Generic, TypeAlias
 
+from shadowd import completion
 from shadowd.control import render, render_policy
 from shadowd.control.client import DEFAULT_TIMEOUT_S, SOCKET_ENV, call_sync, default_socket
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
@@ -37,6 +38,8 @@ from shadowd.control.protocol import (
     LoadsRequest,
     LogTailRequest,
     MetricSetting,
+    MetricsReply,
+    MetricsRequest,
     PolicyApproveRequest,
     PolicyDeployRequest,
     PolicyHistoryRequest,
@@ -292,6 +295,10 @@ def _write_report(reply: ReportReply, args: argparse.Namespace) -> str:
     return f"{path.resolve()}\n" + _report_summary(reply)
 
 
+def _metrics_text(reply: MetricsReply) -> str:
+    return reply.text
+
+
 COMMANDS: Final[tuple[Command[Any], ...]] = (
     Command(("status",), "log position, digest, sources and uptime of the shadow",
             lambda args: StatusRequest(), render.status),
@@ -361,6 +368,9 @@ COMMANDS: Final[tuple[Command[Any], ...]] = (
             "actual, scenario runs, policies and rollouts",
             lambda args: ReportRequest(title=args.title, forecasts=args.forecasts),
             _report_summary, _report_arguments, SCENARIO_TIMEOUT_S, _write_report),
+    Command(("metrics",), "the Prometheus text metrics, as GET /metrics serves them (for a "
+            "textfile collector: shadowctl metrics > DIR/shadowd.prom.tmp, then mv)",
+            lambda args: MetricsRequest(), _metrics_text),
 )
 
 GROUP_HELP: Final = {"log": "look into the event log",
@@ -393,6 +403,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups: dict[tuple[str, ...], _Subparsers] = {}
     for command in COMMANDS:
         _add_command(parser, groups, command, json_too)
+    completion.add_command(_subparsers(parser, groups, ()), "shadowctl", build_parser)
     return parser
 
 
@@ -435,6 +446,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # --help, or a usage error argparse already printed
         return exit_.code if isinstance(exit_.code, int) else EXIT_UNAVAILABLE
+    offline: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)
+    if offline is not None:  # `completion`: needs no daemon
+        return offline(args)
     return run(args.command, args)
 
 

@@ -42,6 +42,8 @@ from shadowd.control.protocol import (
     LoggedEvent,
     LogTailReply,
     LogTailRequest,
+    MetricsReply,
+    MetricsRequest,
     NextHopInfo,
     PolicyApproveReply,
     PolicyApproveRequest,
@@ -85,6 +87,7 @@ from shadowd.control.server import ControlServer, running
 from shadowd.control.service import Handlers, Peer
 from shadowd.core.events import DAEMON_SOURCE, AnyEvent, ScenarioRan
 from shadowd.core.state import digest, fold
+from shadowd.metrics import MetricsInputs, families, render
 from shadowd.predict.extreme import analyse
 from shadowd.report import gather
 from shadowd.report.model import ReportData
@@ -312,6 +315,13 @@ class FakeService(Handlers):
             failures=gather.failure_set(), routers=gather.routers(s),
             links=gather.link_rows(s, wc), runs=self.runs[-request.runs:] if request.runs
             else [], policies=sorted(s.policies.values(), key=lambda e: e.proposal.seq)))
+
+    async def on_metrics(self, request: MetricsRequest, peer: Peer) -> MetricsReply:
+        """The real text format over the fake state; no model, lab or predictor figures."""
+        self._seen(request.tag(), peer)
+        inputs = MetricsInputs(state=self.state, durable_seq=self.state.lsn,
+                               uptime_s=self.uptime_s, lab_up=self.lab_igp is not None)
+        return MetricsReply(text=render(families(inputs)))
 
     def _scenario(self, name: str) -> Scenario | ErrorReply:
         try:

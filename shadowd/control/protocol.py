@@ -378,6 +378,12 @@ class ReportReply(Reply, frozen=True, tag="report"):
     data: ReportData
 
 
+class MetricsReply(Reply, frozen=True, tag="metrics"):
+    """The Prometheus text exposition (format 0.0.4), as GET /metrics serves it."""
+
+    text: str = ""
+
+
 # --- requests --------------------------------------------------------------------------
 
 R = TypeVar("R", bound=Reply)
@@ -555,13 +561,17 @@ class ReportRequest(Request[ReportReply], frozen=True, tag="report"):
     runs: Annotated[int, msgspec.Meta(ge=0, le=MAX_RUNS)] = 100  # the latest N scenario runs
 
 
+class MetricsRequest(Request[MetricsReply], frozen=True, tag="metrics"):
+    pass
+
+
 AnyRequest: TypeAlias = (
     StatusRequest | TopologyRequest | LogTailRequest | SnapshotRequest | RoutesRequest
     | LoadsRequest | WorstCaseRequest | LabUpRequest | LabDownRequest | LabStatusRequest
     | LabFidelityRequest | ForecastRequest | ScenarioListRequest | ScenarioShowRequest
     | ScenarioRunRequest | ScenarioRunsRequest | PolicyListRequest | PolicyShowRequest
     | PolicyProposeRequest | PolicyDeployRequest | PolicyApproveRequest | PolicyRollbackRequest
-    | PolicyHistoryRequest | ReportRequest
+    | PolicyHistoryRequest | ReportRequest | MetricsRequest
 )
 AnyReply: TypeAlias = (
     ErrorReply | StatusReply | TopologyReply | LogTailReply | SnapshotReply | RoutesReply
@@ -569,7 +579,7 @@ AnyReply: TypeAlias = (
     | LabFidelityReply | ForecastReply | ScenarioListReply | ScenarioShowReply
     | ScenarioRunReply | ScenarioRunsReply | PolicyListReply | PolicyShowReply
     | PolicyProposeReply | PolicyDeployReply | PolicyApproveReply | PolicyRollbackReply
-    | PolicyHistoryReply | ReportReply
+    | PolicyHistoryReply | ReportReply | MetricsReply
 )
 
 REQUEST_TYPES: Final[tuple[type[Request[Any]], ...]] = get_args(AnyRequest)

@@ -54,6 +54,7 @@ REQUESTS: list[p.Request[Any]] = [
     p.PolicyRollbackRequest(policy_id="p-1"),
     p.PolicyHistoryRequest(policy_id=None, count=9),
     p.ReportRequest(title="weekly", forecasts=3, runs=5),
+    p.MetricsRequest(),
 ]
 
 _RUN = ScenarioRan(source="shadowd", seq=3, ts=20.0, run_id="run-3", scenario="cut",
@@ -140,6 +141,7 @@ REPLIES: list[p.Reply] = [
                                   history=[ForecastPoint(ts=0.0, observed_bps=1e9)],
                                   ahead=[ForecastPoint(ts=300.0, mean_bps=1e9, upper_bps=2e9)])],
         runs=[_RUN], spikes=2, policies=[_ENTRY])),
+    p.MetricsReply(text='# TYPE shadowd_log_seq gauge\nshadowd_log_seq 13\n'),
 ]
 
 
