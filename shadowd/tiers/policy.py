@@ -179,7 +179,8 @@ class Policies:
         log.info("policy proposed", **_policy_fields(policy))
         await self._validate(state, policy)
         entry = self._state.policies[policy.policy_id]
-        if self.config.auto_deploy and entry.status == "validated":
+        if self.config.auto_deploy and entry.status == "validated" \
+                and policy.wc_after <= policy.target_util:  # best effort waits for an operator
             self._start_rollout(policy.policy_id, None, None, None, dry_run=False)
         return entry
 

@@ -29,6 +29,7 @@ from shadowd.policy.render import LabTarget
 from shadowd.tiers.validation import Validation
 
 POLL_S = 0.1
+TOLERANCE = 1e-6
 
 
 def _model(state: State, policy: PolicyProposed, current: BgpPolicy) -> tuple[Validation,
@@ -38,9 +39,9 @@ def _model(state: State, policy: PolicyProposed, current: BgpPolicy) -> tuple[Va
     before = evaluate(state, current, costs)
     after = evaluate(state, apply_changes(current, policy.changes), costs)
     problems = []
-    if after.worst_util > policy.target_util:
-        problems.append(f"{after.worst} at {after.worst_util:.2f}, over target "
-                        f"{policy.target_util:.2f}")
+    if after.worst_util > policy.wc_after * (1 + TOLERANCE) + TOLERANCE:
+        problems.append(f"{after.worst} at {after.worst_util:.2f}, above the predicted "
+                        f"{policy.wc_after:.2f}")
     lost = len(before.choices) - len(after.choices)
     if lost > 0:
         problems.append(f"{lost} external demands lose their exit")

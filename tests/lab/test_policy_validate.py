@@ -48,7 +48,7 @@ async def test_igp_policies_are_judged_on_the_labs_own_routes() -> None:
 
         bad = await validate_in_lab(lab, state, metric_policy(10))  # the long way round
         assert not bad.ok
-        assert "utilisation 5.00 over target 0.80" in bad.detail
+        assert "utilisation 5.00 above the predicted worst case 0.50" in bad.detail
         assert bad.loops == 0
 
 

@@ -16,7 +16,14 @@ from shadowd.policy.conditions import Sample
 from shadowd.tiers.policy import Policies
 from tests.alerts import assert_alert
 from tests.unit.test_policy_generate import detour_net
-from tests.unit.test_policy_service import GOOD, LOSSY, ScriptedMonitor, service, until
+from tests.unit.test_policy_service import (
+    GOOD,
+    LOSSY,
+    DivergingLab,
+    ScriptedMonitor,
+    service,
+    until,
+)
 
 Logged = list[MutableMapping[str, Any]]
 GREY = Sample(latency_ms=5.0, throughput_bps=9e6, loss_pct=1.5, max_util=0.5)
@@ -40,13 +47,13 @@ async def _deployed(policies: Policies) -> str:
     return entry.proposal.policy_id
 
 
-async def test_policy_rejected_an_operator_change_that_misses_the_target(
+async def test_policy_rejected_when_the_lab_disagrees(
         state: State, tmp_path: Path, logged: Logged) -> None:
-    async with service(state, ScriptedMonitor(GOOD), tmp_path) as policies:
-        entry = await policies.propose("worse", metrics=[("A", "ad", 9)])
+    async with service(state, ScriptedMonitor(GOOD), tmp_path, lab=DivergingLab()) as policies:
+        entry = await policies.propose()
         assert entry is not None
         assert entry.status == "rejected"
-    assert_alert(logged, "policy_rejected", policy=entry.proposal.policy_id, tier="model")
+    assert_alert(logged, "policy_rejected", policy=entry.proposal.policy_id, tier="lab")
 
 
 async def test_rollout_completed(state: State, tmp_path: Path, logged: Logged) -> None:

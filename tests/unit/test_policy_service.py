@@ -14,12 +14,14 @@ import msgspec
 import pytest
 
 from shadowd.config import PolicyConfig, RolloutConfig
-from shadowd.core.events import AnyEvent, LinkUtilization, ScenarioRan
+from shadowd.core.events import AnyEvent, LinkUtilization, PolicyProposed, ScenarioRan
 from shadowd.core.state import State, apply_valid
+from shadowd.policy.bgp import BgpPolicy
 from shadowd.policy.conditions import Sample
 from shadowd.policy.drivers import DryRunDriver
-from shadowd.tiers.policy import Policies, PolicyRefused
+from shadowd.tiers.policy import LabValidator, Policies, PolicyRefused
 from shadowd.tiers.recorder import Recorder
+from shadowd.tiers.validation import Validation
 from tests.unit.test_policy_generate import detour_net
 
 GOOD = Sample(latency_ms=5.0, throughput_bps=9e6, loss_pct=0.0, max_util=0.5)
@@ -47,16 +49,33 @@ def config(**rollout: object) -> PolicyConfig:
                             **rollout))
 
 
+class DivergingLab:
+    """A shadow lab that is up and does not agree with the model."""
+
+    def up(self) -> bool:
+        return True
+
+    async def validate(self, state: State, policy: PolicyProposed) -> Validation:
+        return Validation(tier="lab", ok=False, wc_after=policy.wc_after, agreement=0.9,
+                          loops=0, unreachable=0, steps=1, seconds=0.1,
+                          detail="policy: did not converge in 60 s (90.0% agreement)")
+
+    async def validate_bgp(self, state: State, policy: PolicyProposed,
+                           current: BgpPolicy) -> Validation:
+        return await self.validate(state, policy)
+
+
 @asynccontextmanager
 async def service(state: State, monitor: ScriptedMonitor, out: Path,
-                  cfg: PolicyConfig | None = None) -> AsyncIterator[Policies]:
+                  cfg: PolicyConfig | None = None,
+                  lab: LabValidator | None = None) -> AsyncIterator[Policies]:
     def append(events: list[AnyEvent]) -> None:
         _, rejected = apply_valid(state, events)
         assert not rejected, rejected
 
     driver = DryRunDriver(out)
     policies = Policies(cfg or config(), state, recorder=Recorder(state, append),
-                        driver=driver, monitor=monitor, target=lambda: driver.target,
+                        driver=driver, monitor=monitor, target=lambda: driver.target, lab=lab,
                         running=driver.running, clock=lambda: 1_800_000_000.0)
     worker = asyncio.create_task(policies.run())
     try:
