@@ -14,7 +14,7 @@ export SHADOWD_KAFKA_JARS := $(abspath $(KAFKA_JARS))
 
 run: $(VENV)/.installed
 	@-$(MAKE) --no-print-directory sysdeps >/dev/null 2>&1 || echo "FRR not installed: running the model shadow only"
-	$(BIN)/shadowd run --config config/shadowd.toml --state-dir $(STATE) --socket $(STATE)/shadowd.sock
+	$(BIN)/shadowd run --guided --config config/shadowd.toml --state-dir $(STATE) --socket $(STATE)/shadowd.sock
 
 test: deps
 	$(BIN)/ruff check shadowd tests bench

@@ -32,6 +32,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--config", type=Path, required=True, help="TOML configuration file")
     run.add_argument("--state-dir", help="override [daemon] state_dir")
     run.add_argument("--socket", help="override [control] socket")
+    run.add_argument("--guided", action="store_true",
+                     help="narrate the loop (ingest, predict, scenarios, policy, dry-run "
+                          "rollout), then write a report and a summary (what `make run` does)")
     run.set_defaults(func=_run)
     store_commands.register(sub)
     engine_commands.register(sub)
@@ -50,7 +53,7 @@ def _run(args: argparse.Namespace) -> int:
 
     config = load_config(args.config).with_overrides(state_dir=args.state_dir, socket=args.socket)
     logs.configure(config.logging.level, config.logging.format)
-    daemon = Daemon(config, config_path=args.config)
+    daemon = Daemon(config, config_path=args.config, guided=args.guided)
     uvloop.run(daemon.run())
     return 0
 

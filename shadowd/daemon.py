@@ -53,8 +53,11 @@ from shadowd.model import ModelShadow
 from shadowd.notify import Notifier
 from shadowd.policy.drivers import Driver, DryRunDriver, FrrDriver
 from shadowd.policy.render import AgentLinkTarget, Target
+from shadowd.report import gather
+from shadowd.report.write import write_report
 from shadowd.store.backend import open_backend
 from shadowd.store.snapshot import SnapshotStore
+from shadowd.tiers.guide import Guide
 from shadowd.tiers.mirror import LabMirror, ModelView, model_view
 from shadowd.tiers.monitor import ProbeMonitor, observed_max_util
 from shadowd.tiers.policy import Policies
@@ -75,9 +78,11 @@ class _Stop(Exception):
 
 class Daemon:
     def __init__(
-        self, config: Config, *, config_path: Path | None = None, notifier: Notifier | None = None
+        self, config: Config, *, config_path: Path | None = None, notifier: Notifier | None = None,
+        guided: bool = False,
     ) -> None:
         self.config = config
+        self._guided = guided
         self._config_path = config_path
         self._notifier = notifier if notifier is not None else Notifier()
         self._stop = asyncio.Event()
@@ -98,6 +103,7 @@ class Daemon:
         self.recorder = Recorder(state, self._append_records)
         self.predictor = self._predictor(state)
         self.policies = self._policies(state)
+        self.guide = Guide(state, self.policies, self._write_report) if self._guided else None
         self.ingest = Ingest(state, self.committer, on_accepted=self._accepted,
                              max_in_flight=2 * self.config.log.max_batch_events)
         self._last_snapshot = state.lsn
@@ -132,6 +138,8 @@ class Daemon:
                 tg.create_task(self.predictor.run(), name="predict")
                 tg.create_task(self.predictor.run_lab(), name="predict.lab")
                 tg.create_task(self.policies.run(), name="policy")
+                if self.guide is not None:
+                    tg.create_task(self.guide.run(), name="guide")
                 tg.create_task(self._progress(), name="progress")
                 tg.create_task(self._watchdog(), name="watchdog")
                 await self._feeds_ready()
@@ -164,7 +172,8 @@ class Daemon:
 
     def _make_feed(self, config: SourceConfig) -> Feed:
         if isinstance(config, ReplaySourceConfig):
-            return ReplayFeed(replay_source(config), self.ingest, self._note_progress)
+            return ReplayFeed(replay_source(config), self.ingest, self._note_progress,
+                              self.guide.source_finished if self.guide is not None else None)
         sink = Differential(self.ingest, self.dead_letters, on_progress=self._note_progress,
                             max_held=config.max_held_batches,
                             resync_retry_s=config.resync_retry_s)
@@ -187,6 +196,8 @@ class Daemon:
         self.lab.note(events)
         self.predictor.note(events)
         self.policies.note(events)
+        if self.guide is not None:
+            self.guide.note(events)
 
     def _append_records(self, events: list[AnyEvent]) -> None:
         """shadowd's own records join the log as telemetry does: admitted (seq, checks,
@@ -283,6 +294,13 @@ class Daemon:
         lab = MirrorValidator(self.lab, timeout_s=self.config.lab.converge_timeout_s)
         return Policies(c, state, recorder=self.recorder, driver=driver, monitor=monitor,
                         target=lambda: target, lab=lab, running=driver.running)
+
+    async def _write_report(self) -> Path:
+        """The report of the shadow as it is now, under STATE_DIR/report/."""
+        data = await gather.collect(self.ingest.state, ShadowModel(self.model), self.predictor,
+                                    title="shadowd", forecasts=8, runs=100,
+                                    generated_ts=time.time())
+        return await asyncio.to_thread(write_report, data, self.config.state_path / "report")
 
     async def _model_view(self) -> ModelView:
         return await self.model.read(model_view)

@@ -92,8 +92,10 @@ class ReplayFeed:
     """Feeds a trace (``ReplaySource``) straight into the ingest pipeline."""
 
     def __init__(self, source: ReplaySource, ingest: Ingest,
-                 on_progress: Callable[[], None]) -> None:
+                 on_progress: Callable[[], None],
+                 on_finished: Callable[[str], None] | None = None) -> None:
         self.name = source.name
+        self._on_finished = on_finished
         self.source = source
         self.stats = FeedStats(kind="replay", connected=True)
         self.ready = asyncio.Event()
@@ -113,3 +115,5 @@ class ReplayFeed:
             self._on_progress()
         logs.alert(log, "source_finished", "info", "source finished", source=self.name,
                    events=self.source.progress.emitted)
+        if self._on_finished is not None:
+            self._on_finished(self.name)

@@ -307,6 +307,10 @@ class Policies:
 
     # --- control requests ----------------------------------------------------------------
 
+    @property
+    def driver_name(self) -> str:
+        return self._driver.name
+
     def entries(self) -> list[PolicyEntry]:
         return list(self._state.policies.values())
 

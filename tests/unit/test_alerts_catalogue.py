@@ -45,7 +45,9 @@ class CallSite:
 
 
 def _constant(node: ast.expr) -> str | None:
-    return node.value if isinstance(node, ast.Constant) else None
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        return node.value
+    return None
 
 
 def call_sites() -> list[CallSite]:
