@@ -59,8 +59,9 @@ def write_config(
     return path
 
 
-def poll(what: str, probe: Callable[[], T | None], *, interval: float = 0.05) -> T:
-    deadline = time.monotonic() + HANG_GUARD_S
+def poll(what: str, probe: Callable[[], T | None], *, interval: float = 0.05,
+         guard_s: float = HANG_GUARD_S) -> T:
+    deadline = time.monotonic() + guard_s
     while time.monotonic() < deadline:
         value = probe()
         if value is not None:
