@@ -32,17 +32,16 @@ from shadowd.core.errors import ShadowdError
 from shadowd.core.events import (
     AnyEvent,
     PolicyChange,
-    PolicyFeedback,
     PolicyProposed,
     PolicyValidated,
     RolloutStep,
     ScenarioRan,
 )
 from shadowd.core.state import PolicyEntry, State
+from shadowd.policy import feedback
 from shadowd.policy.actions import AnyAction, Journal
 from shadowd.policy.bgp import BgpPolicy, policy_of, propose_bgp
 from shadowd.policy.drivers import Driver
-from shadowd.policy.effect import predicted_utilisation
 from shadowd.policy.generate import assess_changes, proposal, propose_metrics
 from shadowd.policy.journal import recover
 from shadowd.policy.render import Target, diff_running, render_frr, render_json
@@ -59,7 +58,6 @@ log = logs.get_logger()
 
 OSPF_MAX_COST: Final = 65_535
 ISIS_MAX_COST: Final = 16_777_214  # wide metrics
-SCALE_BOUNDS: Final = (0.1, 10.0)  # the feedback never scales demands beyond these
 _PLACEHOLDER: Final = Stamp(seq=1, ts=0.0)  # replaced when the proposal is recorded
 
 
@@ -283,27 +281,17 @@ class Policies:
     async def _feedback(self, policy: PolicyProposed) -> None:
         await asyncio.sleep(self.config.feedback_after_s)
         state = self._state
-        predicted = await asyncio.to_thread(predicted_utilisation, state, policy,
-                                            state.demand_scale)
-        observed = {(k, d): (lk.ab_bps if d == "ab" else lk.ba_bps) / lk.capacity_bps
-                    for k, lk in state.links.items() for d in ("ab", "ba")}
-        keys = [k for k, v in predicted.items() if v > 0.0 and k in observed]
-        if not keys:
+        found = await asyncio.to_thread(feedback.compare, state, policy)
+        if found is None:
             log.info("no feedback: the policy's links carry nothing", policy=policy.policy_id)
             return
-        want = max(predicted[k] for k in keys)
-        got = max(observed[k] for k in keys)
-        error = got / want - 1.0
-        low, high = SCALE_BOUNDS
-        scale = min(high, max(low, state.demand_scale * (1.0 + self.config.feedback_gain * error)))
-        self._recorder.record(lambda s: PolicyFeedback(
-            source=s.source, seq=s.seq, ts=s.ts, policy_id=policy.policy_id,
-            predicted_util=min(want, 1e6), observed_util=min(got, 1e6),
-            error=max(-1e6, min(error, 1e6)), links=len(keys), demand_scale=scale),
-            ts=self._clock())
-        log.info("policy feedback", policy=policy.policy_id, predicted_util=round(want, 3),
-                 observed_util=round(got, 3), error=round(error, 3), links=len(keys),
-                 demand_scale=round(scale, 3))
+        scale = feedback.next_scale(state.demand_scale, found.error, self.config.feedback_gain)
+        self._recorder.record(lambda s: feedback.record(s, policy, found, scale),
+                              ts=self._clock())
+        log.info("policy feedback", policy=policy.policy_id,
+                 predicted_util=round(found.predicted_util, 3),
+                 observed_util=round(found.observed_util, 3), error=round(found.error, 3),
+                 links=found.links, demand_scale=round(scale, 3))
 
     # --- control requests ----------------------------------------------------------------
 
