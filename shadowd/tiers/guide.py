@@ -140,7 +140,7 @@ class Guide:
 
     async def _summary(self) -> None:
         try:
-            path = await self._report()
+            path = (await self._report()).resolve()
         except Exception as err:  # the summary still says what happened
             log.error("the report could not be written", error=f"{type(err).__name__}: {err}")
             path = None

@@ -102,8 +102,10 @@ class Policies:
         self._state = state  # the daemon's live state: read and forked, never changed here
         self._recorder, self._driver, self._monitor = recorder, driver, monitor
         self._target, self._lab, self._running, self._clock = target, lab, running, clock
-        self._jobs: asyncio.Queue[Job] = asyncio.Queue()
+        self._jobs: asyncio.Queue[Job] = asyncio.Queue()  # proposals and their validation
+        self._rollouts: asyncio.Queue[Job] = asyncio.Queue()  # rollouts and their feedback
         self._next_proposal = 0.0
+        self._auto_pending = False  # an automatic proposal is queued or running
         self.runners: dict[str, RolloutRunner] = {}  # policy id -> its running rollout
 
     # --- the hook (synchronous) ----------------------------------------------------------
@@ -114,8 +116,10 @@ class Policies:
         for event in events:
             if isinstance(event, ScenarioRan) and event.tier == "model" \
                     and event.worst_util > self.config.target_util \
-                    and event.ts >= self._next_proposal:
+                    and event.ts >= self._next_proposal and not self._auto_pending:
+                # One at a time: a replay at full speed must not queue up lab validations.
                 self._next_proposal = event.ts + self.config.propose_every_s
+                self._auto_pending = True
                 reason = f"scenario:{event.scenario} x{event.factor:.2f}"
                 fork = self._state.fork()
                 self._jobs.put_nowait(lambda f=fork, r=reason, x=event.factor:  # type: ignore[misc]
@@ -124,21 +128,22 @@ class Policies:
     # --- the worker ----------------------------------------------------------------------
 
     async def run(self) -> None:
+        """Two workers: proposals (one at a time: they may take the lab) and rollouts (one
+        at a time: two policies never widen over production together)."""
         await self._recover()
-        while True:
-            job = await self._jobs.get()
-            try:
-                await job()
-            except Exception as err:  # one job failing must not stop the next
-                log.error("policy job failed", error=f"{type(err).__name__}: {err}")
-            finally:
-                self._jobs.task_done()
+        async with asyncio.TaskGroup() as tg:
+            tg.create_task(_work(self._jobs), name="policy.proposals")
+            tg.create_task(_work(self._rollouts), name="policy.rollouts")
 
     async def settle(self) -> None:
         await self._jobs.join()
+        await self._rollouts.join()
 
     async def _propose_job(self, state: State, reason: str, factor: float) -> None:
-        await self._propose(state, reason, factor)
+        try:
+            await self._propose(state, reason, factor)
+        finally:
+            self._auto_pending = False
 
     async def _propose(self, state: State, reason: str, factor: float) -> PolicyEntry | None:
         c = self.config
@@ -229,7 +234,7 @@ class Policies:
         except RolloutError as err:
             raise PolicyRefused(str(err)) from None
         runner = self._runner(machine, entry.proposal)
-        self._jobs.put_nowait(lambda: self._drive(runner, machine.start(self._clock())))
+        self._rollouts.put_nowait(lambda: self._drive(runner, machine.start(self._clock())))
         return machine.spec.rollout_id
 
     def _segment(self, policy: PolicyProposed, name: str) -> Segment:
@@ -260,7 +265,7 @@ class Policies:
         finally:
             self.runners.pop(runner.policy.policy_id, None)
         if outcome == "completed":
-            self._jobs.put_nowait(lambda: self._feedback(runner.policy))
+            self._rollouts.put_nowait(lambda: self._feedback(runner.policy))
 
     async def _recover(self) -> None:
         for rollout_id, entries in sorted(self._state.open_rollouts.items()):
@@ -273,7 +278,7 @@ class Policies:
             if found.decision == "nothing":
                 continue
             runner = self._runner(found.rollout, policy)
-            self._jobs.put_nowait(lambda r=runner, a=found.actions:  # type: ignore[misc]
+            self._rollouts.put_nowait(lambda r=runner, a=found.actions:  # type: ignore[misc]
                                   self._drive(r, a))
 
     # --- feedback ------------------------------------------------------------------------
@@ -370,6 +375,17 @@ class Policies:
             return list(self.entry(policy_id).steps)
         steps = [s for e in self._state.policies.values() for s in e.steps]
         return sorted(steps, key=lambda s: s.seq)
+
+
+async def _work(jobs: asyncio.Queue[Job]) -> None:
+    while True:
+        job = await jobs.get()
+        try:
+            await job()
+        except Exception as err:  # one job failing must not stop the next
+            log.error("policy job failed", error=f"{type(err).__name__}: {err}")
+        finally:
+            jobs.task_done()
 
 
 def _own_change(state: State, router: str, link: str, cost: int, top: int) -> PolicyChange:
