@@ -59,6 +59,8 @@ class Guide:
     # --- the hook (synchronous) ----------------------------------------------------------
 
     def note(self, events: list[AnyEvent]) -> None:
+        if events and events[0].source != DAEMON_SOURCE and "ingest" in self._seen.stages:
+            return  # telemetry (the hot path): nothing more to say about it
         for event in events:
             if event.source != DAEMON_SOURCE:
                 self._stage("ingest", f"telemetry from {event.source!r} is flowing into the "

@@ -30,6 +30,7 @@ from shadowd import logs
 from shadowd.config import PolicyConfig
 from shadowd.core.errors import ShadowdError
 from shadowd.core.events import (
+    DAEMON_SOURCE,
     AnyEvent,
     PolicyChange,
     PolicyProposed,
@@ -111,7 +112,10 @@ class Policies:
     # --- the hook (synchronous) ----------------------------------------------------------
 
     def note(self, events: list[AnyEvent]) -> None:
-        if not self.config.enabled or self.config.propose_on != "scenario":
+        # shadowd's records come in batches of their own (``Recorder``): telemetry batches,
+        # the hot path, are passed over without looking at each event
+        if not self.config.enabled or self.config.propose_on != "scenario" \
+                or not events or events[0].source != DAEMON_SOURCE:
             return
         for event in events:
             if isinstance(event, ScenarioRan) and event.tier == "model" \
