@@ -9,7 +9,7 @@ known ones; a command the book refuses is ``policy_refused`` with the book's rea
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
 from shadowd.control.protocol import (
@@ -129,26 +129,30 @@ async def answer_deploy(book: PolicyBook,
 
 def answer_approve(book: PolicyBook,
                    request: PolicyApproveRequest) -> PolicyApproveReply | ErrorReply:
-    pid = request.policy_id
-    missing = unknown(book, pid)
-    if missing is not None:
-        return missing
-    try:
-        return PolicyApproveReply(policy_id=pid, message=book.approve(pid))
-    except ShadowdError as err:
-        return _refused(pid, "approved", err)
+    said = _operator(book, request.policy_id, book.approve, "approved")
+    if isinstance(said, ErrorReply):
+        return said
+    return PolicyApproveReply(policy_id=request.policy_id, message=said)
 
 
 def answer_rollback(book: PolicyBook,
                     request: PolicyRollbackRequest) -> PolicyRollbackReply | ErrorReply:
-    pid = request.policy_id
+    said = _operator(book, request.policy_id, book.rollback, "rolled back")
+    if isinstance(said, ErrorReply):
+        return said
+    return PolicyRollbackReply(policy_id=request.policy_id, message=said)
+
+
+def _operator(book: PolicyBook, pid: str, command: Callable[[str], str],
+              what: str) -> str | ErrorReply:
+    """An operator's command on a running rollout: its message, or why not."""
     missing = unknown(book, pid)
     if missing is not None:
         return missing
     try:
-        return PolicyRollbackReply(policy_id=pid, message=book.rollback(pid))
+        return command(pid)
     except ShadowdError as err:
-        return _refused(pid, "rolled back", err)
+        return _refused(pid, what, err)
 
 
 def answer_history(book: PolicyBook,

@@ -50,7 +50,7 @@ from shadowd.policy.rollout import Rollout, RolloutError, Segment, deploy_policy
 from shadowd.predict.records import Stamp
 from shadowd.tiers.monitor import Monitor
 from shadowd.tiers.recorder import Recorder
-from shadowd.tiers.rollouts import RolloutRunner
+from shadowd.tiers.rollouts import Command, RolloutRunner
 from shadowd.tiers.validate import validate_in_model
 from shadowd.tiers.validate_bgp import validate_bgp_in_model
 from shadowd.tiers.validation import Validation
@@ -363,7 +363,7 @@ class Policies:
     def rollback(self, policy_id: str) -> str:
         return self._command(policy_id, "rollback")
 
-    def _command(self, policy_id: str, command: Any) -> str:
+    def _command(self, policy_id: str, command: Command) -> str:
         self.entry(policy_id)
         runner = self.runners.get(policy_id)
         if runner is None:
