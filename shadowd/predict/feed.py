@@ -18,6 +18,11 @@ What each event does, as ``shadowd.predict.backtest`` does it:
 ``recent`` keeps each direction's highest sample over the last ``history_s`` (in hourly
 slots), the "historical" column of ``shadowctl forecast``; ``history`` keeps the last day
 of steps, observed against forecast, for the plots of ``shadowctl report``.
+
+``snapshot()`` / ``LinkForecasts.restore(state, saved)``: the whole feed (forecaster,
+``recent``, ``history``, clock) as a msgspec Struct. The daemon saves it beside each
+snapshot of the state, at the same lsn, so a restart resumes forecasting at once instead
+of relearning a season.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from typing import Any, Final
 
+import msgspec
 import numpy as np
 
 from shadowd.core.events import (
@@ -40,11 +46,37 @@ from shadowd.core.events import (
     RouterHealth,
 )
 from shadowd.core.state import State
-from shadowd.predict.forecast import Forecast, Forecaster, ForecastParams, PredictedSpike
-from shadowd.predict.history import ForecastHistory
+from shadowd.predict.forecast import (
+    Forecast,
+    Forecaster,
+    ForecasterState,
+    ForecastParams,
+    PredictedSpike,
+)
+from shadowd.predict.history import ForecastHistory, HistoryState
 from shadowd.predict.holtwinters import FloatArray
+from shadowd.predict.packed import Packed, pack, unpack
 
 Samples = dict[str, tuple[float, float]]
+
+
+class RecentMaxState(msgspec.Struct, frozen=True, kw_only=True):
+    slot_s: float
+    slots: int
+    current: int
+    max: Packed
+
+
+class FeedState(msgspec.Struct, frozen=True, kw_only=True):
+    """A ``LinkForecasts``: its clock, and its forecaster with the tables kept beside it
+    (all three, or none before the first sample)."""
+
+    params: ForecastParams
+    clock: float
+    restarts: int = 0
+    forecaster: ForecasterState | None = None
+    recent: RecentMaxState | None = None
+    history: HistoryState | None = None
 
 
 class RecentMax:
@@ -72,6 +104,17 @@ class RecentMax:
         out: FloatArray = np.fmax.reduce(self.max, axis=0)  # NaN only where all are
         return out
 
+    def snapshot(self) -> RecentMaxState:
+        return RecentMaxState(slot_s=self.slot_s, slots=self.slots, current=self.current,
+                              max=pack(self.max))
+
+    @classmethod
+    def restore(cls, state: RecentMaxState) -> RecentMax:
+        table = unpack(state.max)
+        recent = cls(table.shape[1], state.slot_s, state.slots)
+        recent.max, recent.current = table, state.current
+        return recent
+
 
 class LinkForecasts:
     def __init__(self, state: State, params: ForecastParams | None = None) -> None:
@@ -83,6 +126,26 @@ class LinkForecasts:
         self.clock = max((p.ts for name, p in state.sources.items() if name != DAEMON_SOURCE),
                          default=0.0)
         self.restarts = 0  # the forecaster started again for a new link
+
+    def snapshot(self) -> FeedState:
+        """The whole feed, as it is now: a copy nothing done to the feed later changes."""
+        return FeedState(
+            params=self.params, clock=self.clock, restarts=self.restarts,
+            forecaster=self.forecaster.snapshot() if self.forecaster is not None else None,
+            recent=self.recent.snapshot() if self.recent is not None else None,
+            history=self.history.snapshot() if self.history is not None else None)
+
+    @classmethod
+    def restore(cls, state: State, saved: FeedState) -> LinkForecasts:
+        """The feed ``saved`` was, on ``state`` (the daemon's state at the same lsn)."""
+        feed = cls(state, saved.params)
+        feed.clock, feed.restarts = saved.clock, saved.restarts
+        if saved.forecaster is not None and saved.recent is not None \
+                and saved.history is not None:
+            feed.forecaster = Forecaster.restore(saved.forecaster)
+            feed.recent = RecentMax.restore(saved.recent)
+            feed.history = ForecastHistory.restore(saved.history)
+        return feed
 
     def feed(self, events: list[AnyEvent]) -> None:
         """Events just applied to the state, in log order (one source's batch, or shadowd's

@@ -19,10 +19,12 @@ from __future__ import annotations
 import math
 from typing import Final, NamedTuple
 
+import msgspec
 import numpy as np
 import numpy.typing as npt
 
 from shadowd.predict.forecast import Forecaster
+from shadowd.predict.packed import Packed, pack, unpack
 
 SLOTS: Final = 288  # a day of 5-minute steps
 
@@ -34,6 +36,13 @@ class HistoryPoint(NamedTuple):
     observed: float | None
     mean: float | None
     upper: float | None
+
+
+class HistoryState(msgspec.Struct, frozen=True, kw_only=True):
+    slots: int
+    written: int
+    next_step: int
+    arrays: dict[str, Packed]  # ts, observed, mean, upper, next_mean, next_upper
 
 
 class ForecastHistory:
@@ -73,6 +82,23 @@ class ForecastHistory:
         self.mean[slot] = np.nan if mean is None else mean
         self.upper[slot] = np.nan if upper is None else upper
         self.written += 1
+
+    def snapshot(self) -> HistoryState:
+        arrays = {"ts": self.ts, "observed": self.observed, "mean": self.mean,
+                  "upper": self.upper, "next_mean": self._next_mean,
+                  "next_upper": self._next_upper}
+        return HistoryState(slots=self.slots, written=self.written, next_step=self._next_step,
+                            arrays={name: pack(a) for name, a in arrays.items()})
+
+    @classmethod
+    def restore(cls, state: HistoryState) -> ForecastHistory:
+        a = {name: unpack(packed) for name, packed in state.arrays.items()}
+        history = cls(a["observed"].shape[1], state.slots)
+        history.ts, history.observed, history.mean, history.upper = (
+            a["ts"], a["observed"], a["mean"], a["upper"])
+        history.written, history._next_step = state.written, state.next_step
+        history._next_mean, history._next_upper = a["next_mean"], a["next_upper"]
+        return history
 
     def series(self, row: int) -> list[HistoryPoint]:
         """One series' recorded steps, oldest first."""
