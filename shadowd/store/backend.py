@@ -20,7 +20,7 @@ from shadowd.core.state import State
 from shadowd.store.commit import GroupCommitter
 from shadowd.store.kafka_log import KafkaCommitter, read_kafka_log, recover_from_kafka
 from shadowd.store.log import EventLog
-from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, Problem, recover
+from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, Follower, Problem, recover
 from shadowd.store.snapshot import Offsets, SnapshotStore
 
 
@@ -89,12 +89,15 @@ class Recovered(NamedTuple):
     problems: list[Problem]
 
 
-async def open_backend(state_dir: Path, config: LogConfig) -> Recovered:
-    """Recover the state from the configured log and open it for appending."""
+async def open_backend(state_dir: Path, config: LogConfig,
+                       follower: Follower | None = None) -> Recovered:
+    """Recover the state from the configured log and open it for appending; ``follower``
+    is told where recovery starts and every event folded after it."""
     if config.backend == "kafka":
-        state = await recover_from_kafka(config.kafka_bootstrap, config.kafka_topic)
+        state = await recover_from_kafka(config.kafka_bootstrap, config.kafka_topic,
+                                         follower=follower)
         snapshot, _ = SnapshotStore(state_dir / SNAPSHOT_DIR).latest(until=state.lsn)
         offsets = snapshot.offsets if snapshot is not None else {}
         return Recovered(state, offsets, KafkaBackend(config, state.lsn), [])
-    state, report = recover(state_dir, repair=True)
+    state, report = recover(state_dir, repair=True, follower=follower)
     return Recovered(state, report.offsets, LocalBackend(state_dir, config), report.problems())

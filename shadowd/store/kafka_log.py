@@ -25,8 +25,9 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
 
 from shadowd.core.errors import LogCorrupt
 from shadowd.core.events import AnyEvent
-from shadowd.core.state import State, fold
+from shadowd.core.state import State
 from shadowd.store.frames import Damage, Record, read_frame, record_frame
+from shadowd.store.recovery import Follower, fold_following
 
 MAX_RECORD_BYTES: Final = 900_000  # under the broker's default message.max.bytes (1 MiB)
 _RECORD: Final = msgspec.msgpack.Decoder(Record)
@@ -171,9 +172,12 @@ def _window(events: list[AnyEvent], first: int, lo: int, hi: int | None) -> list
     return events[start:stop]
 
 
-async def recover_from_kafka(bootstrap: str, topic: str, until: int | None = None) -> State:
-    """The state folded from the whole topic (up to ``until``)."""
+async def recover_from_kafka(bootstrap: str, topic: str, until: int | None = None, *,
+                             follower: Follower | None = None) -> State:
+    """The state folded from the whole topic (up to ``until``), ``follower`` told it all."""
     state = State()
+    if follower is not None:
+        follower.start(state)
     async for events in read_kafka_log(bootstrap, topic, until=until):
-        fold(events, state)
+        fold_following(events, state, follower)
     return state

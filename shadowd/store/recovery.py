@@ -2,6 +2,10 @@
 
 The one place the daemon and the tools get their state from. Layout: ``DIR/log/*.seg``
 and ``DIR/snapshots/*.snap``. A missing directory is an empty shadow.
+
+A ``Follower`` rebuilds a projection of the log alongside: it is told the state recovery
+starts from (a snapshot's, or the empty state), then each run of one source's events
+right after they are folded, as the daemon's accepted-events hook was told them live.
 """
 
 from __future__ import annotations
@@ -11,8 +15,9 @@ import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal, TypeAlias
+from typing import Final, Literal, Protocol, TypeAlias
 
+from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, fold
 from shadowd.store.log import EventLog, Truncation
 from shadowd.store.snapshot import Offsets, SnapshotProblem, SnapshotStore
@@ -21,6 +26,14 @@ LOG_DIR: Final = "log"
 SNAPSHOT_DIR: Final = "snapshots"
 
 ProblemKind: TypeAlias = Literal["log_truncated", "snapshot_skipped"]  # alert kinds
+
+
+class Follower(Protocol):
+    def start(self, state: State) -> None:
+        """Recovery starts from ``state`` (at ``state.lsn``), and folds into it in place."""
+
+    def note(self, events: list[AnyEvent]) -> None:
+        """``events``, one source's, were just folded into the state."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -56,7 +69,8 @@ class RecoveryReport:
 
 
 def recover(state_dir: str | Path, until: int | None = None, *,
-            repair: bool = False, use_snapshots: bool = True) -> tuple[State, RecoveryReport]:
+            repair: bool = False, use_snapshots: bool = True,
+            follower: Follower | None = None) -> tuple[State, RecoveryReport]:
     """The state as of lsn ``until`` (default: the end of the log).
 
     Read-only unless ``repair``: then a torn log tail is cut off and snapshots past the
@@ -67,21 +81,39 @@ def recover(state_dir: str | Path, until: int | None = None, *,
     snapshots = SnapshotStore(root / SNAPSHOT_DIR)
     with EventLog.open(root / LOG_DIR, readonly=not repair) as log:
         orphans = snapshots.beyond(log.last_lsn, set_aside=repair) if until is None else []
-        return _replay(log, snapshots if use_snapshots else None, until, orphans)
+        return _replay(log, snapshots if use_snapshots else None, until, orphans, follower)
 
 
 def _replay(log: EventLog, snapshots: SnapshotStore | None, until: int | None,
-            problems: list[SnapshotProblem]) -> tuple[State, RecoveryReport]:
+            problems: list[SnapshotProblem],
+            follower: Follower | None) -> tuple[State, RecoveryReport]:
     end = log.last_lsn if until is None else min(until, log.last_lsn)
     snapshot, skipped = snapshots.latest(until=end) if snapshots is not None else (None, [])
     state = State() if snapshot is None else snapshot.state
     start = state.lsn
+    if follower is not None:
+        follower.start(state)
     with _gc_paused():
         for events in log.read(start + 1, until):
-            fold(events, state)
+            fold_following(events, state, follower)
     report = RecoveryReport(start, state.lsn - start, log.last_lsn, log.truncation,
                             (*problems, *skipped), snapshot.offsets if snapshot else {})
     return state, report
+
+
+def fold_following(events: list[AnyEvent], state: State, follower: Follower | None) -> None:
+    """Fold ``events`` (a log record: one group commit, maybe of several sources) into
+    ``state``, telling ``follower`` each source's run just after it is folded."""
+    if follower is None:
+        fold(events, state)
+        return
+    first = 0
+    for i in range(1, len(events) + 1):
+        if i == len(events) or events[i].source != events[first].source:
+            run = events[first:i]
+            fold(run, state)
+            follower.note(run)
+            first = i
 
 
 @contextlib.contextmanager

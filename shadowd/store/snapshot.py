@@ -3,11 +3,18 @@
 Each is one CRC'd frame (see ``frames``) holding a msgpack ``Snapshot``, in
 ``snapshots/<lsn, zero-padded>.snap``, written atomically; the newest ``keep`` are kept.
 A snapshot that fails its CRC or does not decode is skipped and reported, never trusted.
+
+A snapshot may have *sidecars*: state of another part taken at the same lsn (the
+predictor's forecasts: ``<lsn>.predict``), each one CRC'd frame of bytes its owner
+encodes. They are written before their snapshot, pruned and set aside with it, and read
+by their owner, which decides what a missing or damaged one costs. The snapshot's own
+format does not change: tools that read snapshots never decode them.
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
@@ -21,6 +28,7 @@ from shadowd.store.frames import Frame, FrameScan, frame
 
 SCHEMA: Final = 1
 SUFFIX: Final = ".snap"
+ORPHAN: Final = ".orphan"
 
 Offsets = dict[str, dict[str, int]]  # source -> partition (or topic) -> next offset
 
@@ -55,19 +63,29 @@ def snapshot_name(lsn: int) -> str:
     return f"{lsn:020d}{SUFFIX}"
 
 
+def sidecar_name(lsn: int, kind: str) -> str:
+    return f"{lsn:020d}.{kind}"
+
+
 def encode_snapshot(state: State, offsets: Offsets | None = None) -> bytes:
     return frame(_ENCODER.encode(Snapshot(lsn=state.lsn, state=state, offsets=offsets or {})))
 
 
-def decode_snapshot(data: bytes, path: Path, lsn: int) -> Snapshot:
-    """The snapshot in ``data``, or ``LogCorrupt`` saying why it cannot be trusted."""
+def _payload(data: bytes, path: Path) -> memoryview:
+    """The one intact frame's payload in ``data``, or ``LogCorrupt`` saying what is wrong."""
     scan = FrameScan(data)
     frames: list[Frame] = list(scan)
     if scan.damage is not None or len(frames) != 1:
         reason = scan.damage.reason if scan.damage else f"{len(frames)} frames, expected 1"
         raise LogCorrupt(f"{path}: {reason}", segment=str(path))
+    return frames[0].payload
+
+
+def decode_snapshot(data: bytes, path: Path, lsn: int) -> Snapshot:
+    """The snapshot in ``data``, or ``LogCorrupt`` saying why it cannot be trusted."""
+    payload = _payload(data, path)
     try:
-        snap = _DECODER.decode(frames[0].payload)
+        snap = _DECODER.decode(payload)
     except msgspec.DecodeError as err:
         raise LogCorrupt(f"{path}: undecodable snapshot: {err}", segment=str(path)) from None
     if not snap.lsn == snap.state.lsn == lsn:
@@ -91,18 +109,48 @@ class SnapshotStore:
         found = (p for p in self.directory.glob(f"*{SUFFIX}") if p.stem.isdigit())
         return sorted((SnapshotFile(int(p.stem), p) for p in found), key=lambda f: f.lsn)
 
-    def save(self, state: State, offsets: Offsets | None = None) -> Path:
-        """Write a snapshot durably and atomically, then prune the oldest.
+    def sidecars(self) -> list[SnapshotFile]:
+        """Every sidecar file (``<lsn>.<kind>``), oldest first."""
+        if not self.directory.is_dir():
+            return []
+        found = (p for p in self.directory.iterdir()
+                 if p.stem.isdigit() and p.suffix not in (SUFFIX, ORPHAN, ""))
+        return sorted((SnapshotFile(int(p.stem), p) for p in found), key=lambda f: f.lsn)
 
-        Blocking (encode, write, two fsyncs): run it in a thread, on a state nobody
-        changes meanwhile (``state.fork()``) whose events are all durable.
+    def save(self, state: State, offsets: Offsets | None = None,
+             sidecars: Mapping[str, bytes] | None = None) -> Path:
+        """Write a snapshot durably and atomically, with its ``sidecars`` (kind -> bytes,
+        written first, under the same lsn), then prune the oldest.
+
+        Blocking (encode, write, fsyncs): run it in a thread, on a state nobody changes
+        meanwhile (``state.fork()``) whose events are all durable, and sidecars taken at
+        that same lsn.
         """
         self.directory.mkdir(parents=True, exist_ok=True)
+        for kind, data in (sidecars or {}).items():
+            write_durably(self.sidecar_path(state.lsn, kind), frame(data), self._fsync)
         path = self.directory / snapshot_name(state.lsn)
         write_durably(path, encode_snapshot(state, offsets), self._fsync)
-        for old in self.files()[: -self._keep]:
-            old.path.unlink(missing_ok=True)
+        self._prune()
         return path
+
+    def _prune(self) -> None:
+        snapshots = self.files()
+        for old in snapshots[: -self._keep]:
+            old.path.unlink(missing_ok=True)
+        oldest = snapshots[-self._keep :][0].lsn if snapshots else 0
+        for side in self.sidecars():
+            if side.lsn < oldest:  # its snapshot is gone (or was never written)
+                side.path.unlink(missing_ok=True)
+
+    def sidecar_path(self, lsn: int, kind: str) -> Path:
+        return self.directory / sidecar_name(lsn, kind)
+
+    def sidecar(self, lsn: int, kind: str) -> bytes:
+        """The bytes saved as ``kind`` beside the snapshot at ``lsn``: ``FileNotFoundError``
+        when there are none, ``LogCorrupt`` when they fail their CRC."""
+        path = self.sidecar_path(lsn, kind)
+        return bytes(_payload(path.read_bytes(), path))
 
     def beyond(self, lsn: int, *, set_aside: bool = False) -> list[SnapshotProblem]:
         """Snapshots past ``lsn`` (the log's end: the log lost their events), optionally
@@ -113,9 +161,13 @@ class SnapshotStore:
                 problems.append(SnapshotProblem(file.path, f"{file.path}: lsn {file.lsn} is "
                                                 f"past the end of the log (lsn {lsn})"))
                 if set_aside:
-                    file.path.rename(file.path.with_suffix(".orphan"))
-        if problems and set_aside:
-            fsync_dir(self.directory, self._fsync)
+                    file.path.rename(file.path.with_suffix(ORPHAN))
+        if set_aside:
+            sidecars = [f for f in self.sidecars() if f.lsn > lsn]
+            for file in sidecars:
+                file.path.rename(file.path.with_name(file.path.name + ORPHAN))
+            if problems or sidecars:
+                fsync_dir(self.directory, self._fsync)
         return problems
 
     def load(self, file: SnapshotFile) -> Snapshot:

@@ -134,3 +134,39 @@ def test_snapshots_keep_the_newest_k_and_hold_their_position(tmp_path: Path) -> 
     assert (snapshot.lsn, snapshot.offsets) == (30, {"kafka": {"telemetry-0": 90}})
     assert digest(snapshot.state) == digest(fold(EVENTS[:30]))
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_sidecars_are_saved_beside_their_snapshot_and_pruned_with_it(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path, keep=2, fsync=FakeFsync())
+    for lsn in (10, 20, 30):
+        store.save(fold(EVENTS[:lsn]), sidecars={"predict": b"p%d" % lsn, "other": b"o"})
+    assert [f.lsn for f in store.files()] == [20, 30]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        f"{lsn:020d}.{kind}" for lsn in (20, 30) for kind in ("other", "predict", "snap")]
+    assert store.sidecar(30, "predict") == b"p30"
+    assert store.sidecar_path(30, "predict") == tmp_path / f"{30:020d}.predict"
+    store.save(fold(EVENTS[:40]))  # none beside this one; the old ones go all the same
+    assert [f.lsn for f in store.sidecars()] == [30, 30]
+    with pytest.raises(FileNotFoundError):
+        store.sidecar(40, "predict")
+
+
+def test_a_damaged_sidecar_is_refused(tmp_path: Path) -> None:
+    store = SnapshotStore(tmp_path, fsync=FakeFsync())
+    store.save(fold(EVENTS[:10]), sidecars={"predict": b"forecasts"})
+    path = store.sidecar_path(10, "predict")
+    path.write_bytes(path.read_bytes()[:-1] + b"!")
+    with pytest.raises(LogCorrupt, match="CRC mismatch"):
+        store.sidecar(10, "predict")
+
+
+def test_sidecars_past_the_end_of_the_log_are_set_aside_with_their_snapshots(
+        tmp_path: Path) -> None:
+    _build(tmp_path, EVENTS[:100], snapshot_at=(50,))
+    store = SnapshotStore(tmp_path / SNAPSHOT_DIR)
+    store.save(fold(EVENTS[:50]), sidecars={"predict": b"kept"})
+    store.save(fold(EVENTS[:250]), sidecars={"predict": b"lost"})  # the log lost 101..250
+    recover(tmp_path, repair=True)
+    assert [f.lsn for f in store.sidecars()] == [50]
+    assert store.sidecar(50, "predict") == b"kept"
+    assert (tmp_path / SNAPSHOT_DIR / f"{250:020d}.predict.orphan").read_bytes()
