@@ -9,9 +9,11 @@ follows the log from then on. The predictor (``[predict]``) is fed by the same h
 the model and the lab: it forecasts every link direction at log time, and before each
 predicted spike runs the scenarios that matter in the model (and the lab when it is up);
 its records (``spike_predicted``, ``scenario_ran``) join the log under the source
-``shadowd`` through the ingest, like telemetry. SIGTERM/SIGINT stop the sources, take the
-lab down, flush the log and return; SIGHUP re-reads the config through the same strict
-loader.
+``shadowd`` through the ingest, like telemetry. Each snapshot of the state carries the
+predictor's forecasts at the same lsn (a sidecar file), and recovery restores them and
+feeds them the log tail, so a restart does not leave the forecaster blind for a season.
+SIGTERM/SIGINT stop the sources, take the lab down, flush the log and return; SIGHUP
+re-reads the config through the same strict loader.
 """
 
 from __future__ import annotations
@@ -53,16 +55,20 @@ from shadowd.model import ModelShadow
 from shadowd.notify import Notifier
 from shadowd.policy.drivers import Driver, DryRunDriver, FrrDriver
 from shadowd.policy.render import AgentLinkTarget, Target
+from shadowd.predict.forecast import ForecastParams
+from shadowd.predict.watch import SpikeWatch, WatchState, encode_watch
 from shadowd.report import gather
 from shadowd.report.write import write_report
 from shadowd.store.backend import open_backend
-from shadowd.store.snapshot import SnapshotStore
+from shadowd.store.recovery import SNAPSHOT_DIR
+from shadowd.store.snapshot import Offsets, SnapshotStore
 from shadowd.tiers.guide import Guide
 from shadowd.tiers.mirror import LabMirror, ModelView, model_view
 from shadowd.tiers.monitor import ProbeMonitor, observed_max_util
 from shadowd.tiers.policy import Policies
 from shadowd.tiers.ports import MirrorLab, ShadowModel
-from shadowd.tiers.predictor import Predictor
+from shadowd.tiers.predict_restore import SIDECAR, WatchRecovery
+from shadowd.tiers.predictor import Predictor, watch_settings
 from shadowd.tiers.recorder import Recorder
 from shadowd.tiers.validate import MirrorValidator
 
@@ -92,16 +98,19 @@ class Daemon:
 
     async def run(self) -> None:
         state_dir = self.config.state_path
+        self.snapshots = SnapshotStore(state_dir / SNAPSHOT_DIR,
+                                       keep=self.config.log.keep_snapshots)
+        watch = WatchRecovery(self.snapshots, watch_settings(self.config.predict),
+                              ForecastParams())
         state, self._start_offsets, self.backend, problems = await open_backend(
-            state_dir, self.config.log)
+            state_dir, self.config.log, watch if self.config.predict.enabled else None)
         for item in problems:
             logs.alert(log, item.kind, "warning", item.message, **item.fields)
-        self.snapshots = SnapshotStore(state_dir / "snapshots", keep=self.config.log.keep_snapshots)
         self.committer = self.backend.committer
         self.model = ModelShadow(state)
         self.lab = self._lab_mirror()
         self.recorder = Recorder(state, self._append_records)
-        self.predictor = self._predictor(state)
+        self.predictor = self._predictor(state, watch.watch)
         self.policies = self._policies(state)
         self.guide = Guide(state, self.policies, self._write_report) if self._guided else None
         self.ingest = Ingest(state, self.committer, on_accepted=self._accepted,
@@ -221,12 +230,18 @@ class Daemon:
         """Write a snapshot of the state as it is now, once everything in it is durable."""
         state = self.ingest.state
         frozen, lsn = state.fork(), state.lsn
+        predictor = self.predictor.saved()  # at the same lsn: nothing runs in between
         offsets = {name: feed.offsets() for name, feed in self.feeds.items() if feed.offsets()}
         self._last_snapshot = lsn
         await self.committer.wait_durable(lsn)
-        path = await asyncio.to_thread(self.snapshots.save, frozen, offsets)
-        log.info("snapshot written", seq=lsn, path=str(path))
+        path = await asyncio.to_thread(self._save_snapshot, frozen, offsets, predictor)
+        log.info("snapshot written", seq=lsn, path=str(path), predictor=predictor is not None)
         return lsn, path
+
+    def _save_snapshot(self, state: State, offsets: Offsets,
+                       predictor: WatchState | None) -> Path:
+        sidecars = {SIDECAR: encode_watch(predictor)} if predictor is not None else {}
+        return self.snapshots.save(state, offsets, sidecars)
 
     async def _progress(self) -> None:
         last_lsn, last_t = self.ingest.state.lsn, time.monotonic()
@@ -268,14 +283,14 @@ class Daemon:
         return LabMirror(LabSettings(lab_id=c.id, igp=c.igp, scale=c.scale), self._model_view,
                          enabled=c.enabled, converge_timeout_s=c.converge_timeout_s)
 
-    def _predictor(self, state: State) -> Predictor:
+    def _predictor(self, state: State, watch: SpikeWatch | None) -> Predictor:
         c = self.config.predict
         directory = Path(c.scenarios_dir)
         if not directory.is_absolute() and self._config_path is not None:
             directory = self._config_path.parent / directory
         return Predictor(c, state, recorder=self.recorder, model=ShadowModel(self.model),
                          lab=MirrorLab(self.lab, timeout_s=self.config.lab.converge_timeout_s),
-                         scenarios_dir=directory)
+                         scenarios_dir=directory, watch=watch)
 
     def _policies(self, state: State) -> Policies:
         c = self.config.policy

@@ -5,11 +5,12 @@ worst cases and demand factors; ``scheduler``: what to inject, when; ``records``
 is logged). Three entry points, all on the daemon's event loop:
 
 - ``note(events)``, the daemon's accepted-events hook: synchronous and cheap. It feeds the
-  forecaster; at most every ``check_every_s`` of log time it asks for new spikes and
-  reserves each one's injection (``peak - lead_s``, never before now); and it hands out
-  the injections whose time the log has reached. Both take a fork of the state *there*,
-  so what a job works on is the state at that log time, however late the worker gets to
-  it (a replay at full speed runs ahead of the workers; live telemetry does not).
+  forecaster through ``watch``, which at most every ``check_every_s`` of log time asks it
+  for new spikes; it reserves each new spike's injection (``peak - lead_s``, never before
+  now); and it hands out the injections whose time the log has reached. Both take a fork
+  of the state *there*, so what a job works on is the state at that log time, however
+  late the worker gets to it (a replay at full speed runs ahead of the workers; live
+  telemetry does not).
 - ``run()``, the worker task, one job at a time in order: for a spike, the extreme case
   (worst case over single link/router/SRLG failures x the demand factor) on its fork,
   the ``SpikePredicted`` record, the ``predicted_overload`` alert, the choice of
@@ -20,6 +21,11 @@ is logged). Three entry points, all on the daemon's event loop:
 - ``run_lab()``, the lab worker: the same runs in the FRR lab when it is up, one at a
   time (they take seconds to minutes); a second ``ScenarioRan`` (tier ``lab``) each.
 
+The watch (forecaster, its tables, the log clock, the next check) is saved with each
+snapshot of the state and restored on start (``saved()``; ``predict_restore``), so a
+restart does not make the forecaster relearn a season. Pending injections and spikes
+whose runs are still to come are not saved: a restart drops them.
+
 Records go through ``append`` (the daemon admits them through its ingest: the same
 validation, fold and group committer as telemetry) under the source ``shadowd``, with
 seqs continuing from the state's position of that source. Production is never touched:
@@ -29,7 +35,6 @@ every run works on a fork, and the lab is the shadow's own.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -62,6 +67,7 @@ from shadowd.predict.records import (
 )
 from shadowd.predict.scheduler import Injection, Scheduler, SchedulerSettings, SpikeFacts
 from shadowd.predict.table import ForecastRow, forecast_rows
+from shadowd.predict.watch import SpikeWatch, WatchSettings, WatchState
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Library, Scenario, load_library, validate
 from shadowd.scenario.results import ScenarioResult
@@ -136,20 +142,22 @@ class Predictor:
     def __init__(self, config: PredictConfig, state: State, *, recorder: Recorder,
                  model: ModelPort, lab: LabPort | None = None, scenarios_dir: Path,
                  run_model: RunModel = model_in_thread,
-                 params: ForecastParams | None = None) -> None:
+                 params: ForecastParams | None = None, watch: SpikeWatch | None = None) -> None:
+        """``watch``: one recovery rebuilt on ``state`` (else a fresh one with ``params``)."""
         self.config = config
         self.scenarios_dir = scenarios_dir
         self._state = state  # the daemon's live state: read, forked; never changed here
         self._recorder, self._model, self._lab = recorder, model, lab
         self._run_model = run_model
-        self.feed = LinkForecasts(state, params)
+        self.watch = watch if watch is not None else SpikeWatch(LinkForecasts(state, params),
+                                                                watch_settings(config))
+        self.feed = self.watch.feed
         self.scheduler = Scheduler(SchedulerSettings(
             lead_s=config.lead_s, max_runs=config.max_runs_per_spike,
             surge_factor=config.surge_factor, duration_s=config.run_duration_s))
         self._jobs: asyncio.Queue[_SpikeJob | _RunJob] = asyncio.Queue()
         self._lab_jobs: asyncio.Queue[_LabJob] = asyncio.Queue(LAB_BACKLOG)
         self._spikes: dict[tuple[str, str, float], _Spike] = {}
-        self._next_check = -math.inf
         self.runs: deque[ScenarioRan] = deque(maxlen=config.keep_runs)
         self.counters = Counters()
 
@@ -159,12 +167,9 @@ class Predictor:
         """Events the log just accepted, in order (the daemon's accepted-events hook)."""
         if not self.config.enabled:
             return
-        self.feed.feed(events)
+        spikes = self.watch.note(events)
         now = self.feed.clock
-        fork: State | None = None
-        if now >= self._next_check:
-            self._next_check = now + self.config.check_every_s
-            fork = self._expect(now)
+        fork = self._expect(now, spikes) if spikes else None
         due = self.scheduler.due(now)
         if due:
             fork = fork if fork is not None else self._state.fork()
@@ -173,9 +178,9 @@ class Predictor:
                 self._jobs.put_nowait(_RunJob(injection, fork, now,
                                               self.feed.latest(link, direction)))
 
-    def _expect(self, now: float) -> State | None:
+    def _expect(self, now: float, spikes: list[PredictedSpike]) -> State | None:
         found = []
-        for spike in self.feed.spikes(self.config.horizon_s, self.config.threshold_util):
+        for spike in spikes:
             key = (spike.link, spike.direction, spike.peak_at)
             injection = self.scheduler.expect(key, spike.peak_at, now)
             if injection is not None:
@@ -185,6 +190,12 @@ class Predictor:
         fork = self._state.fork()
         self._jobs.put_nowait(_SpikeJob(found, fork, now))
         return fork
+
+    def saved(self) -> WatchState | None:
+        """The watch as it is now, at the state's lsn (the hook has fed it every event up
+        to there): for a snapshot taken at this same moment. None while predictions are
+        off (the watch is not fed then)."""
+        return self.watch.snapshot(self._state.lsn) if self.config.enabled else None
 
     # --- the workers ---------------------------------------------------------------------
 
@@ -383,6 +394,11 @@ class Predictor:
         broken = (f"; {len(library.errors)} file(s) could not be loaded (`shadowctl "
                   "scenarios list` says why)") if library.errors else ""
         return f"no scenario {name!r} in {self.scenarios_dir}; known: {known}{broken}"
+
+
+def watch_settings(config: PredictConfig) -> WatchSettings:
+    return WatchSettings(check_every_s=config.check_every_s, horizon_s=config.horizon_s,
+                         threshold_util=config.threshold_util)
 
 
 def _run_id(stamp: Stamp) -> str:
