@@ -39,6 +39,7 @@ from typing import Final, Literal
 
 import msgspec
 import numpy as np
+import numpy.typing as npt
 
 from shadowd.core.events import (
     AnyEvent,
@@ -83,6 +84,11 @@ class TraceSpec(msgspec.Struct, frozen=True, kw_only=True):
     def intervals(self) -> int:
         return int(self.days * DAY // self.interval_s)
 
+    def times(self) -> npt.NDArray[np.float64]:
+        """When the trace's samples are taken, one per interval after its start."""
+        return self.start_ts + self.interval_s * np.arange(1, self.intervals + 1,
+                                                           dtype=np.float64)
+
 
 def diurnal(ts: float) -> float:
     """Traffic relative to a weekday's peak: trough at 04:30 UTC (35%), peak at 16:30."""
@@ -124,8 +130,7 @@ def generate(
     overlay = _Overlay(surges(spec, topology, link_loads), [d for _, d, _ in pairs])
     flaps = _flaps(spec, sorted(state.links), rng)
     noise = np.zeros(len(pairs))
-    for k in range(spec.intervals):
-        ts = spec.start_ts + (k + 1) * spec.interval_s
+    for k, ts in enumerate(spec.times().tolist()):
         noise = 0.8 * noise + rng.normal(0.0, spec.noise, len(pairs))
         level = diurnal(ts)
         batch = [stamp(DemandSet(source="", seq=1, ts=ts, src=s, dst=d,
@@ -242,9 +247,7 @@ def surges(spec: TraceSpec, topology: list[AnyEvent], link_loads: LinkLoads) -> 
     if count <= 0:
         return []
     rng = np.random.default_rng([SURGE_STREAM, spec.seed])
-    topology = _rescaled(topology, spec.demand_total_bps)
-    head = _with_capacities(topology, fold(list(topology)), link_loads, spec)
-    sizing = _Sizing(head, link_loads)
+    sizing = _Sizing.of(spec, topology, link_loads)
     targets = sorted({d for row in sizing.state.demands.values() for d in row})
     room = spec.intervals * spec.interval_s
     plan = []
@@ -268,9 +271,20 @@ class _Sizing:
         self.state = fold(list(head))
         self.peak = link_loads(self.state)
 
-    def gain(self, dst: str, level: float, util: float) -> float:
+    @classmethod
+    def of(cls, spec: TraceSpec, topology: list[AnyEvent], link_loads: LinkLoads) -> _Sizing:
+        """Sizing in the trace of ``spec``: its matrix rescaled, its capacities chosen."""
+        topology = _rescaled(topology, spec.demand_total_bps)
+        return cls(_with_capacities(topology, fold(list(topology)), link_loads, spec),
+                   link_loads)
+
+    def column(self, dst: str) -> dict[str, tuple[float, float]]:
+        """Each link's load from the demands toward ``dst`` alone, at weekday peak."""
         only_dst = [e for e in self.head if not isinstance(e, DemandSet) or e.dst == dst]
-        column = self.link_loads(fold(only_dst))
+        return self.link_loads(fold(only_dst))
+
+    def gain(self, dst: str, level: float, util: float) -> float:
+        column = self.column(dst)
         gains = [
             (util * self.state.links[link].capacity_bps - level * base) / extra
             for link, loads in column.items()
@@ -278,6 +292,38 @@ class _Sizing:
             if extra > 0.0
         ]
         return max(min(gains, default=0.0), 0.0)
+
+
+class Footprint(msgspec.Struct, frozen=True, kw_only=True):
+    """A trace's link loads without noise or flaps, as utilisation per directed link:
+    ``diurnal(t) * base + sum(surge.shape(t) * reach[s] for each surge s)``."""
+
+    series: list[tuple[str, Literal["ab", "ba"]]]
+    base: list[float]  # each series' weekday peak
+    reach: list[list[float]]  # per surge of the plan: each series' utilisation at its top
+
+    def at(self, ts: float, plan: Sequence[Surge]) -> npt.NDArray[np.float64]:
+        util = diurnal(ts) * np.asarray(self.base)
+        for surge, reach in zip(plan, self.reach, strict=True):
+            if surge.start < ts < surge.end:
+                util += surge.shape(ts) * np.asarray(reach)
+        return util
+
+
+def footprint(spec: TraceSpec, topology: list[AnyEvent], link_loads: LinkLoads,
+              plan: Sequence[Surge]) -> Footprint:
+    """The noise-free loads of the trace of ``spec`` whose surges are ``plan``."""
+    sizing = _Sizing.of(spec, topology, link_loads)
+    links = sorted(sizing.state.links.items())
+    series: list[tuple[str, Literal["ab", "ba"]]] = [(k, d) for k, _ in links
+                                                      for d in ("ab", "ba")]
+
+    def util(loads: dict[str, tuple[float, float]]) -> list[float]:
+        return [x / link.capacity_bps for k, link in links for x in loads.get(k, (0.0, 0.0))]
+
+    columns = {dst: util(sizing.column(dst)) for dst in {s.dst for s in plan}}
+    return Footprint(series=series, base=util(sizing.peak),
+                     reach=[[s.gain * x for x in columns[s.dst]] for s in plan])
 
 
 class _Overlay:

@@ -121,8 +121,10 @@ def test_human_output(capsys: pytest.CaptureFixture[str]) -> None:
 def test_geant_with_surges_meets_recall_and_coverage(capsys: pytest.CaptureFixture[str]) -> None:
     """A week of GEANT with two surges a day, scored after three days.
 
-    The false-alarm target (<= 5%) is not met and not asserted: surges that stop short of
-    the threshold look exactly like those that cross it until they stop (see the report)."""
+    The false-alarm target (<= 5%) is not met: surges that stop short of the threshold
+    look exactly like those that cross it until they stop. The ramp oracle, which knows
+    everything but the ramps' lengths, cannot meet it either at 90% recall; the
+    forecaster is held to within 20 points of it at the recall it reaches."""
     assert main(["backtest", "--trace", "builtin:geant", "--days", "7", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["surges"] == 14
@@ -130,5 +132,26 @@ def test_geant_with_surges_meets_recall_and_coverage(capsys: pytest.CaptureFixtu
     assert doc["recall"] >= 0.9
     assert doc["lead_p10_s"] >= 900
     assert abs(doc["coverage"] - 0.95) <= 0.03
-    assert doc["false_alarm_rate"] < 0.6
     assert doc["mape"] < 0.1
+    bound = doc["bound"]
+    assert bound["crossing"] >= 10
+    assert not bound["target_pair_reachable"]
+    assert bound["false_alarm_rate_at_recall_0.9"] > 0.05
+    assert doc["false_alarm_rate"] <= bound["false_alarm_rate_at_forecaster_recall"] + 0.2
+
+
+@pytest.mark.slow
+def test_diurnal_peaks_over_the_threshold_are_predicted(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    """No surges, capacities sized for an 85% weekday peak: the spikes are the diurnal
+    peaks themselves, the easy class; recall is asserted, false alarms only reported."""
+    assert main(["backtest", "--trace", "builtin:geant", "--peak-util", "0.85",
+                 "--surges-per-week", "0", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["surges"] == 0
+    assert doc["episodes"]["surge"] == 0
+    assert doc["episodes"]["load"] >= 20
+    assert doc["recall"] >= 0.9
+    assert doc["lead_p10_s"] >= 900
+    assert abs(doc["coverage"] - 0.95) <= 0.03
+    assert "bound" not in doc  # the ramp oracle has nothing to say without surges

@@ -19,6 +19,7 @@ from shadowd.ingest.trace import (
     Surge,
     TraceSpec,
     diurnal,
+    footprint,
     generate,
     ground_truth,
     surges,
@@ -91,6 +92,21 @@ def test_gain_drives_the_busiest_link_to_its_peak_util() -> None:
         base_ab = 4e9 * level
         extra = s.gain * (3e9 if s.dst == "c" else 1e9)
         assert (base_ab + extra) / 10e9 == pytest.approx(s.peak_util)
+
+
+def test_the_footprint_is_the_trace_without_its_noise() -> None:
+    """What the ramp oracle reads: every counter of a noise-free trace, within the
+    counters' 1% jitter."""
+    quiet = spec(surges_per_week=6, noise=0.0)
+    plan = surges(quiet, topology(), loads)
+    fp = footprint(quiet, topology(), loads, plan)
+    assert fp.series == [("ab", "ab"), ("ab", "ba"), ("bc", "ab"), ("bc", "ba")]
+    samples = [e for e in flat(list(generate(quiet, topology(), loads)))
+               if isinstance(e, LinkUtilization)]
+    assert len(samples) == 2 * quiet.intervals
+    for e in samples:
+        expect = fp.at(e.ts, plan)[0 if e.link == "ab" else 2]
+        assert e.ab_bps / 10e9 == pytest.approx(expect, rel=0.05)
 
 
 def test_surges_change_only_their_destinations_demands_while_they_last() -> None:
