@@ -9,7 +9,8 @@ same line again, ``no ...`` where there was none), then checks that ``show
 running-config`` is byte-identical to the saved text (FRR 8.4 prints no timestamps or
 counters there, so nothing is ignored) and raises ``RestoreMismatch`` with the diff if
 not. It reads only what apply saved, so it works from a fresh driver after a crash, and
-does nothing on routers it never touched.
+does nothing on routers it never touched. ``DryRunDriver`` keeps its saves and its idea of
+the running configs durably in the same way.
 """
 
 from __future__ import annotations
@@ -22,6 +23,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Final, Literal, Protocol
 
+import msgspec
+
 from shadowd import logs
 from shadowd.core.errors import CommandFailed, ShadowdError
 from shadowd.core.events import PolicyChange, PolicyProposed
@@ -33,7 +36,7 @@ from shadowd.policy.render import (
     restore_commands,
     with_policy,
 )
-from shadowd.policy.saved import SavedConfigs, safe_name
+from shadowd.policy.saved import SavedConfigs, safe_name, write_durably
 from shadowd.policy.targets import RenderError, Target
 
 log = logs.get_logger()
@@ -183,8 +186,11 @@ class _Named:
 
 class DryRunDriver:
     """Writes what it would apply or restore under ``out_dir/POLICY/`` (``NNN-ACTION
-    .vtysh`` and ``.diff`` per call), records every call in ``calls``, and keeps its own
-    idea of each router's running config (``configs``, empty text if not given)."""
+    .vtysh`` and ``.diff`` per call, numbered on from what is there), records every call
+    in ``calls``, and keeps its own idea of each router's running config (``configs``,
+    empty text if not given). That idea (``out_dir/running.json``) and the configs saved
+    before a policy touched a router (``out_dir/saved/``) are written durably, so a
+    rollout recovered after a restart restores what it applied, as with FRR."""
 
     name = "dry-run"
 
@@ -193,9 +199,9 @@ class DryRunDriver:
         self.out_dir = out_dir
         self.target: Target = target if target is not None else _Named()
         self.igp = igp
-        self.configs = dict(configs or {})
+        self.configs = {**(configs or {}), **_load_running(out_dir / _RUNNING)}
         self.calls: list[DryRunCall] = []
-        self._saved: dict[tuple[str, str], str] = {}
+        self.saved = SavedConfigs(out_dir, "saved")
 
     async def running(self, router: str) -> str:
         return self.configs.get(router, "")
@@ -204,7 +210,10 @@ class DryRunDriver:
         lines, diffs = {}, {}
         for router, changes in changes_by_router(policy, routers).items():
             before = self.configs.get(router, "")
-            saved = self._saved.setdefault((policy.policy_id, router), before)
+            saved = self.saved.load(policy.policy_id, router)
+            if saved is None:
+                saved = before
+                self.saved.save(policy.policy_id, router, saved)
             lines[router] = apply_lines(changes, self.target, self.igp, saved)
             after = with_policy(before, changes, self.target, self.igp)
             diffs[router] = unified(router, before, after, f"with-{policy.policy_id}")
@@ -214,20 +223,22 @@ class DryRunDriver:
     async def restore(self, policy: PolicyProposed, routers: Sequence[str]) -> None:
         lines, diffs = {}, {}
         for router, changes in changes_by_router(policy, routers).items():
-            saved = self._saved.pop((policy.policy_id, router), None)
+            saved = self.saved.load(policy.policy_id, router)
             if saved is None:
                 continue
             lines[router] = restore_lines(changes, self.target, self.igp, saved)
             diffs[router] = unified(router, self.configs.get(router, ""), saved, "restored")
             self.configs[router] = saved
+            self.saved.retire(policy.policy_id, router)
         self._record("restore", policy, routers, lines, diffs)
 
     def _record(self, action: Literal["apply", "restore"], policy: PolicyProposed,
                 routers: Sequence[str], lines: dict[str, list[str]],
                 diffs: dict[str, str]) -> None:
+        write_durably(self.out_dir / _RUNNING, msgspec.json.encode(self.configs))
         where = self.out_dir / safe_name(policy.policy_id)
         where.mkdir(parents=True, exist_ok=True)
-        stem = where / f"{len(self.calls) + 1:03d}-{action}"
+        stem = where / f"{_next_number(where):03d}-{action}"
         vtysh = stem.with_suffix(".vtysh")
         vtysh.write_text("".join(
             f"# {router}: vtysh -N {self.target.pathspace(router)}\n"
@@ -238,3 +249,23 @@ class DryRunDriver:
         self.calls.append(DryRunCall(action=action, policy_id=policy.policy_id,
                                      routers=tuple(routers), lines=lines, diffs=diffs,
                                      files=(vtysh, diff)))
+
+
+_RUNNING: Final = "running.json"  # the dry-run driver's idea of each router's config
+
+
+def _load_running(path: Path) -> dict[str, str]:
+    try:
+        return msgspec.json.decode(path.read_bytes(), type=dict[str, str])
+    except FileNotFoundError:
+        return {}
+    except (OSError, msgspec.DecodeError) as err:
+        log.warning("dry-run running configs not read; starting from none", path=str(path),
+                    reason=str(err))
+        return {}
+
+
+def _next_number(where: Path) -> int:
+    """One past the highest ``NNN-`` call already written in ``where``."""
+    numbers = [int(p.name[:3]) for p in where.glob("[0-9][0-9][0-9]-*")]
+    return max(numbers, default=0) + 1

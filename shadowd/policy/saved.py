@@ -23,8 +23,8 @@ def safe_name(name: str) -> str:
 
 
 class SavedConfigs:
-    def __init__(self, state_dir: Path) -> None:
-        self.root = state_dir / "rollouts"
+    def __init__(self, state_dir: Path, subdir: str = "rollouts") -> None:
+        self.root = state_dir / subdir
 
     def path(self, policy_id: str, router: str) -> Path:
         return self.root / safe_name(policy_id) / f"{safe_name(router)}.conf"
@@ -37,14 +37,7 @@ class SavedConfigs:
 
     def save(self, policy_id: str, router: str, running: str) -> Path:
         path = self.path(policy_id, router)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        with tmp.open("w") as out:
-            out.write(running)
-            out.flush()
-            os.fsync(out.fileno())
-        tmp.replace(path)
-        _fsync_dir(path.parent)
+        write_durably(path, running.encode())
         return path
 
     def retire(self, policy_id: str, router: str) -> None:
@@ -52,6 +45,18 @@ class SavedConfigs:
         path = self.path(policy_id, router)
         path.replace(path.with_name(f"{safe_name(router)}.restored.conf"))
         _fsync_dir(path.parent)
+
+
+def write_durably(path: Path, data: bytes) -> None:
+    """``path`` holds ``data`` whole, or what it held before: never a torn file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    with tmp.open("wb") as out:
+        out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
+    tmp.replace(path)
+    _fsync_dir(path.parent)
 
 
 def _fsync_dir(directory: Path) -> None:

@@ -72,6 +72,25 @@ async def test_dry_run_writes_and_records_apply_and_restore(tmp_path: Path) -> N
         "003-restore.diff", "003-restore.vtysh", "004-restore.diff", "004-restore.vtysh"]
 
 
+async def test_a_dry_run_survives_a_restart(tmp_path: Path) -> None:
+    """A rollout recovered after a restart restores what the driver before it applied,
+    and its files number on instead of overwriting the first ones."""
+    await DryRunDriver(tmp_path, configs={"r1": RUNNING}).apply(policy(), ["r1"])
+    applied = (tmp_path / "p_1" / "001-apply.vtysh").read_text()
+    fresh = DryRunDriver(tmp_path, configs={"r1": "given at start, older than the file"})
+    assert " ip ospf cost 30\n" in await fresh.running("r1")
+    await fresh.restore(policy(), ["r1"])
+    assert await fresh.running("r1") == RUNNING
+    assert (tmp_path / "p_1" / "001-apply.vtysh").read_text() == applied
+    assert (tmp_path / "p_1" / "002-restore.vtysh").exists()
+    assert await DryRunDriver(tmp_path).running("r1") == RUNNING
+
+
+async def test_a_damaged_dry_run_record_starts_empty(tmp_path: Path) -> None:
+    (tmp_path / "running.json").write_text("{not json")
+    assert await DryRunDriver(tmp_path, configs={"r1": RUNNING}).running("r1") == RUNNING
+
+
 def test_changes_by_router_keeps_the_given_order() -> None:
     assert list(changes_by_router(policy(), ["r2", "r9", "r1", "r2"])) == ["r2", "r1"]
 
