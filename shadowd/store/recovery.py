@@ -14,6 +14,8 @@ import contextlib
 import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from itertools import groupby
+from operator import attrgetter
 from pathlib import Path
 from typing import Final, Literal, Protocol, TypeAlias
 
@@ -26,6 +28,8 @@ LOG_DIR: Final = "log"
 SNAPSHOT_DIR: Final = "snapshots"
 
 ProblemKind: TypeAlias = Literal["log_truncated", "snapshot_skipped"]  # alert kinds
+
+_SOURCE: Final = attrgetter("source")
 
 
 class Follower(Protocol):
@@ -107,13 +111,20 @@ def fold_following(events: list[AnyEvent], state: State, follower: Follower | No
     if follower is None:
         fold(events, state)
         return
-    first = 0
-    for i in range(1, len(events) + 1):
-        if i == len(events) or events[i].source != events[first].source:
-            run = events[first:i]
-            fold(run, state)
-            follower.note(run)
-            first = i
+    for run in _source_runs(events):
+        fold(run, state)
+        follower.note(run)
+
+
+def _source_runs(events: list[AnyEvent]) -> list[list[AnyEvent]]:
+    """``events`` cut where the source changes. Most records are one source's: then the
+    record itself, after one pass over the sources and no copy."""
+    sources = [e.source for e in events]
+    if not sources:
+        return []
+    if sources.count(sources[0]) == len(sources):
+        return [events]
+    return [list(run) for _, run in groupby(events, key=_SOURCE)]
 
 
 @contextlib.contextmanager

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import tempfile
+from itertools import accumulate
 from pathlib import Path
 
 import pytest
@@ -16,6 +17,22 @@ from shadowd.store.snapshot import SnapshotStore, snapshot_name
 from shadowd.store.testing import FakeFsync, ring, telemetry
 
 EVENTS = ring(5) + telemetry(300, 5)
+
+
+class _Heard:
+    """A follower that writes down where recovery starts and each run, with the lsn the
+    state is at when it hears it."""
+
+    def __init__(self) -> None:
+        self.state = State()
+        self.started_at = -1
+        self.runs: list[tuple[list[AnyEvent], int]] = []
+
+    def start(self, state: State) -> None:
+        self.state, self.started_at = state, state.lsn
+
+    def note(self, events: list[AnyEvent]) -> None:
+        self.runs.append((events, self.state.lsn))
 
 
 def _build(root: Path, events: list[AnyEvent], *, batch: int = 7,
@@ -170,3 +187,20 @@ def test_sidecars_past_the_end_of_the_log_are_set_aside_with_their_snapshots(
     assert [f.lsn for f in store.sidecars()] == [50]
     assert store.sidecar(50, "predict") == b"kept"
     assert (tmp_path / SNAPSHOT_DIR / f"{250:020d}.predict.orphan").read_bytes()
+
+
+def test_a_follower_hears_each_run_of_one_source_just_after_it_is_folded(
+        tmp_path: Path) -> None:
+    a, b = telemetry(20, 5, source="a"), telemetry(20, 5, source="b")
+    records = [ring(5), a[:6] + b[:3] + a[6:9], b[3:], a[9:]]  # a group commit mixes them
+    with EventLog.open(tmp_path / LOG_DIR, fsync=FakeFsync()) as log:
+        for record in records:
+            log.write(record)
+        log.sync()
+    heard = _Heard()
+    state, _ = recover(tmp_path, follower=heard)
+    runs = [ring(5), a[:6], b[:3], a[6:9], b[3:], a[9:]]
+    assert heard.started_at == 0
+    assert [events for events, _ in heard.runs] == runs
+    assert [lsn for _, lsn in heard.runs] == list(accumulate(map(len, runs)))
+    assert digest(state) == digest(fold([e for record in records for e in record]))
