@@ -126,6 +126,8 @@ class LinkForecasts:
         self.clock = max((p.ts for name, p in state.sources.items() if name != DAEMON_SOURCE),
                          default=0.0)
         self.restarts = 0  # the forecaster started again for a new link
+        self._rows_for: Forecaster | None = None  # the forecaster ``_rows_of`` is of
+        self._rows_of: dict[str, tuple[int, int]] = {}
 
     def snapshot(self) -> FeedState:
         """The whole feed, as it is now: a copy nothing done to the feed later changes."""
@@ -204,13 +206,22 @@ class LinkForecasts:
         f = self.forecaster
         if f is None:
             f = self.forecaster = self._new()
-        known = {k: v for k, v in loads.items() if k in f.links}
+        rows_of = self._rows(f)
+        known = {k: v for k, v in loads.items() if k in rows_of}
         if self.history is not None:
             self.history.before(f, ts)
         f.update(ts, known)
         if self.recent is not None:
-            rows = [r for k in known for r in (f.row(k, "ab"), f.row(k, "ba"))]
+            rows = [r for k in known for r in rows_of[k]]
             self.recent.add(ts, rows, [x for v in known.values() for x in v])
+
+    def _rows(self, f: Forecaster) -> dict[str, tuple[int, int]]:
+        """Each of ``f``'s links' two rows, (a->b, b->a): looked up in a dict, not its
+        list of links (a scan per sample), and made again only for a new forecaster."""
+        if self._rows_for is not f:
+            self._rows_for = f
+            self._rows_of = {k: (f.row(k, "ab"), f.row(k, "ba")) for k in f.links}
+        return self._rows_of
 
     def _new(self) -> Forecaster:
         links = sorted(self._state.links)
