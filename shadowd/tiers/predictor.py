@@ -2,7 +2,8 @@
 
 The shell around the pure parts (``feed``: the forecaster fed at log time; ``extreme``:
 worst cases and demand factors; ``scheduler``: what to inject, when; ``records``: what
-is logged). Three entry points, all on the daemon's event loop:
+is logged); each run itself, in the model or the lab, recorded and logged, is
+``scenario_runs``. Three entry points, all on the daemon's event loop:
 
 - ``note(events)``, the daemon's accepted-events hook: synchronous and cheap. It feeds the
   forecaster through ``watch``, which at most every ``check_every_s`` of log time asks it
@@ -35,51 +36,32 @@ every run works on a fork, and the lab is the shadow's own.
 from __future__ import annotations
 
 import asyncio
-from collections import deque
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
-from typing import Final, TypeVar
-
-import msgspec
+from typing import Final
 
 from shadowd import logs
 from shadowd.config import PredictConfig
 from shadowd.core.errors import ShadowdError
-from shadowd.core.events import (
-    AnyEvent,
-    ScenarioRan,
-    SpikePredicted,
-)
+from shadowd.core.events import AnyEvent, ScenarioRan
 from shadowd.core.state import State, fold
 from shadowd.predict.extreme import LinkView, demand_factor, scaled_demands
 from shadowd.predict.feed import LinkForecasts
 from shadowd.predict.forecast import ForecastParams, PredictedSpike
-from shadowd.predict.records import (
-    Extreme,
-    RunContext,
-    Stamp,
-    failed_record,
-    lab_record,
-    model_record,
-    spike_record,
-)
+from shadowd.predict.records import Extreme, RunContext, spike_record
 from shadowd.predict.scheduler import Injection, Scheduler, SchedulerSettings, SpikeFacts
 from shadowd.predict.table import ForecastRow, forecast_rows
 from shadowd.predict.watch import SpikeWatch, WatchSettings, WatchState
-from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Library, Scenario, load_library, validate
 from shadowd.scenario.results import ScenarioResult
 from shadowd.tiers.ports import LabPort, ModelPort, RunModel, model_in_thread
 from shadowd.tiers.recorder import Recorder
+from shadowd.tiers.scenario_runs import RunCounts, ScenarioRunner, iso
 
 log = logs.get_logger()
 
 LAB_BACKLOG: Final = 8  # lab runs waiting beyond this are skipped (the lab is slow)
 SCALING_SOURCE: Final = "predict"  # the scaled demands folded into a run's fork
-
-R = TypeVar("R", ScenarioRan, SpikePredicted)
 
 
 class NotFound(ShadowdError):
@@ -121,12 +103,9 @@ class _Spike:
 
 
 @dataclass(slots=True)
-class Counters:
+class Counters(RunCounts):
     spikes: int = 0
     alerts: int = 0
-    runs: int = 0
-    lab_runs: int = 0
-    failed_runs: int = 0
     late_runs: int = 0  # injected at or after the spike's peak
     lab_skipped: int = 0
 
@@ -148,7 +127,6 @@ class Predictor:
         self.scenarios_dir = scenarios_dir
         self._state = state  # the daemon's live state: read, forked; never changed here
         self._recorder, self._model, self._lab = recorder, model, lab
-        self._run_model = run_model
         self.watch = watch if watch is not None else SpikeWatch(LinkForecasts(state, params),
                                                                 watch_settings(config))
         self.feed = self.watch.feed
@@ -158,8 +136,10 @@ class Predictor:
         self._jobs: asyncio.Queue[_SpikeJob | _RunJob] = asyncio.Queue()
         self._lab_jobs: asyncio.Queue[_LabJob] = asyncio.Queue(LAB_BACKLOG)
         self._spikes: dict[tuple[str, str, float], _Spike] = {}
-        self.runs: deque[ScenarioRan] = deque(maxlen=config.keep_runs)
         self.counters = Counters()
+        self._runner = ScenarioRunner(recorder, run_model, lambda: self.feed.clock,
+                                  keep=config.keep_runs, counters=self.counters)
+        self.runs = self._runner.runs
 
     # --- the hook (synchronous) ----------------------------------------------------------
 
@@ -219,7 +199,8 @@ class Predictor:
         while True:
             job = await self._lab_jobs.get()
             try:
-                await self._lab_run(job.scenario, job.state, job.ctx, job.model)
+                assert self._lab is not None, "lab runs are queued only with a lab"
+                await self._runner.in_lab(self._lab, job.scenario, job.state, job.ctx, job.model)
             finally:
                 self._lab_jobs.task_done()
 
@@ -240,8 +221,8 @@ class Predictor:
                                self.config.max_factor)
         extreme = Extreme(factor=factor, worst_failure=view.worst_failure,
                           extreme_bps=view.wc_load_bps * factor, capacity_bps=view.capacity_bps)
-        record = self._append(lambda s: spike_record(s, spike, extreme, at_lsn),
-                              ts=spike.made_at)
+        record = self._recorder.record(lambda s: spike_record(s, spike, extreme, at_lsn),
+                                       ts=spike.made_at)
         self._spikes[injection.key] = _Spike(seq=record.seq, predicted_bps=spike.upper_bps,
                                              model_bps=view.load_bps)
         scenarios = self.scheduler.plan(injection, SpikeFacts(
@@ -249,17 +230,17 @@ class Predictor:
             srlgs=view.srlgs, heaviest_dst=view.heaviest_dst))
         self.counters.spikes += 1
         log.info("spike predicted", link=spike.link, direction=spike.direction,
-                 made_at=_iso(spike.made_at), peak=_iso(spike.peak_at),
+                 made_at=iso(spike.made_at), peak=iso(spike.peak_at),
                  predicted_util=round(spike.utilization, 3), factor=round(factor, 3),
                  worst_failure=view.worst_failure, extreme_util=round(extreme.util, 3),
-                 inject_at=_iso(injection.inject_at), scenarios=[s.name for s in scenarios],
+                 inject_at=iso(injection.inject_at), scenarios=[s.name for s in scenarios],
                  seq=record.seq)
         if extreme.util > self.config.threshold_util:
             self.counters.alerts += 1
             logs.alert(log, "predicted_overload", "warning",
                        "a link is predicted over its threshold under its worst failure",
                        link=spike.link, direction=spike.direction,
-                       predicted_ts=_iso(spike.peak_at), worst_failure=view.worst_failure,
+                       predicted_ts=iso(spike.peak_at), worst_failure=view.worst_failure,
                        predicted_util=round(spike.utilization, 3),
                        extreme_util=round(extreme.util, 3))
 
@@ -280,7 +261,7 @@ class Predictor:
         if job.at >= injection.peak_ts:
             self.counters.late_runs += len(injection.scenarios)
         for scenario in injection.scenarios:
-            _, result = await self._model_run(scenario, work, ctx)
+            _, result = await self._runner.in_model(scenario, work, ctx)
             if result is not None and self.config.lab and self._lab is not None \
                     and self._lab.up():
                 self._queue_lab(_LabJob(scenario, work, ctx, result))
@@ -292,55 +273,6 @@ class Predictor:
             self.counters.lab_skipped += 1  # the lab takes seconds per run: said, not alerted
             log.info("lab busy: run skipped in the lab", scenario=job.scenario.name,
                      trigger=job.ctx.trigger, backlog=LAB_BACKLOG)
-
-    # --- runs ----------------------------------------------------------------------------
-
-    async def _model_run(self, scenario: Scenario, state: State,
-                         ctx: RunContext) -> tuple[ScenarioRan, ScenarioResult | None]:
-        try:
-            validate(scenario, state)
-            result = await self._run_model(scenario, state, ctx.injected_ts)
-        except ScenarioError as err:  # it does not fit the network (any more)
-            return self._failed(scenario, ctx, "model", str(err)), None
-        except Exception as err:  # a bug: said, recorded, and the other runs go on
-            return self._failed(scenario, ctx, "model", f"{type(err).__name__}: {err}"), None
-        record = self._append(lambda s: model_record(s, _run_id(s), ctx, result))
-        self._ran(record)
-        return record, result
-
-    async def _lab_run(self, scenario: Scenario, state: State, ctx: RunContext,
-                       model: ScenarioResult) -> tuple[ScenarioRan | None, str]:
-        assert self._lab is not None
-        try:
-            result = await self._lab.run(scenario, state, ctx.injected_ts, model)
-        except Exception as err:  # the lab failing is reported; the mirror rebuilds it
-            error = f"{type(err).__name__}: {err}"
-            return self._failed(scenario, ctx, "lab", error), error
-        if result is None:
-            return None, "the lab is not up (`shadowctl lab up`)"
-        record = self._append(lambda s: lab_record(s, _run_id(s), ctx, result))
-        self._ran(record)
-        return record, ""
-
-    def _ran(self, record: ScenarioRan) -> None:
-        self.runs.append(record)
-        if record.tier == "lab":
-            self.counters.lab_runs += 1
-        else:
-            self.counters.runs += 1
-        log.info("scenario run", **_run_fields(record))
-
-    def _failed(self, scenario: Scenario, ctx: RunContext, tier: str,
-                error: str) -> ScenarioRan:
-        record = self._append(lambda s: failed_record(s, _run_id(s), ctx, scenario,
-                                                         tier=tier, error=error))
-        self.runs.append(record)
-        self.counters.failed_runs += 1
-        log.warning("scenario run failed", **_run_fields(record))
-        return record
-
-    def _append(self, make: Callable[[Stamp], R], *, ts: float | None = None) -> R:
-        return self._recorder.record(make, ts=ts if ts is not None else self.feed.clock)
 
     # --- control requests ----------------------------------------------------------------
 
@@ -367,12 +299,12 @@ class Predictor:
         state = self._state.fork()
         validate(scenario, state)
         ctx = RunContext(trigger="manual", injected_ts=self.feed.clock, at_lsn=state.lsn)
-        record, result = await self._model_run(scenario, state, ctx)
+        record, result = await self._runner.in_model(scenario, state, ctx)
         if result is None or not lab:
             return ManualRun(model=record, lab=None, lab_error="")
         if self._lab is None:
             return ManualRun(model=record, lab=None, lab_error="this shadowd has no lab")
-        lab_run, error = await self._lab_run(scenario, state, ctx, result)
+        lab_run, error = await self._runner.in_lab(self._lab, scenario, state, ctx, result)
         return ManualRun(model=record, lab=lab_run, lab_error=error)
 
     async def forecast(self, link: str | None, top: int) -> list[ForecastRow]:
@@ -399,22 +331,3 @@ class Predictor:
 def watch_settings(config: PredictConfig) -> WatchSettings:
     return WatchSettings(check_every_s=config.check_every_s, horizon_s=config.horizon_s,
                          threshold_util=config.threshold_util)
-
-
-def _run_id(stamp: Stamp) -> str:
-    return f"run-{stamp.seq}"
-
-
-def _run_fields(record: ScenarioRan) -> dict[str, object]:
-    fields = {k: round(v, 4) if isinstance(v, float) else v
-              for k, v in msgspec.structs.asdict(record).items()}
-    for key in ("source", "ts"):
-        fields.pop(key)
-    fields["injected_ts"] = _iso(record.injected_ts)
-    if record.spike_ts is not None:
-        fields["spike_ts"] = _iso(record.spike_ts)
-    return fields
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
