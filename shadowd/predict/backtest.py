@@ -148,7 +148,7 @@ class _Replayer:
 
     def _capacity(self, link: str, capacity_bps: float) -> None:
         self.capacity[link] = capacity_bps
-        if self.forecaster is not None and link in self.forecaster.links:
+        if self.forecaster is not None and self.forecaster.knows(link):
             self.forecaster.set_capacity(link, capacity_bps)
 
     def _sample(self, ts: float, loads: dict[str, tuple[float, float]]) -> None:

@@ -188,7 +188,7 @@ class LinkForecasts:
     def latest(self, link: str, direction: str) -> float:
         """The newest sample of a link direction (NaN: none yet)."""
         f = self.forecaster
-        if f is None or link not in f.links:
+        if f is None or not f.knows(link):
             return math.nan
         return float(f.latest[f.row(link, "ab" if direction == "ab" else "ba")])
 
@@ -196,7 +196,7 @@ class LinkForecasts:
         f = self.forecaster
         if f is None:
             return
-        if e.link in f.links:
+        if f.knows(e.link):
             f.set_capacity(e.link, e.capacity_bps)
         elif isinstance(e, LinkAdded):
             self.forecaster = self.recent = self.history = None  # rebuilt at the next sample

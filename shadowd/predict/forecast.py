@@ -152,6 +152,10 @@ class Forecaster:
         seen = np.flatnonzero(~np.isnan(y)).astype(np.int64)
         return seen, y[seen]
 
+    def knows(self, link: str) -> bool:
+        """Whether ``link`` has rows here (a dict lookup, not a scan of ``links``)."""
+        return link in self._index
+
     def row(self, link: str, direction: Direction) -> int:
         """The series of a link direction in every per-series array."""
         return 2 * self._index[link] + (direction == "ba")

@@ -56,7 +56,7 @@ def forecast_rows(state: State, feed: LinkForecasts, wc: WorstCases | None, *,
         lk = state.links[name]
         for direction in DIRECTIONS:
             src, dst = (lk.a, lk.b) if direction == "ab" else (lk.b, lk.a)
-            row = f.row(name, direction) if f is not None and name in f.links else None
+            row = f.row(name, direction) if f is not None and f.knows(name) else None
             observed = _num(feed.latest(name, direction))
             peak_ts = normal = upper = None
             if fc is not None and row is not None and not np.isnan(fc.upper[row]).all():
