@@ -1,7 +1,8 @@
 """The predictor across restarts: its watch saved beside each snapshot, restored on start.
 
 Without this a restart forgets every forecast, and the forecaster is blind for a season
-(a day) plus its warm-up before it predicts a spike again.
+(a day) plus its warm-up before it predicts a spike again; and it forgets the spikes
+predicted whose scenario runs were still to come, which nothing would predict again.
 
 - Saving: when the daemon snapshots the state at lsn n it takes the predictor's
   ``WatchState`` in the same synchronous step (the accepted-events hook has fed the watch
@@ -13,6 +14,11 @@ Without this a restart forgets every forecast, and the forecaster is blind for a
   why, naming the file, and starts a fresh watch, as a first start does. Then it is fed
   the log tail as recovery folds it, as the live hook would have fed it. A missing,
   damaged or unreadable file never stops the daemon: a warning, and a fresh start.
+- The tail includes shadowd's own records: its ``SpikePredicted`` and ``ScenarioRan``
+  keep the watch's open spikes as the live hook kept them, so once recovery is done the
+  watch holds every spike recorded and not yet run (those recorded in the tail too, even
+  when the saved watch could not be used). The predictor resumes them
+  (``Predictor.resume``).
 """
 
 from __future__ import annotations
@@ -61,7 +67,8 @@ class WatchRecovery:
         f = found.feed.forecaster
         log.info("predictor state restored", seq=state.lsn, path=str(path),
                  links=len(f.links) if f is not None else 0,
-                 ready_series=int(f.ready.sum()) if f is not None else 0)
+                 ready_series=int(f.ready.sum()) if f is not None else 0,
+                 open_spikes=len(found.open))
         return found
 
     def _load(self, state: State) -> SpikeWatch | str:
