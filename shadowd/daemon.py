@@ -111,6 +111,7 @@ class Daemon:
         self.lab = self._lab_mirror()
         self.recorder = Recorder(state, self._append_records)
         self.predictor = self._predictor(state, watch.watch)
+        self.predictor.resume()  # the spikes the log owes runs: before any new event
         self.policies = self._policies(state)
         self.guide = Guide(state, self.policies, self._write_report) if self._guided else None
         self.ingest = Ingest(state, self.committer, on_accepted=self._accepted,

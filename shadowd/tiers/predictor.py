@@ -3,7 +3,7 @@
 The shell around the pure parts (``feed``: the forecaster fed at log time; ``extreme``:
 worst cases and demand factors; ``scheduler``: what to inject, when; ``records``: what
 is logged); each run itself, in the model or the lab, recorded and logged, is
-``scenario_runs``. Three entry points, all on the daemon's event loop:
+``scenario_runs``. Four entry points, all on the daemon's event loop:
 
 - ``note(events)``, the daemon's accepted-events hook: synchronous and cheap. It feeds the
   forecaster through ``watch``, which at most every ``check_every_s`` of log time asks it
@@ -12,20 +12,28 @@ is logged); each run itself, in the model or the lab, recorded and logged, is
   of the state *there*, so what a job works on is the state at that log time, however
   late the worker gets to it (a replay at full speed runs ahead of the workers; live
   telemetry does not).
+- ``resume()``, once on start, after recovery and before the hook: the injections of
+  the spikes recorded before the restart whose runs are not (below).
 - ``run()``, the worker task, one job at a time in order: for a spike, the extreme case
   (worst case over single link/router/SRLG failures x the demand factor) on its fork,
   the ``SpikePredicted`` record, the ``predicted_overload`` alert, the choice of
-  scenarios; for an injection, each scenario in the model on its fork with every demand
-  scaled so that the spiking link carries its predicted peak (the factor is taken from
-  its load at injection time: it has grown since the prediction), a ``ScenarioRan``
-  record and one log line per run.
+  scenarios; for a resumed spike, the choice of its scenarios; for an injection, each
+  scenario in the model on its fork with every demand scaled so that the spiking link
+  carries its predicted peak (the factor is taken from its load at injection time: it
+  has grown since the prediction), a ``ScenarioRan`` record and one log line per run.
 - ``run_lab()``, the lab worker: the same runs in the FRR lab when it is up, one at a
   time (they take seconds to minutes); a second ``ScenarioRan`` (tier ``lab``) each.
 
-The watch (forecaster, its tables, the log clock, the next check) is saved with each
-snapshot of the state and restored on start (``saved()``; ``predict_restore``), so a
-restart does not make the forecaster relearn a season. Pending injections and spikes
-whose runs are still to come are not saved: a restart drops them.
+The watch (forecaster, its tables, the log clock, the next check, and the open spikes:
+those recorded whose model runs are not) is saved with each snapshot of the state and
+restored on start (``saved()``; ``predict_restore``), so a restart does not make the
+forecaster relearn a season. The open spikes are kept from the log's own records, which
+recovery feeds the watch as the hook did, so after recovery they are every spike the
+log owes runs. ``resume()`` reserves their injections again (the forecaster, its alert
+gating restored, will not predict them a second time) and queues the choice of their
+scenarios from the model as it is then, with the worst failure their records named;
+their runs name the recorded seqs, and no second ``SpikePredicted`` is made. Those
+whose peak the log clock has passed are dropped, in one warning.
 
 Records go through ``append`` (the daemon admits them through its ingest: the same
 validation, fold and group committer as telemetry) under the source ``shadowd``, with
@@ -48,6 +56,7 @@ from shadowd.core.state import State, fold
 from shadowd.predict.extreme import LinkView, demand_factor, scaled_demands
 from shadowd.predict.feed import LinkForecasts
 from shadowd.predict.forecast import ForecastParams, PredictedSpike
+from shadowd.predict.open_spikes import OpenSpike
 from shadowd.predict.records import Extreme, RunContext, spike_record
 from shadowd.predict.scheduler import Injection, Scheduler, SchedulerSettings, SpikeFacts
 from shadowd.predict.table import ForecastRow, forecast_rows
@@ -80,11 +89,20 @@ class _SpikeJob:
 
 
 @dataclass(frozen=True, slots=True)
+class _ResumeJob:
+    spikes: list[tuple[OpenSpike, Injection]]  # recorded before a restart, runs to come
+    state: State  # a fork at the log time of the restart
+
+
+@dataclass(frozen=True, slots=True)
 class _RunJob:
     injection: Injection
     state: State  # a fork at the log time of the injection
     at: float
     observed: float  # the spiking link direction's load then
+
+
+_Job = _SpikeJob | _ResumeJob | _RunJob
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,6 +126,8 @@ class Counters(RunCounts):
     alerts: int = 0
     late_runs: int = 0  # injected at or after the spike's peak
     lab_skipped: int = 0
+    resumed: int = 0  # spikes recorded before a restart whose runs came after it
+    dropped: int = 0  # ... whose peak had passed when it restarted: no runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -133,7 +153,8 @@ class Predictor:
         self.scheduler = Scheduler(SchedulerSettings(
             lead_s=config.lead_s, max_runs=config.max_runs_per_spike,
             surge_factor=config.surge_factor, duration_s=config.run_duration_s))
-        self._jobs: asyncio.Queue[_SpikeJob | _RunJob] = asyncio.Queue()
+        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
+        self._in_hand = 0  # jobs queued or running
         self._lab_jobs: asyncio.Queue[_LabJob] = asyncio.Queue(LAB_BACKLOG)
         self._spikes: dict[tuple[str, str, float], _Spike] = {}
         self.counters = Counters()
@@ -150,13 +171,52 @@ class Predictor:
         spikes = self.watch.note(events)
         now = self.feed.clock
         fork = self._expect(now, spikes) if spikes else None
+        self._hand_out(now, fork)
+        if not self._in_hand:  # no run to come for a spike whose peak has passed
+            self.watch.open.expire(now)
+
+    def resume(self) -> None:
+        """Once, on start after recovery, before the hook is called: reserve the injection
+        of each spike the log owes runs (the watch's open spikes), and queue the choice
+        of its scenarios; drop, and say so, those whose peak the log clock has passed
+        (and any on a link the network no longer has)."""
+        if not self.config.enabled:
+            return
+        now = self.feed.clock
+        self._dropped(self.watch.open.expire(now), "their peaks passed before their runs")
+        found, gone = [], []
+        for spike in self.watch.open.snapshot():
+            if spike.link not in self._state.links:
+                gone.append(spike)  # left to expire at its peak
+                continue
+            injection = self.scheduler.expect(spike.key, spike.peak_ts, now)
+            if injection is not None:
+                found.append((spike, injection))
+        self._dropped(gone, "their links are gone")
+        fork = None
+        if found:
+            fork = self._state.fork()
+            self._queue(_ResumeJob(found, fork))
+        self._hand_out(now, fork)
+
+    def _dropped(self, spikes: list[OpenSpike], why: str) -> None:
+        if spikes:
+            self.counters.dropped += len(spikes)
+            log.warning(f"spikes dropped after restart: {why}", count=len(spikes),
+                        seqs=[s.seq for s in spikes])
+
+    def _queue(self, job: _Job) -> None:
+        self._in_hand += 1
+        self._jobs.put_nowait(job)
+
+    def _hand_out(self, now: float, fork: State | None) -> None:
+        """Queue the injections due at ``now`` (on ``fork``, the state now, if taken)."""
         due = self.scheduler.due(now)
         if due:
             fork = fork if fork is not None else self._state.fork()
             for injection in due:
                 link, direction, _ = injection.key
-                self._jobs.put_nowait(_RunJob(injection, fork, now,
-                                              self.feed.latest(link, direction)))
+                self._queue(_RunJob(injection, fork, now, self.feed.latest(link, direction)))
 
     def _expect(self, now: float, spikes: list[PredictedSpike]) -> State | None:
         found = []
@@ -168,7 +228,7 @@ class Predictor:
         if not found:
             return None
         fork = self._state.fork()
-        self._jobs.put_nowait(_SpikeJob(found, fork, now))
+        self._queue(_SpikeJob(found, fork, now))
         return fork
 
     def saved(self) -> WatchState | None:
@@ -186,12 +246,15 @@ class Predictor:
             try:
                 if isinstance(job, _SpikeJob):
                     await self._spike_job(job)
+                elif isinstance(job, _ResumeJob):
+                    await self._resume_job(job)
                 else:
                     await self._run_job(job)
             except Exception as err:  # one job failing must not stop predictions
                 log.error("prediction job failed", job=type(job).__name__.strip("_"),
                           error=f"{type(err).__name__}: {err}")
             finally:
+                self._in_hand -= 1
                 self._jobs.task_done()
 
     async def run_lab(self) -> None:
@@ -225,9 +288,7 @@ class Predictor:
                                        ts=spike.made_at)
         self._spikes[injection.key] = _Spike(seq=record.seq, predicted_bps=spike.upper_bps,
                                              model_bps=view.load_bps)
-        scenarios = self.scheduler.plan(injection, SpikeFacts(
-            link=spike.link, direction=spike.direction, worst_failure=view.worst_failure,
-            srlgs=view.srlgs, heaviest_dst=view.heaviest_dst))
+        scenarios = self.scheduler.plan(injection, _facts(view, view.worst_failure))
         self.counters.spikes += 1
         log.info("spike predicted", link=spike.link, direction=spike.direction,
                  made_at=iso(spike.made_at), peak=iso(spike.peak_at),
@@ -243,6 +304,23 @@ class Predictor:
                        predicted_ts=iso(spike.peak_at), worst_failure=view.worst_failure,
                        predicted_util=round(spike.utilization, 3),
                        extreme_util=round(extreme.util, 3))
+
+    async def _resume_job(self, job: _ResumeJob) -> None:
+        """A spike recorded before the restart: its scenarios chosen as ``_spike`` does,
+        from the model now but with the worst failure its record (and alert) named."""
+        keys = [(spike.link, spike.direction) for spike, _ in job.spikes]
+        views = await self._model.views(job.state, keys)
+        for (spike, injection), view in zip(job.spikes, views, strict=True):
+            self._spikes[injection.key] = _Spike(seq=spike.seq,
+                                                 predicted_bps=spike.predicted_bps,
+                                                 model_bps=view.load_bps)
+            worst = spike.worst_failure or view.worst_failure
+            scenarios = self.scheduler.plan(injection, _facts(view, worst))
+            self.counters.resumed += 1
+            log.info("spike resumed after restart", link=spike.link,
+                     direction=spike.direction, peak=iso(spike.peak_ts),
+                     inject_at=iso(injection.inject_at), seq=spike.seq,
+                     worst_failure=worst, scenarios=[s.name for s in scenarios])
 
     async def _run_job(self, job: _RunJob) -> None:
         injection = job.injection
@@ -326,6 +404,11 @@ class Predictor:
         broken = (f"; {len(library.errors)} file(s) could not be loaded (`shadowctl "
                   "scenarios list` says why)") if library.errors else ""
         return f"no scenario {name!r} in {self.scenarios_dir}; known: {known}{broken}"
+
+
+def _facts(view: LinkView, worst_failure: str) -> SpikeFacts:
+    return SpikeFacts(link=view.link, direction=view.direction, worst_failure=worst_failure,
+                      srlgs=view.srlgs, heaviest_dst=view.heaviest_dst)
 
 
 def watch_settings(config: PredictConfig) -> WatchSettings:

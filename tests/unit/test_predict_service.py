@@ -29,6 +29,7 @@ from shadowd.ingest.pipeline import Ingest
 from shadowd.lab.plan import LabSettings
 from shadowd.predict.extreme import LinkView, WorstCases, analyse
 from shadowd.predict.forecast import ForecastParams
+from shadowd.predict.watch import SpikeWatch
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Scenario
 from shadowd.scenario.results import LabResult, LabStep, Probe, ScenarioResult
@@ -123,7 +124,9 @@ class World:
     """A state fed through a real ``Ingest`` (a fake committer), and the predictor on it."""
 
     def __init__(self, tmp: Path, *, config: PredictConfig = CONFIG,
-                 lab: FakeLab | None = None, state: State | None = None) -> None:
+                 lab: FakeLab | None = None, state: State | None = None,
+                 watch: SpikeWatch | None = None) -> None:
+        """``state`` and ``watch``: as recovery left them (default: a first start)."""
         self.state = state if state is not None else fold(_topology())
         self.committer = FakeCommitter()
         self.ingest = Ingest(self.state, self.committer, max_in_flight=10**9,
@@ -131,8 +134,9 @@ class World:
         self.model = FakeModel(self.state)
         self.predictor = Predictor(config, self.state, recorder=Recorder(self.state, self._append),
                                    model=self.model, lab=lab, scenarios_dir=tmp,
-                                   run_model=_model_now, params=SHORT)
-        self.seq = 0
+                                   run_model=_model_now, params=SHORT, watch=watch)
+        collector = self.state.sources.get("collector")
+        self.seq = collector.seq if collector is not None else 0
         self.rng = np.random.default_rng(7)
 
     def _accepted(self, events: list[AnyEvent]) -> None:
