@@ -127,7 +127,7 @@ class Counters(RunCounts):
     late_runs: int = 0  # injected at or after the spike's peak
     lab_skipped: int = 0
     resumed: int = 0  # spikes recorded before a restart whose runs came after it
-    dropped: int = 0  # ... whose peak had passed when it restarted: no runs
+    dropped: int = 0  # ... not run: its peak had passed by then, or its link was gone
 
 
 @dataclass(frozen=True, slots=True)
