@@ -10,15 +10,12 @@ import msgspec
 from shadowd.core.events import (
     DAEMON_SOURCE,
     AnyEvent,
-    LinkAdded,
     LinkUtilization,
-    RouterAdded,
     ScenarioRan,
     SpikePredicted,
 )
 from shadowd.core.state import State, fold
 from shadowd.predict.feed import LinkForecasts
-from shadowd.predict.forecast import ForecastParams
 from shadowd.predict.open_spikes import OpenSpike, OpenSpikes
 from shadowd.predict.watch import (
     SpikeWatch,
@@ -27,10 +24,8 @@ from shadowd.predict.watch import (
     encode_watch,
     mismatch,
 )
+from tests.predict_world import SHORT, STEP, T0, triangle
 
-T0 = 1_767_571_200.0
-STEP = 300.0
-SHORT = ForecastParams(season_s=3600, step_s=300, deviation_slot_s=900)
 SETTINGS = WatchSettings(check_every_s=300.0, horizon_s=1800.0, threshold_util=0.8)
 
 
@@ -84,15 +79,6 @@ def test_a_peak_the_clock_reached_is_dropped_and_said() -> None:
 # --- in the watch -------------------------------------------------------------------------
 
 
-def _topology() -> list[AnyEvent]:
-    out: list[AnyEvent] = [RouterAdded(source="topo", seq=i + 1, ts=T0, router=r)
-                           for i, r in enumerate("abc")]
-    for i, (a, b) in enumerate((("a", "b"), ("b", "c"), ("a", "c"))):
-        out.append(LinkAdded(source="topo", seq=4 + i, ts=T0, link=f"{a}--{b}", a=a, b=b,
-                             metric=10, capacity_bps=1e9))
-    return out
-
-
 def _samples(k: int) -> list[AnyEvent]:
     return [LinkUtilization(source="collector", seq=3 * k + i + 1, ts=T0 + k * STEP, link=link,
                             ab_bps=0.3e9, ba_bps=0.05e9)
@@ -124,7 +110,7 @@ def _run(watch: SpikeWatch, state: State, batches: list[list[AnyEvent]]) -> list
 
 
 def test_the_watch_keeps_them_from_the_records_and_drops_none_itself() -> None:
-    state = fold(_topology())
+    state = fold(triangle())
     watch = _watch(state)
     said = _run(watch, state, _batches())
     assert said[2:4] == [[1], [1, 2, 3]]  # at step 1: all three ahead
@@ -136,11 +122,11 @@ def test_the_watch_keeps_them_from_the_records_and_drops_none_itself() -> None:
 
 def test_saved_restored_and_fed_the_tail_they_are_the_same() -> None:
     batches = _batches()
-    state = fold(_topology())
+    state = fold(triangle())
     uninterrupted = _watch(state)
     _run(uninterrupted, state, batches)
     for cut in range(len(batches)):
-        state = fold(_topology())
+        state = fold(triangle())
         first = _watch(state)
         _run(first, state, batches[:cut])
         saved = decode_watch(encode_watch(first.snapshot(state.lsn)))
@@ -155,7 +141,7 @@ def test_saved_restored_and_fed_the_tail_they_are_the_same() -> None:
 def test_a_schema_1_watch_continues_with_none_open() -> None:
     """What a shadowd before open spikes saved: no such field, schema 1. Its forecasts
     are kept (no season relearnt for an upgrade); the spikes it owed are not known."""
-    state = fold(_topology())
+    state = fold(triangle())
     watch = _watch(state)
     _run(watch, state, _batches()[:5])
     fields = msgspec.structs.asdict(watch.snapshot(state.lsn))

@@ -21,7 +21,6 @@ from shadowd.core.events import (
     LinkCapacity,
     LinkStatus,
     LinkUtilization,
-    RouterAdded,
     SpikePredicted,
 )
 from shadowd.core.state import State, fold
@@ -40,25 +39,14 @@ from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, recover
 from shadowd.store.snapshot import SnapshotStore
 from shadowd.store.testing import FakeFsync
 from shadowd.tiers.predict_restore import SIDECAR, WatchRecovery
+from tests.predict_world import SHORT, STEP, T0, triangle
 
-T0 = 1_767_571_200.0  # a Monday 00:00 UTC
-STEP = 300.0
-SHORT = ForecastParams(season_s=3600, step_s=300, deviation_slot_s=900)  # an hour's season
 SETTINGS = WatchSettings(check_every_s=300.0, horizon_s=1800.0, threshold_util=0.8)
 STEPS = 130
 SURGES = (range(44, 52), range(92, 100))  # a--b a->b ramps toward 110% of capacity
 CUT = 84  # the 84th batch (step 80): after the first surge, 12 steps before the second;
 # a forecaster started there is still in its warm-up (two seasons: 24 steps) at the second
 LATE = 126  # of 136 batches: a tail too short for a fresh forecaster to warm up
-
-
-def _topology() -> list[AnyEvent]:
-    out: list[AnyEvent] = [RouterAdded(source="topo", seq=i + 1, ts=T0, router=r)
-                           for i, r in enumerate("abc")]
-    for i, (a, b) in enumerate((("a", "b"), ("b", "c"), ("a", "c"))):
-        out.append(LinkAdded(source="topo", seq=4 + i, ts=T0, link=f"{a}--{b}", a=a, b=b,
-                             metric=10, capacity_bps=1e9))
-    return out
 
 
 def _batches() -> list[list[AnyEvent]]:
@@ -140,7 +128,7 @@ def _same(a: SpikeWatch, b: SpikeWatch) -> None:
 @pytest.fixture(scope="module")
 def live() -> tuple[SpikeWatch, Spikes]:
     """A watch that never stopped, fed every batch."""
-    state = fold(_topology())
+    state = fold(triangle())
     watch = _watch(state)
     return watch, _run(watch, state, _batches())
 
@@ -150,7 +138,7 @@ def test_a_restored_watch_continues_as_one_that_never_stopped(
         live: tuple[SpikeWatch, Spikes], cut: int) -> None:
     uninterrupted, said = live
     batches = _batches()
-    state = fold(_topology())
+    state = fold(triangle())
     first = _watch(state)
     _run(first, state, batches[:cut])
     saved = decode_watch(encode_watch(first.snapshot(state.lsn)))
@@ -172,7 +160,7 @@ def test_after_a_restore_the_next_surge_is_predicted_where_a_fresh_watch_is_blin
     batches = _batches()
     after_surge = next(i for i, b in enumerate(batches)
                        if b[0].ts == T0 + SURGES[1].stop * STEP)
-    state = fold(_topology())
+    state = fold(triangle())
     _run(_watch(state), state, batches[:CUT])
     fresh = _watch(state)  # what a restart did before: nothing of the first CUT batches
     assert not any(_run(fresh, state, batches[CUT:after_surge]))
@@ -182,7 +170,7 @@ def test_after_a_restore_the_next_surge_is_predicted_where_a_fresh_watch_is_blin
 
 
 def test_a_feed_before_its_first_sample_round_trips() -> None:
-    state = fold(_topology())
+    state = fold(triangle())
     saved = decode_watch(encode_watch(_watch(state).snapshot(state.lsn)))
     assert saved.feed.forecaster is None
     assert mismatch(saved, state, SHORT) is None
@@ -192,7 +180,7 @@ def test_a_feed_before_its_first_sample_round_trips() -> None:
 
 
 def _saved_at(cut: int) -> tuple[WatchState, State]:
-    state = fold(_topology())
+    state = fold(triangle())
     watch = _watch(state)
     _run(watch, state, _batches()[:cut])
     return watch.snapshot(state.lsn), state
@@ -225,14 +213,14 @@ def _state_dir(root: Path, batches: list[list[AnyEvent]], cut: int, *,
     watch saved beside it. ``merged``: records of several batches, as a group commit
     writes them (several sources in one record)."""
     store = SnapshotStore(root / SNAPSHOT_DIR, fsync=FakeFsync())
-    state = fold(_topology())
+    state = fold(triangle())
     watch = _watch(state)
     _run(watch, state, batches[:cut])
     saved = watch.snapshot(state.lsn)
     store.save(state, sidecars={SIDECAR: encode_watch(saved)})
-    records = [_topology(), *batches]
+    records = [triangle(), *batches]
     if merged:
-        records = [_topology()] + [[e for b in batches[i : i + 3] for e in b]
+        records = [triangle()] + [[e for b in batches[i : i + 3] for e in b]
                                    for i in range(0, len(batches), 3)]
     with EventLog.open(root / LOG_DIR, fsync=FakeFsync()) as log:
         for record in records:
@@ -271,7 +259,7 @@ def test_recovery_restores_the_watch_and_feeds_it_the_tail(
     store, saved = _state_dir(tmp_path, batches, cut)
     assert store.sidecar_path(saved.lsn, SIDECAR).name == f"{saved.lsn:020d}.predict"
     watch, state = _recovered(tmp_path, store)
-    assert state.lsn == fold(_topology()).lsn + sum(map(len, batches))
+    assert state.lsn == fold(triangle()).lsn + sum(map(len, batches))
     _same(watch, uninterrupted)
     assert watch.next_check == uninterrupted.next_check
     assert watch.feed.forecaster is not None

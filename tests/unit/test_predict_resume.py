@@ -23,12 +23,11 @@ from shadowd.store.testing import FakeFsync
 from shadowd.tiers.predict_restore import SIDECAR, WatchRecovery
 from shadowd.tiers.predictor import watch_settings
 from shadowd.tiers.scenario_runs import iso
+from tests.predict_world import SHORT, triangle
 from tests.unit.test_predict_service import (
     CONFIG,
     RAMP_FROM,
-    SHORT,
     World,
-    _topology,
     _workers,
 )
 
@@ -76,7 +75,7 @@ class Before:
     def crash(self) -> None:
         """What is in the log is what a crash leaves: every accepted event, no more."""
         with EventLog.open(self.root / LOG_DIR, fsync=FakeFsync()) as log:
-            log.write(_topology())
+            log.write(triangle(demands=True))
             for event in self.world.committer.events:
                 log.write([event])
             log.sync()

@@ -16,11 +16,8 @@ from shadowd.config import PredictConfig
 from shadowd.core.events import (
     DAEMON_SOURCE,
     AnyEvent,
-    DemandSet,
     Direction,
-    LinkAdded,
     LinkUtilization,
-    RouterAdded,
     ScenarioRan,
     SpikePredicted,
 )
@@ -28,7 +25,6 @@ from shadowd.core.state import State, fold
 from shadowd.ingest.pipeline import Ingest
 from shadowd.lab.plan import LabSettings
 from shadowd.predict.extreme import LinkView, WorstCases, analyse
-from shadowd.predict.forecast import ForecastParams
 from shadowd.predict.watch import SpikeWatch
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Scenario
@@ -38,14 +34,12 @@ from shadowd.tiers.mirror import LabMirror
 from shadowd.tiers.predictor import NotFound, Predictor
 from shadowd.tiers.recorder import Recorder
 from tests.alerts import assert_alert
+from tests.predict_world import SHORT, STEP, T0, triangle
 from tests.unit.test_lab_mirror import FakeLab as MirrorFakeLab
 from tests.unit.test_lab_mirror import Model as MirrorModel
 from tests.unit.test_lab_mirror import World as MirrorWorld
 from tests.unit.test_lab_mirror import until
 
-T0 = 1_767_571_200.0  # a Monday 00:00 UTC
-STEP = 300.0
-SHORT = ForecastParams(season_s=3600, step_s=300, deviation_slot_s=900)  # an hour's season
 CONFIG = PredictConfig(threshold_util=0.8, horizon_s=1800.0, lead_s=900.0,
                        check_every_s=300.0, surge_factor=2.0, max_runs_per_spike=3)
 RAMP_FROM = 60  # samples: flat at 30% for five seasons, then a ramp toward 100%+
@@ -109,17 +103,6 @@ async def _model_now(scenario: Scenario, state: State, ts: float) -> ScenarioRes
     return run_model(scenario, state, ts=ts)
 
 
-def _topology() -> list[AnyEvent]:
-    out: list[AnyEvent] = [RouterAdded(source="topo", seq=i + 1, ts=T0, router=r)
-                           for i, r in enumerate("abc")]
-    for i, (a, b) in enumerate((("a", "b"), ("b", "c"), ("a", "c"))):
-        out.append(LinkAdded(source="topo", seq=4 + i, ts=T0, link=f"{a}--{b}", a=a, b=b,
-                             metric=10, capacity_bps=1e9))
-    out += [DemandSet(source="topo", seq=7, ts=T0, src="a", dst="b", rate_bps=0.3e9),
-            DemandSet(source="topo", seq=8, ts=T0, src="c", dst="b", rate_bps=0.1e9)]
-    return out
-
-
 class World:
     """A state fed through a real ``Ingest`` (a fake committer), and the predictor on it."""
 
@@ -127,7 +110,7 @@ class World:
                  lab: FakeLab | None = None, state: State | None = None,
                  watch: SpikeWatch | None = None) -> None:
         """``state`` and ``watch``: as recovery left them (default: a first start)."""
-        self.state = state if state is not None else fold(_topology())
+        self.state = state if state is not None else fold(triangle(demands=True))
         self.committer = FakeCommitter()
         self.ingest = Ingest(self.state, self.committer, max_in_flight=10**9,
                              on_accepted=self._accepted)
@@ -247,7 +230,7 @@ async def test_a_spike_is_logged_with_its_extreme_case_then_its_scenarios_run_be
 
 
 async def test_records_carry_the_daemon_source_and_follow_its_position(tmp_path: Path) -> None:
-    state = fold(_topology())
+    state = fold(triangle(demands=True))
     fold([SpikePredicted(source=DAEMON_SOURCE, seq=41, ts=T0, link="a--b", direction="ab",
                          peak_ts=T0 + 600, predicted_bps=0.9e9, threshold_bps=0.8e9,
                          predicted_util=0.9, made_at=T0)], state)
