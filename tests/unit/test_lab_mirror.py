@@ -26,7 +26,8 @@ from shadowd.lab.fidelity import FidelityReport, RouteDiff, Table
 from shadowd.lab.lab import Convergence, LabStatus, LabUnavailable
 from shadowd.lab.plan import LabError, LabSettings
 from shadowd.model import ModelShadow
-from shadowd.tiers.mirror import LabLoop, LabMirror, ModelView, OnLoop, model_view
+from shadowd.tiers.labloop import LabLoop, OnLoop
+from shadowd.tiers.mirror import LabMirror, ModelView, model_view
 from tests.alerts import assert_alert
 
 LOOP_TURNS = 10_000
