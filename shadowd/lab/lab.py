@@ -4,8 +4,9 @@
 builds the plan's namespaces, veths and shaping and starts the daemons;
 ``Lab.apply(state)`` turns the lab into what a newer state asks for, changing only what
 differs (a link down is a veth down, a metric is a vtysh command, a failed router's
-daemons stop); ``Lab.fidelity`` and ``Lab.converge`` read every router's RIB and compare
-it with the model; ``Lab.down()`` removes everything.
+daemons stop, a deployed BGP policy is route-map settings: ``route_maps``);
+``Lab.fidelity`` and ``Lab.converge`` read every router's RIB and compare it with the
+model; ``Lab.down()`` removes everything.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import shutil
 import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from typing import Final, TypeVar
+from typing import Any, Final, TypeVar
 
 import msgspec
 
@@ -34,6 +35,7 @@ from shadowd.lab.frrconf import (
 )
 from shadowd.lab.netlink import Netlink
 from shadowd.lab.plan import LabError, LabPlan, LabSettings, LinkPlan, PeerPlan, plan
+from shadowd.lab.route_maps import RouteMapSync
 from shadowd.lab.shell import vtysh, vtysh_json
 
 T = TypeVar("T")
@@ -92,8 +94,10 @@ def _effective_caps() -> int:
 
 
 class Lab:
-    def __init__(self, settings: LabSettings) -> None:
+    def __init__(self, settings: LabSettings, *,
+                 route_maps: RouteMapSync[Any] | None = None) -> None:
         self.settings = settings
+        self._route_maps = route_maps or RouteMapSync.bare()  # peers' settings
         self.plan: LabPlan | None = None
         self._nl = Netlink()
         self._running: set[str] = set()
@@ -119,6 +123,7 @@ class Lab:
             self.plan = target
             await self._each([r.name for r in target.routers.values() if r.up], self._start)
             await self._each(sorted(target.peers), self._start_peer)
+            await self._route_maps.reconcile(state, target, self._running)
             self._save(state)
         except BaseException:
             await self.down()
@@ -153,6 +158,7 @@ class Lab:
         """Stop every daemon and remove every namespace of this lab id."""
         await self._nl.close()
         self.plan, self._running, self._peers = None, set(), set()
+        self._route_maps.forget()
         return await cleanup.purge(self.settings.lab_id)
 
     async def apply(self, state: State) -> list[str]:
@@ -181,6 +187,7 @@ class Lab:
         configured = self._running - {r.name for r in new.routers.values() if not r.up}
         changes += await self._bgp_changes(old, new, configured)
         changes += await self._router_changes(new)
+        changes += await self._route_maps.reconcile(state, new, self._running)
         if changes:
             self._save(state)
         return changes

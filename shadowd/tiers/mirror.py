@@ -16,7 +16,10 @@ daemon; what a SIGKILL leaves behind, the next ``Lab.up`` of the same lab id rem
 Nothing here ever raises out of ``run``: a lab that cannot be built or changed is
 reported (``last_error``, logs) while the model tier keeps serving.
 
-The lab's I/O runs on a loop of its own (``shadowd.tiers.labloop``).
+The lab's I/O runs on a loop of its own (``shadowd.tiers.labloop``). The mirror builds it
+with ``policy.deployed.lab_route_maps``, so the BGP policies deployed to production are
+route-map settings on the lab's egress routers as well, set and cleared by ``apply`` as
+policies complete their rollouts or are rolled back.
 """
 
 from __future__ import annotations
@@ -37,6 +40,7 @@ from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab.fidelity import FidelityReport, Table
 from shadowd.lab.lab import Lab, LabStatus, LabUnavailable, check_available
 from shadowd.lab.plan import Igp, LabSettings
+from shadowd.policy.deployed import lab_route_maps
 from shadowd.tiers.labloop import LabLike, LabLoop, OnLoop
 
 log = logs.get_logger()
@@ -141,7 +145,7 @@ class LabMirror:
             self._loop.close()
 
     def _lab_on_loop(self, settings: LabSettings) -> LabLike:
-        return OnLoop(Lab(settings), self._loop)
+        return OnLoop(Lab(settings, route_maps=lab_route_maps()), self._loop)
 
     async def _boot(self) -> None:
         try:

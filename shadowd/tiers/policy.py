@@ -42,6 +42,7 @@ from shadowd.core.state import PolicyEntry, State
 from shadowd.policy import feedback
 from shadowd.policy.actions import AnyAction, Journal
 from shadowd.policy.bgp import BgpPolicy, policy_of, propose_bgp
+from shadowd.policy.deployed import deployed_bgp
 from shadowd.policy.drivers import Driver
 from shadowd.policy.generate import assess_changes, proposal, propose_metrics
 from shadowd.policy.journal import recover
@@ -407,8 +408,7 @@ def _own_change(state: State, router: str, link: str, cost: int, top: int) -> Po
 
 def _bgp_running(state: State) -> BgpPolicy:
     """The BGP settings production runs: every deployed BGP policy, in order."""
-    return policy_of(e.proposal for e in state.policies.values()
-                     if e.status == "deployed" and e.proposal.kind == "bgp")
+    return policy_of(deployed_bgp(state))
 
 
 def _policy_fields(policy: PolicyProposed) -> dict[str, object]:

@@ -7,6 +7,7 @@ import shutil
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -15,6 +16,7 @@ from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab import cleanup
 from shadowd.lab.lab import Lab
 from shadowd.lab.plan import Igp, LabSettings
+from shadowd.lab.route_maps import RouteMapSync
 
 needs_lab = [
     pytest.mark.lab,
@@ -29,12 +31,12 @@ def nothing_left(lab_id: str) -> dict[str, list[str]]:
 
 
 @asynccontextmanager
-async def running_lab(state: State, lab_id: str, igp: Igp = "ospf",
-                      scale: float = 1e-3) -> AsyncIterator[Lab]:
+async def running_lab(state: State, lab_id: str, igp: Igp = "ospf", scale: float = 1e-3, *,
+                      route_maps: RouteMapSync[Any] | None = None) -> AsyncIterator[Lab]:
     """A lab for ``state``, converged to full agreement; removed afterwards, pass or
     fail, and the test fails if anything of it is left."""
     await cleanup.purge(lab_id)
-    lab = Lab(LabSettings(lab_id=lab_id, igp=igp, scale=scale))
+    lab = Lab(LabSettings(lab_id=lab_id, igp=igp, scale=scale), route_maps=route_maps)
     try:
         await lab.up(state)
         done = await lab.converge(next_hop_links(Engine(state)), timeout_s=120.0)
