@@ -2,11 +2,13 @@
 under the new route-map settings; in the shadow lab, the route-maps really set on its
 egress routers (through the FRR driver, so exactly what production would get), every
 router with external traffic polled until its best BGP route leaves by the egress the
-model chose, then the lab's route-maps restored byte-identical (the log's state says
-nothing about route-maps, so the mirror could not undo them).
+model chose, then the lab's route-maps restored byte-identical (a proposal is not
+deployed, so the mirror would not undo it).
 
-The lab runs the route-maps the log implies (none): production's earlier BGP policies
-(``current``) are in the model only, so a lab verdict assumes they do not interact.
+The mirror's lab runs the route-maps the log implies: the settings of production's
+deployed BGP policies (``current``, ``shadowd.policy.deployed``), so the proposal is
+judged on top of them, as production would run it, and restored to them (the lab is
+first brought to ``state``, in case the mirror has not followed the log that far yet).
 """
 
 from __future__ import annotations
@@ -66,6 +68,7 @@ async def validate_bgp_in_lab(lab: Lab, state: State, policy: PolicyProposed,
     if plan is None or not plan.peers:
         return model  # a lab without BGP cannot say more than the model
     started = time.monotonic()
+    await lab.apply(state)  # the lab the mirror may not have caught up yet: ``current`` in
     routers = tuple(sorted({c.router for c in policy.changes}))
     with tempfile.TemporaryDirectory(prefix="shadowd-bgp-") as saved:
         driver = FrrDriver(LabTarget(plan), igp, Path(saved))
