@@ -35,7 +35,7 @@ import math
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, replace
 from functools import cached_property
-from typing import Final, TypeAlias
+from typing import Final, Literal, TypeAlias
 
 import numpy as np
 
@@ -47,7 +47,8 @@ from shadowd.engine.spf import FanArray, distance_matrix, fanout_matrix
 from shadowd.predict.records import Stamp
 
 DEFAULT_LOCAL_PREF: Final = 100
-BGP_ATTRS: Final = ("local_pref", "med", "prepend")
+BgpAttr: TypeAlias = Literal["local_pref", "med", "prepend"]
+BGP_ATTRS: Final[tuple[BgpAttr, ...]] = ("local_pref", "med", "prepend")
 MAX_RATIO: Final = 1e6  # the schema's Ratio bound
 
 
@@ -338,9 +339,9 @@ def _demotions(state: State, policy: BgpPolicy, mine: Route,
     return out
 
 
-def _change(state: State, route: Route, attr: str, old: int, new: int) -> PolicyChange:
+def _change(state: State, route: Route, attr: BgpAttr, old: int, new: int) -> PolicyChange:
     return PolicyChange(router=state.peers[route.peer].router, target=route.peer,
-                        attr=attr, old=old, new=new)  # type: ignore[arg-type]
+                        attr=attr, old=old, new=new)
 
 
 def _merged(changes: list[PolicyChange], change: PolicyChange) -> list[PolicyChange]:

@@ -25,7 +25,7 @@ from shadowd.core.events import PolicyChange, PolicyProposed
 from shadowd.core.state import PolicyEntry, State
 from shadowd.lab.plan import Igp, LabPlan
 from shadowd.lab.route_maps import RouteMapSync
-from shadowd.policy.bgp import BGP_ATTRS, PeerPolicy, policy_of
+from shadowd.policy.bgp import BGP_ATTRS, BgpAttr, PeerPolicy, policy_of
 from shadowd.policy.render import commands, refresh, slot
 from shadowd.policy.targets import LabTarget, Target
 
@@ -39,13 +39,13 @@ class Edit:
 
     router: str
     peer: str
-    attr: str
+    attr: BgpAttr
     value: int | None
 
     def change(self) -> PolicyChange:
         value = self.value or 0
         return PolicyChange(router=self.router, target=self.peer,
-                            attr=self.attr, old=value, new=value)  # type: ignore[arg-type]
+                            attr=self.attr, old=value, new=value)
 
     @property
     def clears(self) -> bool:
