@@ -49,15 +49,26 @@ REASON_STARTUP: Final = "startup"
 REASON_REJECTED: Final = "rejected"
 
 
-class WireError(ShadowdError):
-    """Bytes that are not a valid message. ``path`` names the field (``$.events[3].seq``)
-    when one is to blame, and is empty when the bytes themselves are malformed."""
+WireErrorKind: TypeAlias = Literal[
+    "empty", "too_large", "truncated", "not_utf8", "too_deep", "malformed", "invalid", "version",
+]
 
-    def __init__(self, reason: str, *, path: str = "", fmt: str = "") -> None:
+
+class WireError(ShadowdError):
+    """Bytes that are not a valid message. ``kind`` is the class of the fault: the bytes are
+    ``empty``, ``too_large``, ``truncated``, hold a string that is ``not_utf8``, nest
+    ``too_deep`` or are otherwise ``malformed``; or they decode to a value that is
+    ``invalid`` (``path`` names the field, ``$.events[3].seq``) or of another ``version``.
+    ``offset`` is the byte where the bytes went wrong, when that is known."""
+
+    def __init__(self, reason: str, *, path: str = "", fmt: str = "",
+                 kind: WireErrorKind = "invalid", offset: int | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.path = path
         self.fmt = fmt
+        self.kind: WireErrorKind = kind
+        self.offset = offset
 
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}" if self.path else self.reason
@@ -150,23 +161,52 @@ def decode_message(
 ) -> AnyMessage:
     """Decode and fully check one message; raise ``WireError`` saying what is wrong."""
     if len(data) == 0:
-        raise WireError("empty message")
+        raise WireError("empty message", kind="empty")
     if len(data) > max_bytes:
-        raise WireError(f"message is {len(data)} bytes, over the {max_bytes}-byte limit")
+        raise WireError(f"message is {len(data)} bytes, over the {max_bytes}-byte limit",
+                        kind="too_large")
     fmt = fmt or sniff(data)
     try:
         msg = _DECODERS[fmt].decode(data)
     except msgspec.ValidationError as err:
         raise _version_error(data, fmt) or _validation_error(str(err), fmt) from None
     except msgspec.DecodeError as err:
-        raise WireError(f"malformed {fmt}: {_after_colon(str(err))}", fmt=fmt) from None
+        raise _malformed(_after_colon(str(err)), data, fmt) from None
     except RecursionError:
-        raise WireError(f"malformed {fmt}: nested too deeply", fmt=fmt) from None
-    except UnicodeDecodeError as err:
-        raise WireError(f"malformed {fmt}: a string is not UTF-8 ({err.reason} at byte "
-                        f"{err.start} of the string)", fmt=fmt) from None
+        raise WireError(f"malformed {fmt}: nested too deeply", fmt=fmt, kind="too_deep") from None
+    except UnicodeDecodeError:
+        raise _malformed("invalid utf-8", data, fmt) from None
     check_message(msg, fmt)
     return msg
+
+
+_AT_BYTE: Final = re.compile(r"\(byte (?P<offset>\d+)\)")
+
+
+def _malformed(detail: str, data: bytes | bytearray | memoryview, fmt: Format) -> WireError:
+    """Class the decoder's complaint; its wording is a detail that may change, so the class
+    and offset rest on as little of it as possible (and on the bytes, where they can)."""
+    lowered = detail.lower()
+    at = _AT_BYTE.search(detail)
+    offset = int(at["offset"]) if at else None
+    if "utf-8" in lowered or "utf8" in lowered:
+        offset = _first_bad_utf8(data) if fmt == "json" else offset
+        where = f" (byte {offset})" if offset is not None else ""
+        return WireError(f"malformed {fmt}: a string is not valid UTF-8{where}", fmt=fmt,
+                         kind="not_utf8", offset=offset)
+    if "truncated" in lowered:
+        return WireError(f"malformed {fmt}: truncated, the data ends inside a value", fmt=fmt,
+                         kind="truncated", offset=len(data))
+    return WireError(f"malformed {fmt}: {detail}", fmt=fmt, kind="malformed", offset=offset)
+
+
+def _first_bad_utf8(data: bytes | bytearray | memoryview) -> int | None:
+    """JSON is text throughout: its first byte that is not UTF-8 is the one to blame."""
+    try:
+        bytes(data).decode("utf-8")
+    except UnicodeDecodeError as err:
+        return err.start
+    return None
 
 
 _AT: Final = re.compile(r"^(?P<reason>.*) - at `(?P<path>\$[^`]*)`$", re.DOTALL)
@@ -194,7 +234,7 @@ def _version_error(data: bytes | bytearray | memoryview, fmt: Format) -> WireErr
         return None
     if type(version) is int and version != WIRE_VERSION:
         return WireError(f"unsupported wire version {version}; this shadowd reads version "
-                         f"{WIRE_VERSION}", path="$.version", fmt=fmt)
+                         f"{WIRE_VERSION}", path="$.version", fmt=fmt, kind="version")
     return None
 
 
@@ -246,7 +286,7 @@ def encode_message(msg: AnyMessage, fmt: Format = "msgpack", *,
     data = _ENCODERS[fmt].encode(msg)
     if max_bytes is not None and len(data) > max_bytes:
         raise WireError(f"message is {len(data)} bytes, over the {max_bytes}-byte limit",
-                        fmt=fmt)
+                        fmt=fmt, kind="too_large")
     return data
 
 
