@@ -1,18 +1,32 @@
 # shadowd: `make run` and `make test` do all set-up themselves, idempotently.
+#
+# Python packages come from the hashed lock files in lock/ and nothing else: every `make
+# run` / `make test` re-syncs .venv to lock/dev.txt (uv pip sync: adds what is missing,
+# puts back a version changed by hand, removes what the lock does not name), so the
+# environment tested is exactly the one locked. `make lock` re-resolves after pyproject.toml
+# changed (keeping every pin it can); `make upgrade` moves every pin to the newest release.
 SHELL      := /bin/bash
 PYTHON     ?= python3
 VENV       := .venv
 BIN        := $(VENV)/bin
 CACHE      := .cache
+UV         := $(CACHE)/uv/bin/uv
 KAFKA_JARS := $(CACHE)/kafka/jars
 STATE      := .state/run
-APT_PKGS   := frr mosquitto iproute2 iputils-ping iperf3 chromium systemd
+APT_PKGS   := frr mosquitto iproute2 iputils-ping iperf3 chromium systemd zsh
 
 export SHADOWD_KAFKA_JARS := $(abspath $(KAFKA_JARS))
+# uv uses this machine's Python; it never downloads an interpreter of its own.
+export UV_PYTHON_DOWNLOADS := never
 
-.PHONY: run test unit lint bench deps sysdeps kafka clean
+# The lock: what `uv pip compile` writes, for Python 3.11, with every file's hash and no
+# download address (the installer finds the registry as this machine is set up for it).
+COMPILE := $(UV) pip compile --quiet --generate-hashes --no-emit-index-url \
+           --python-version 3.11 --custom-compile-command "make lock"
 
-run: $(VENV)/.installed
+.PHONY: run test unit lint bench deps venv sysdeps kafka lock upgrade clean
+
+run: venv
 	@-$(MAKE) --no-print-directory sysdeps >/dev/null 2>&1 || echo "FRR not installed: running the model shadow only"
 	$(BIN)/shadowd run --guided --config config/shadowd.toml --state-dir $(STATE) --socket $(STATE)/shadowd.sock
 
@@ -21,25 +35,47 @@ test: deps
 	$(BIN)/mypy
 	$(BIN)/pytest
 
-unit: $(VENV)/.installed
+unit: venv
 	$(BIN)/pytest tests/unit
 
-lint: $(VENV)/.installed
+lint: venv
 	$(BIN)/ruff check shadowd tests bench
 	$(BIN)/mypy
 
-bench: $(VENV)/.installed
+bench: venv
 	$(BIN)/python -m bench
 
-deps: $(VENV)/.installed sysdeps kafka
+deps: venv sysdeps kafka
 
-$(VENV)/.installed: pyproject.toml
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[dev]'
+# uv itself, pinned by hash, in a venv of its own (pip verifies it before it runs).
+$(UV): lock/uv.txt
+	test -x $(CACHE)/uv/bin/python || $(PYTHON) -m venv $(CACHE)/uv
+	$(CACHE)/uv/bin/pip install --quiet --require-hashes --no-deps -r lock/uv.txt
 	touch $@
 
-# Debian packages: install only what is missing, so a second run costs nothing.
+# Every time: a sync that finds the venv as locked changes nothing and takes a blink.
+# shadowd itself is installed editable, built by the setuptools that lock/build.txt pins.
+venv: $(UV)
+	test -x $(BIN)/python || $(UV) venv --quiet --python $(PYTHON) $(VENV)
+	$(UV) pip sync --python $(BIN)/python --build-constraints lock/build.txt \
+	  lock/dev.txt lock/editable.txt
+
+lock: $(UV)
+	$(MAKE) --no-print-directory _compile COMPILE_FLAGS=
+
+upgrade: $(UV)
+	$(MAKE) --no-print-directory _compile COMPILE_FLAGS=--upgrade
+
+# dev.txt first (a superset); run.txt is held to the same versions.
+_compile:
+	$(COMPILE) $(COMPILE_FLAGS) --extra dev pyproject.toml -o lock/dev.txt
+	$(COMPILE) $(COMPILE_FLAGS) -c lock/dev.txt pyproject.toml -o lock/run.txt
+	$(CACHE)/uv/bin/python tools/build_requires.py \
+	  | $(COMPILE) $(COMPILE_FLAGS) - -o lock/build.txt
+	$(COMPILE) $(COMPILE_FLAGS) lock/uv.in -o lock/uv.txt
+
+# Debian packages: install only what is missing, so a second run costs nothing. These are
+# the one floating part of the set-up: Debian's stable archive pins their versions.
 sysdeps:
 	@missing=$$(for p in $(APT_PKGS); do dpkg -s $$p >/dev/null 2>&1 || echo $$p; done); \
 	if [ -n "$$missing" ]; then \
@@ -47,7 +83,8 @@ sysdeps:
 	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing >/dev/null; \
 	fi
 
-# Kafka broker jars from Maven Central, for the integration tests' single-node KRaft broker.
+# Kafka broker jars from Maven Central (versions, plugin included, pinned by the pom), for
+# the integration tests' single-node KRaft broker.
 kafka: $(KAFKA_JARS)/.resolved
 
 $(KAFKA_JARS)/.resolved: tools/kafka/pom.xml
