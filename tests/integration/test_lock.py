@@ -39,7 +39,9 @@ def pins(lock: str) -> dict[str, str]:
 
 
 def installed() -> dict[str, str]:
-    dists: dict[str, str] = {canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()}
+    dists: dict[str, str] = {
+        canonicalize_name(d.metadata["Name"]): d.version for d in metadata.distributions()
+    }
     dists.pop("shadowd")
     return dists
 
