@@ -1,29 +1,50 @@
 """``shadowd``: the daemon and its offline tools, one argparse tree.
 
-Each area registers its own subcommands (``register(subparsers)``); a leaf parser sets
-``func(args) -> exit code``. Errors that a user can fix print one line and exit 2.
+Each command's parser is filled in by its own module (``configure(parser)``), imported
+only when that command runs (or the whole tree is wanted: completion scripts, tests): the
+offline tools pull in numpy, rustworkx and pyroute2, and ``shadowd --help`` should not wait
+for them. A leaf parser sets ``func(args) -> exit code``. Errors that a user can fix print
+one line and exit 2.
 """
 
 from __future__ import annotations
 
 import argparse
+import importlib
 import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Final, NamedTuple
 
-from shadowd import completion, logs
-from shadowd.agent import commands as agent_commands
-from shadowd.config import load_config
+from shadowd import completion
 from shadowd.core.errors import ShadowdError
-from shadowd.engine import commands as engine_commands
-from shadowd.ingest import commands as ingest_commands
-from shadowd.lab import commands as lab_commands
-from shadowd.predict import commands as predict_commands
-from shadowd.store import commands as store_commands
 
 
-def build_parser() -> argparse.ArgumentParser:
+class Command(NamedTuple):
+    """A subcommand whose arguments its own module's ``configure(parser)`` adds."""
+
+    name: str
+    module: str
+    help: str
+
+
+COMMANDS: Final = (
+    Command("log", "shadowd.store.commands", "inspect the event log, replay it to any lsn"),
+    Command("analyze", "shadowd.engine.commands",
+            "route demands over a topology; loads, failure sweeps, worst case"),
+    Command("trace", "shadowd.ingest.commands", "telemetry traces for the replay source"),
+    Command("agent", "shadowd.agent.commands",
+            "publish production telemetry to shadowd (Kafka/MQTT)"),
+    Command("lab", "shadowd.lab.commands", "the FRR lab: up, fidelity, status, down"),
+    Command("backtest", "shadowd.predict.commands", "score spike forecasts against a trace"),
+)
+EVERY: Final = "*"
+
+
+def build_parser(only: str = EVERY) -> argparse.ArgumentParser:
+    """The whole tree; or, given a command's name, that command's parser in full and the
+    others as their one-line entries (what ``--help`` and a usage error list)."""
     parser = argparse.ArgumentParser(
         prog="shadowd", description="A live shadow of a production IP network."
     )
@@ -36,20 +57,25 @@ def build_parser() -> argparse.ArgumentParser:
                      help="narrate the loop (ingest, predict, scenarios, policy, dry-run "
                           "rollout), then write a report and a summary (what `make run` does)")
     run.set_defaults(func=_run)
-    store_commands.register(sub)
-    engine_commands.register(sub)
-    ingest_commands.register(sub)
-    agent_commands.register(sub)
-    lab_commands.register(sub)
-    predict_commands.register(sub)
+    for command in COMMANDS:
+        leaf = sub.add_parser(command.name, help=command.help, description=command.help)
+        if only in (EVERY, command.name):
+            importlib.import_module(command.module).configure(leaf)
     completion.add_command(sub, "shadowd", build_parser)
     return parser
+
+
+def _command_of(argv: Sequence[str]) -> str:
+    """The subcommand ``argv`` names: its first word that is not an option."""
+    return next((word for word in argv if not word.startswith("-")), "")
 
 
 def _run(args: argparse.Namespace) -> int:
     import uvloop  # noqa: PLC0415 - only the daemon needs the event loop
 
-    from shadowd.daemon import Daemon  # noqa: PLC0415 - keeps offline commands light
+    from shadowd import logs  # noqa: PLC0415 - keeps offline commands light
+    from shadowd.config import load_config  # noqa: PLC0415
+    from shadowd.daemon import Daemon  # noqa: PLC0415
 
     config = load_config(args.config).with_overrides(state_dir=args.state_dir, socket=args.socket)
     logs.configure(config.logging.level, config.logging.format)
@@ -59,7 +85,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = sys.argv[1:] if argv is None else argv
+    args = build_parser(_command_of(argv)).parse_args(argv)
+    from shadowd import logs  # noqa: PLC0415 - structlog is not needed to print usage
+
     logs.configure("info", "auto")
     code = 0
     try:

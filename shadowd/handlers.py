@@ -7,7 +7,6 @@ from typing import TYPE_CHECKING
 
 import msgspec
 
-from shadowd import __version__
 from shadowd.control import policybook
 from shadowd.control.policybook import PolicyBook
 from shadowd.control.protocol import (
@@ -92,6 +91,7 @@ from shadowd.scenario.timeline import label, timeline
 from shadowd.tiers.mirror import ConvergenceRecord
 from shadowd.tiers.ports import ShadowModel
 from shadowd.tiers.predictor import NoLibrary, NotFound
+from shadowd.version import VERSION
 
 if TYPE_CHECKING:
     from shadowd.daemon import Daemon
@@ -107,7 +107,7 @@ class DaemonHandlers(Handlers):
         return StatusReply(
             seq=state.lsn, digest=digest(state), uptime_s=d.uptime(),
             sources=self._sources(), routers=len(state.routers), links=len(state.links),
-            demands=state.demand_count(), version=__version__, durable_seq=d.ingest.durable_lsn,
+            demands=state.demand_count(), version=VERSION, durable_seq=d.ingest.durable_lsn,
             view_digest=view_digest(state), feeds=self._feeds(),
         )
 

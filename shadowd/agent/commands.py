@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 from pathlib import Path
-from typing import Any
 
 from shadowd import logs
 from shadowd.agent.config import (
@@ -27,8 +26,8 @@ from shadowd.agent.transport import Transport
 from shadowd.core.diff import Deadband
 
 
-def register(sub: Any) -> None:
-    agent = sub.add_parser("agent", help="publish production telemetry to shadowd (Kafka/MQTT)")
+def configure(agent: argparse.ArgumentParser) -> None:
+    """Fill in ``shadowd agent``."""
     agent.add_argument("--config", type=Path, required=True, help="agent TOML configuration")
     agent.add_argument("--polls", type=int, default=None,
                        help="stop after this many polls, once all is acknowledged")

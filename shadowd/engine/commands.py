@@ -33,11 +33,8 @@ from shadowd.engine.sweep import SWEEP_KINDS, Failure, SweepResult, failure_set,
 TOPOHUB = "topohub:"
 
 
-def register(subparsers: Any) -> None:
-    """Add ``analyze`` to the ``shadowd`` argparse tree."""
-    p = subparsers.add_parser(
-        "analyze", help="route demands over a topology; loads, failure sweeps, worst case"
-    )
+def configure(p: argparse.ArgumentParser) -> None:
+    """Fill in ``shadowd analyze``."""
     p.add_argument("--topology", required=True, help="topology file, or topohub:KEY")
     p.add_argument("--demands", type=Path, help="demands file (replaces the topology's)")
     p.add_argument("--metric", choices=SCHEMES, default="igp", help="metric scheme")

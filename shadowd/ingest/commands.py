@@ -5,15 +5,14 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
 
 from shadowd.ingest.builtin import ALIASES, builtin_batches
 from shadowd.ingest.trace import TraceSpec
 from shadowd.ingest.tracefile import write_trace
 
 
-def register(sub: Any) -> None:
-    trace = sub.add_parser("trace", help="telemetry traces for the replay source")
+def configure(trace: argparse.ArgumentParser) -> None:
+    """Fill in ``shadowd trace``."""
     trace_sub = trace.add_subparsers(dest="trace_command", required=True, metavar="ACTION")
     gen = trace_sub.add_parser("generate", help="generate a trace from a topohub network")
     gen.add_argument("--out", type=Path, required=True, help="trace file to write")

@@ -26,8 +26,8 @@ from shadowd.lab.lab import Lab
 from shadowd.lab.plan import LabSettings
 
 
-def register(subparsers: Any) -> None:
-    lab = subparsers.add_parser("lab", help="the FRR lab: up, fidelity, status, down")
+def configure(lab: argparse.ArgumentParser) -> None:
+    """Fill in ``shadowd lab``."""
     sub = lab.add_subparsers(dest="lab_command", required=True, metavar="ACTION")
     up = sub.add_parser("up", help="build a lab from a topology; returns once converged")
     up.add_argument("--topology", required=True, help="topology file, or topohub:KEY")

@@ -32,9 +32,8 @@ from shadowd.predict.bound import Bound, ramp_oracle
 from shadowd.topology import topohub_topology
 
 
-def register(subparsers: Any) -> None:
-    """Add ``backtest`` to the ``shadowd`` argparse tree."""
-    p = subparsers.add_parser("backtest", help="score spike forecasts against a trace")
+def configure(p: argparse.ArgumentParser) -> None:
+    """Fill in ``shadowd backtest``."""
     p.add_argument("--trace", required=True, help="trace file, or builtin:KEY to generate one")
     p.add_argument("--days", type=int, default=14, help="builtin: days to generate")
     p.add_argument("--seed", type=int, default=1, help="builtin: random seed")

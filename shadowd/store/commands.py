@@ -25,12 +25,10 @@ from shadowd.store.kafka_log import recover_from_kafka
 from shadowd.store.recovery import RecoveryReport, recover
 
 EXIT_ERROR = 2
-Subparsers = argparse._SubParsersAction  # argparse's public API returns this private type
 
 
-def register(subparsers: Subparsers[argparse.ArgumentParser]) -> None:
-    """Add the ``log`` command group to the ``shadowd`` CLI."""
-    log = subparsers.add_parser("log", help="inspect the event log, replay it to any lsn")
+def configure(log: argparse.ArgumentParser) -> None:
+    """Fill in the ``shadowd log`` command group."""
     leaves = log.add_subparsers(dest="log_command", required=True, metavar="COMMAND")
     inspect = leaves.add_parser("inspect", help="segments, frames, lsn range, snapshots, damage")
     _common(inspect, _handling(_inspect))

@@ -27,8 +27,8 @@ def run(tmp_path: Path, capsys: pytest.CaptureFixture[str], *argv: str) -> str:
     path = tmp_path / "diamond.json"
     path.write_text(json.dumps(DIAMOND))
     parser = argparse.ArgumentParser()
-    commands.register(parser.add_subparsers(dest="command"))
-    args = parser.parse_args(["analyze", "--topology", str(path), *argv])
+    commands.configure(parser)
+    args = parser.parse_args(["--topology", str(path), *argv])
     assert args.func(args) == 0
     return capsys.readouterr().out
 

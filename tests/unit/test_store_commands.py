@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from shadowd.core.state import digest, fold
-from shadowd.store.commands import register
+from shadowd.store.commands import configure
 from shadowd.store.log import EventLog
 from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR
 from shadowd.store.snapshot import SnapshotStore
@@ -17,9 +17,9 @@ EVENTS = ring(4) + telemetry(120, 4)
 
 
 def _shadowd(*argv: str) -> int:
-    parser = argparse.ArgumentParser(prog="shadowd")
-    register(parser.add_subparsers(dest="command", required=True))
-    args = parser.parse_args(argv)
+    parser = argparse.ArgumentParser(prog="shadowd log")
+    configure(parser)
+    args = parser.parse_args(argv[1:])  # argv[0] is "log"
     code: int = args.func(args)
     return code
 
