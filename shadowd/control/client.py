@@ -13,36 +13,28 @@ import contextlib
 import os
 from pathlib import Path
 from types import TracebackType
-from typing import Any, Final
+from typing import Any
 
-import msgspec
-
-from shadowd.control.errors import (
-    DaemonUnavailable,
-    FrameError,
-    ProtocolError,
-    RemoteError,
+from shadowd.control.blocking import call_sync
+from shadowd.control.endpoint import (
+    DEFAULT_SOCKET,
+    DEFAULT_TIMEOUT_S,
+    SOCKET_ENV,
+    default_socket,
+    expect,
+    read_reply,
+    request_frame,
+    too_slow,
+    why_unavailable,
 )
-from shadowd.control.protocol import (
-    MAX_REPLY_BYTES,
-    MAX_REQUEST_BYTES,
-    AnyReply,
-    ErrorReply,
-    R,
-    Request,
-    decode_reply,
-    encode,
-    frame,
-)
+from shadowd.control.errors import DaemonUnavailable, FrameError, ProtocolError
+from shadowd.control.protocol import MAX_REPLY_BYTES, AnyReply, R, Request
 from shadowd.control.wire import read_frame
 
-DEFAULT_SOCKET: Final = "/run/shadowd/shadowd.sock"
-SOCKET_ENV: Final = "SHADOWD_SOCKET"
-DEFAULT_TIMEOUT_S: Final = 30.0
-
-
-def default_socket() -> str:
-    return os.environ.get(SOCKET_ENV) or DEFAULT_SOCKET
+__all__ = [
+    "DEFAULT_SOCKET", "DEFAULT_TIMEOUT_S", "SOCKET_ENV", "ControlClient", "call_once",
+    "call_sync", "default_socket",
+]
 
 
 class ControlClient:
@@ -68,7 +60,7 @@ class ControlClient:
         except TimeoutError:  # before OSError, of which it is a subclass
             raise DaemonUnavailable(self.path, self._too_slow("accept")) from None
         except OSError as err:
-            raise DaemonUnavailable(self.path, _why_unavailable(self.path, err)) from None
+            raise DaemonUnavailable(self.path, why_unavailable(self.path, err)) from None
 
     async def close(self) -> None:
         writer, self._writer, self._reader = self._writer, None, None
@@ -89,29 +81,20 @@ class ControlClient:
 
     async def call(self, request: Request[R]) -> R:
         """Send ``request`` and return its reply; ``RemoteError`` on an error reply."""
-        reply = await self.exchange(request)
-        if isinstance(reply, ErrorReply):
-            raise RemoteError(reply.code, reply.message)
-        if not isinstance(reply, request.reply_type):
-            raise ProtocolError(
-                f"shadowd answered {request.tag()!r} with {type(reply).__name__}"
-            )
-        return reply  # type: ignore[return-value]  # checked just above
+        return expect(request, await self.exchange(request))
 
     async def exchange(self, request: Request[Any]) -> AnyReply:
         """Send ``request`` and return whatever reply comes back, ``ErrorReply`` included."""
-        body = encode(request)
-        if len(body) > MAX_REQUEST_BYTES:
-            raise ProtocolError(f"request of {len(body)} bytes is over the protocol's limit")
+        data = request_frame(request)
         try:
             async with asyncio.timeout(self._timeout):
-                return await self._roundtrip(frame(body))
+                return await self._roundtrip(data, request)
         except TimeoutError:
             raise DaemonUnavailable(self.path, self._too_slow("answer")) from None
         except OSError as err:
             raise DaemonUnavailable(self.path, f"lost shadowd at {self.path}: {err}") from None
 
-    async def _roundtrip(self, data: bytes) -> AnyReply:
+    async def _roundtrip(self, data: bytes, request: Request[Any]) -> AnyReply:
         if self._reader is None or self._writer is None:
             raise RuntimeError("ControlClient used before connect()")
         self._writer.write(data)
@@ -122,26 +105,10 @@ class ControlClient:
             raise ProtocolError(f"unreadable reply from shadowd: {err}") from None
         if body is None:
             raise DaemonUnavailable(self.path, f"shadowd at {self.path} hung up without answering")
-        try:
-            return decode_reply(body)
-        except msgspec.MsgspecError as err:
-            raise ProtocolError(f"unreadable reply from shadowd: {err}") from None
+        return read_reply(body, request)
 
     def _too_slow(self, what: str) -> str:
-        return f"shadowd at {self.path} did not {what} within {self._timeout:g}s"
-
-
-def _why_unavailable(path: str, err: OSError) -> str:
-    if isinstance(err, FileNotFoundError):
-        return (
-            f"no shadowd at {path}: is it running? "
-            "start it with `shadowd run` or pass --socket"
-        )
-    if isinstance(err, ConnectionRefusedError):
-        return f"shadowd at {path} refused the connection: is it running? (stale socket file)"
-    if isinstance(err, PermissionError):
-        return f"permission denied on {path}: run as a user or group shadowd allows"
-    return f"cannot reach shadowd at {path}: {err}"
+        return too_slow(self.path, what, self._timeout)
 
 
 async def call_once(
@@ -153,13 +120,3 @@ async def call_once(
     """One request on a fresh connection to the daemon at ``path`` (default: $SHADOWD_SOCKET)."""
     async with ControlClient(path, timeout_s=timeout_s) as client:
         return await client.call(request)
-
-
-def call_sync(
-    request: Request[R],
-    path: str | os.PathLike[str] | None = None,
-    *,
-    timeout_s: float = DEFAULT_TIMEOUT_S,
-) -> R:
-    """``call_once`` from synchronous code (not inside a running loop)."""
-    return asyncio.run(call_once(request, path, timeout_s=timeout_s))

@@ -15,12 +15,12 @@ import os
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any, Final, Generic, TypeAlias
 
 from shadowd import completion
 from shadowd.control import render, render_policy
-from shadowd.control.client import DEFAULT_TIMEOUT_S, SOCKET_ENV, call_sync, default_socket
+from shadowd.control.blocking import call_sync
+from shadowd.control.endpoint import DEFAULT_TIMEOUT_S, SOCKET_ENV, default_socket
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
 from shadowd.control.protocol import (
     MAX_DIFFERENCES,
@@ -61,7 +61,6 @@ from shadowd.control.protocol import (
     TopologyRequest,
     WorstCaseRequest,
 )
-from shadowd.report.write import write_report
 
 EXIT_OK: Final = 0
 EXIT_ERROR_REPLY: Final = 1
@@ -267,7 +266,7 @@ def _history_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def _report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", "-o", type=Path, required=True, metavar="DIR",
+    parser.add_argument("--out", "-o", required=True, metavar="DIR",
                         help="write DIR/index.html (the page) and DIR/report.json (its data)")
     parser.add_argument("--title", default="shadowd report", help="the page's title")
     parser.add_argument("--forecasts", type=_forecast_plots, default=8, metavar="N",
@@ -291,7 +290,11 @@ def _report_summary(reply: ReportReply) -> str:
 
 
 def _write_report(reply: ReportReply, args: argparse.Namespace) -> str:
-    path = write_report(reply.data, args.out)
+    from pathlib import Path  # noqa: PLC0415 - shadowctl's other commands need neither
+
+    from shadowd.report.write import write_report  # noqa: PLC0415 - numpy, for this command
+
+    path = write_report(reply.data, Path(args.out))
     return f"{path.resolve()}\n" + _report_summary(reply)
 
 
@@ -382,7 +385,10 @@ GROUP_HELP: Final = {"log": "look into the event log",
 # --- the command line ----------------------------------------------------------------
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The whole tree; or, given a command line, only the command it names (argparse's
+    parsers cost shadowctl's start about half a millisecond each), or, when it names none
+    (``--help``, a typo), every command as its one-line entry."""
     parser = argparse.ArgumentParser(
         prog="shadowctl", description="Talk to a running shadowd over its control socket."
     )
@@ -401,10 +407,34 @@ def build_parser() -> argparse.ArgumentParser:
     json_too.add_argument("--json", action="store_true", default=argparse.SUPPRESS,
                           help="print the reply as JSON")
     groups: dict[tuple[str, ...], _Subparsers] = {}
+    chosen = _named(argv) if argv is not None else None
     for command in COMMANDS:
-        _add_command(parser, groups, command, json_too)
-    completion.add_command(_subparsers(parser, groups, ()), "shadowctl", build_parser)
+        if chosen is None and argv is not None:
+            _subparsers(parser, groups, command.words[:-1]).add_parser(
+                command.words[-1], help=command.help)
+        elif command is chosen or argv is None:
+            _add_command(parser, groups, command, json_too)
+    if chosen is None:
+        completion.add_command(_subparsers(parser, groups, ()), "shadowctl", build_parser)
     return parser
+
+
+GLOBAL_OPTIONS_WITH_VALUES: Final = ("--socket", "--timeout")
+
+
+def _named(argv: Sequence[str]) -> Command[Any] | None:
+    """The command whose words lead ``argv`` once the global options are set aside."""
+    words: list[str] = []
+    rest = iter(argv)
+    for arg in rest:
+        if arg in GLOBAL_OPTIONS_WITH_VALUES:
+            next(rest, None)
+        elif arg.startswith("-"):
+            if words:
+                break
+        else:
+            words.append(arg)
+    return next((c for c in COMMANDS if tuple(words[: len(c.words)]) == c.words), None)
 
 
 def _add_command(
@@ -442,8 +472,9 @@ def _subparsers(
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
     try:
-        args = build_parser().parse_args(argv)
+        args = build_parser(argv).parse_args(argv)
     except SystemExit as exit_:  # --help, or a usage error argparse already printed
         return exit_.code if isinstance(exit_.code, int) else EXIT_UNAVAILABLE
     offline: Callable[[argparse.Namespace], int] | None = getattr(args, "func", None)

@@ -13,6 +13,7 @@ a field; new fields get defaults, so an older ``shadowctl`` still decodes newer 
 
 from __future__ import annotations
 
+import functools
 import struct
 from typing import (
     Annotated,
@@ -23,6 +24,7 @@ from typing import (
     Literal,
     TypeAlias,
     TypeVar,
+    Union,
     get_args,
 )
 
@@ -596,9 +598,22 @@ class _Envelope(msgspec.Struct):
 
 
 _ENCODER: Final = msgspec.msgpack.Encoder()
-_REQUEST_DECODER: Final[msgspec.msgpack.Decoder[AnyRequest]] = msgspec.msgpack.Decoder(AnyRequest)
-_REPLY_DECODER: Final[msgspec.msgpack.Decoder[AnyReply]] = msgspec.msgpack.Decoder(AnyReply)
 _ENVELOPE_DECODER: Final = msgspec.msgpack.Decoder(_Envelope)
+
+
+# Decoders are built on first use: building one reads the annotations of every type it can
+# decode, tens of milliseconds for the whole union, which a command-line client would pay
+# at every start for replies it never gets.
+@functools.cache
+def _request_decoder() -> msgspec.msgpack.Decoder[AnyRequest]:
+    return msgspec.msgpack.Decoder(AnyRequest)
+
+
+@functools.cache
+def _reply_decoder(expected: type[Reply] | None) -> msgspec.msgpack.Decoder[AnyReply]:
+    """For every reply, or for ``expected`` and ``ErrorReply`` alone."""
+    union: Any = AnyReply if expected is None else Union[expected, ErrorReply]  # noqa: UP007
+    return msgspec.msgpack.Decoder(union)
 
 
 def encode(message: Request[Any] | Reply) -> bytes:
@@ -619,16 +634,22 @@ def frame_length(header: bytes) -> int:
 def decode_request(body: bytes) -> AnyRequest:
     """Decode a request, or raise ``ValueError`` with a message an operator can act on."""
     try:
-        return _REQUEST_DECODER.decode(body)
+        return _request_decoder().decode(body)
     except msgspec.ValidationError as err:  # before DecodeError, its base class
         raise ValueError(_explain_invalid(body, err)) from None
     except msgspec.DecodeError as err:
         raise ValueError(f"request is not valid msgpack: {err}") from None
 
 
-def decode_reply(body: bytes) -> AnyReply:
-    """Decode a reply; raises ``msgspec.DecodeError``/``ValidationError`` as they come."""
-    return _REPLY_DECODER.decode(body)
+def decode_reply(body: bytes, expected: type[Reply] | None = None) -> AnyReply:
+    """Decode a reply; raises ``msgspec.DecodeError``/``ValidationError`` as they come.
+    A client that knows the reply it ``expected`` decodes that (or an error) first."""
+    if expected is not None:
+        try:
+            return _reply_decoder(expected).decode(body)
+        except msgspec.ValidationError:
+            pass  # another type of reply: the whole union tells which, or that it is none
+    return _reply_decoder(None).decode(body)
 
 
 def _explain_invalid(body: bytes, err: msgspec.ValidationError) -> str:

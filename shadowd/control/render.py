@@ -6,9 +6,9 @@ Pure functions from a reply to text. Times are rendered from the timestamps in t
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, Final
 
 import msgspec
@@ -83,7 +83,7 @@ def bps(rate: float) -> str:
 def timestamp(ts: float) -> str:
     if ts <= 0.0:
         return "-"
-    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(ts))
 
 
 def duration(seconds: float) -> str:

@@ -12,6 +12,7 @@ is a physical, bidirectional adjacency between ``a`` and ``b`` with a metric per
 
 from __future__ import annotations
 
+import functools
 from typing import Annotated, Final, Literal, TypeAlias, get_args
 
 import msgspec
@@ -358,17 +359,32 @@ AnyEvent: TypeAlias = (
 EVENT_TYPES: Final[tuple[type[Event], ...]] = get_args(AnyEvent)
 
 ENCODER: Final = msgspec.msgpack.Encoder()
-EVENT_DECODER: Final = msgspec.msgpack.Decoder(AnyEvent)
-BATCH_DECODER: Final = msgspec.msgpack.Decoder(list[AnyEvent])
+
+
+# Decoders are built on first use: building one reads every event type's annotations, a
+# cost that a process which never decodes events (shadowctl) should not pay at start.
+@functools.cache
+def _event_decoder() -> msgspec.msgpack.Decoder[AnyEvent]:
+    return msgspec.msgpack.Decoder(AnyEvent)
+
+
+@functools.cache
+def _batch_decoder() -> msgspec.msgpack.Decoder[list[AnyEvent]]:
+    return msgspec.msgpack.Decoder(list[AnyEvent])
 
 
 def encode_batch(events: list[AnyEvent]) -> bytes:
     return ENCODER.encode(events)
 
 
+def decode_event(data: bytes | memoryview) -> AnyEvent:
+    """Decode and validate (types and ``Meta`` limits) one msgpack event."""
+    return _event_decoder().decode(data)
+
+
 def decode_batch(data: bytes | memoryview) -> list[AnyEvent]:
     """Decode and validate (types and ``Meta`` limits) a msgpack list of events."""
-    return BATCH_DECODER.decode(data)
+    return _batch_decoder().decode(data)
 
 
 def tag_of(event: Event) -> str:

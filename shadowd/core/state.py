@@ -11,7 +11,7 @@ events that apply cleanly; ``apply`` may therefore assume referential integrity.
 
 from __future__ import annotations
 
-import hashlib
+import functools
 import ipaddress
 from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal
@@ -124,7 +124,7 @@ class State(msgspec.Struct, kw_only=True):
     demand_scale: float = 1.0  # the latest feedback's calibration of demands
 
     def fork(self) -> State:
-        return STATE_DECODER.decode(STATE_ENCODER.encode(self))
+        return _state_decoder().decode(STATE_ENCODER.encode(self))
 
     def demand_count(self) -> int:
         return sum(len(row) for row in self.demands.values())
@@ -132,7 +132,11 @@ class State(msgspec.Struct, kw_only=True):
 
 STATE_ENCODER: Final = msgspec.msgpack.Encoder(order="deterministic")
 
-STATE_DECODER: Final = msgspec.msgpack.Decoder(State)
+
+@functools.cache
+def _state_decoder() -> msgspec.msgpack.Decoder[State]:
+    """Built on first use, like the event decoders (``shadowd.core.events``)."""
+    return msgspec.msgpack.Decoder(State)
 
 
 class _Legacy(msgspec.Struct, kw_only=True):
@@ -153,7 +157,11 @@ def digest(state: State) -> str:
             or state.demand_scale != 1.0):
         encodable = _Legacy(lsn=state.lsn, routers=state.routers, links=state.links,
                                 demands=state.demands, sources=state.sources)
-    return hashlib.blake2b(STATE_ENCODER.encode(encodable), digest_size=16).hexdigest()
+    # Imported here: hashlib loads OpenSSL, 4 ms of every shadowctl start, which only
+    # reads digests.
+    from hashlib import blake2b  # noqa: PLC0415
+
+    return blake2b(STATE_ENCODER.encode(encodable), digest_size=16).hexdigest()
 
 
 def view_sources(state: State) -> set[str]:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import TypeVar
 
-from shadowd.core.events import DAEMON_SOURCE, ENCODER, EVENT_DECODER, AnyEvent
+from shadowd.core.events import DAEMON_SOURCE, ENCODER, AnyEvent, decode_event
 from shadowd.core.state import State
 from shadowd.predict.records import Stamp
 
@@ -25,6 +25,6 @@ class Recorder:
         """Stamp, check (a record must decode again, whatever the numbers) and append."""
         self._seq += 1
         event = make(Stamp(seq=self._seq, ts=ts))
-        EVENT_DECODER.decode(ENCODER.encode(event))  # raises rather than poison the log
+        decode_event(ENCODER.encode(event))  # raises rather than poison the log
         self._append([event])
         return event

@@ -156,7 +156,7 @@ def test_new_fields_with_defaults_decode_old_messages() -> None:
 
 def test_tag_of_names_the_wire_tag() -> None:
     assert tag_of(SAMPLES[0]) == "router_added"
-    assert ev.EVENT_DECODER.decode(ev.ENCODER.encode(SAMPLES[0])) == SAMPLES[0]
+    assert ev.decode_event(ev.ENCODER.encode(SAMPLES[0])) == SAMPLES[0]
 
 
 def test_records_change_nothing_in_the_view_but_advance_their_source() -> None:

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from shadowd.core.errors import ShadowdError
-from shadowd.core.events import ENCODER, EVENT_DECODER, PolicyChange, PolicyProposed
+from shadowd.core.events import ENCODER, PolicyChange, PolicyProposed, decode_event
 from shadowd.core.state import State, fold
 from shadowd.engine.loads import route
 from shadowd.engine.network import Network, demand_matrix
@@ -62,7 +62,7 @@ def test_a_failure_overload_gets_a_small_fix_the_engine_confirms() -> None:
     assert policy.disconnected == 0
     assert all(1 <= c.new <= 65_535 and c.attr == "metric" for c in policy.changes)
     assert (policy.source, policy.seq, policy.ts) == ("shadowd", 7, 1000.0)
-    assert EVENT_DECODER.decode(ENCODER.encode(policy)) == policy  # within every limit
+    assert decode_event(ENCODER.encode(policy)) == policy  # within every limit
 
 
 def test_demands_moved_counts_changed_no_failure_paths() -> None:

@@ -14,7 +14,7 @@ from typing import Any
 import msgspec
 import pytest
 
-from shadowd.core.events import ENCODER, EVENT_DECODER, PolicyChange, PolicyProposed, RolloutStep
+from shadowd.core.events import ENCODER, PolicyChange, PolicyProposed, RolloutStep, decode_event
 from shadowd.policy.actions import (
     Action,
     Alert,
@@ -78,7 +78,7 @@ class Shell:
             self.actions.append(action)
             if isinstance(action, Journal):
                 event = action.event(source="shadowd", seq=len(self.journal) + 1, ts=self.now)
-                assert EVENT_DECODER.decode(ENCODER.encode(event)) == event
+                assert decode_event(ENCODER.encode(event)) == event
                 self.journal.append(event)
                 self._crash_point()
             elif isinstance(action, Apply):
