@@ -24,7 +24,7 @@ from bench.engine_reference import build_model, failed_link, interface_loads
 from shadowd.engine.delta import Workspace, loads_after, reweigh
 from shadowd.engine.loads import route
 from shadowd.engine.network import INF, Network, demand_matrix
-from shadowd.engine.sweep import Failure, single_links, sweep
+from shadowd.engine.sweep import Failure, Scenario, single_links, sweep
 from shadowd.engine.testing import topohub_state
 
 NETWORK = "sndlib/germany50"
@@ -66,8 +66,9 @@ def _pyntm(ours: dict[str, Any], limit: int | None) -> dict[str, Any]:
         failures = [failures[i] for i in picks]
     mine: dict[str, dict[tuple[str, str, str], float]] = {}
 
-    def keep(failure: Failure, load: Any) -> None:
-        mine[failure.name] = {net.describe_edge(e): float(load[e]) for e in range(net.edge_count)}
+    def keep(s: Scenario) -> None:
+        edges = range(net.edge_count)
+        mine[s.failure.name] = {net.describe_edge(e): float(s.loads[e]) for e in edges}
 
     sweep(routing, failures, on_scenario=keep)
     model = build_model(state)

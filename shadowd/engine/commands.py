@@ -5,13 +5,17 @@ The imperative shell of the engine: it reads the topology (through
 events into a State, and prints. Everything it prints comes from the pure engine.
 
     shadowd analyze --topology PATH [--demands PATH] [--metric SCHEME]
-                    [--failures none|links|nodes|srlg|links2] [--top N] [--json]
+                    [--failures none|links|nodes|srlg|links2] [--top N] [--json | --detail]
 
-``--json`` prints one document: per scenario, the failure, its disconnected demands and
-``{link, src, dst, load, utilization}`` per directed link (the ``--top N`` most utilised
-if given, else all); then ``worst_case``: ``{link, src, dst, wc_load, wc_util,
-wc_failure}`` per directed link. Without ``--json``: top-N tables, and a progress bar on
-stderr (when it is a terminal) while a sweep runs.
+``--json`` prints one document, the summary an operator reads, whatever the network's
+size: per failure its name, max utilisation, the link direction that reaches it and the
+demands it disconnects; then ``worst_case``: ``{link, src, dst, wc_load, wc_util,
+wc_failure}`` per directed link. ``--detail`` streams JSON lines instead, written as the
+sweep goes (memory stays flat): an ``analysis`` header, then per failure a ``scenario``
+line that adds ``{link, src, dst, load, utilization}`` for every directed link (the
+``--top N`` most utilised if given), then a ``worst_case`` line per directed link.
+Without either: top-N tables, and a progress bar on stderr (when it is a terminal) while
+a sweep runs.
 """
 
 from __future__ import annotations
@@ -19,16 +23,19 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+import msgspec
+import numpy as np
 
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import fold
 from shadowd.engine.incremental import Engine
 from shadowd.engine.metrics import DEFAULT_REFERENCE_BPS, SCHEMES, MetricOptions
-from shadowd.engine.network import FloatArray
-from shadowd.engine.results import EdgeLoad, edge_loads
-from shadowd.engine.sweep import SWEEP_KINDS, Failure, SweepResult, failure_set, sweep
+from shadowd.engine.network import FloatArray, Network
+from shadowd.engine.sweep import SWEEP_KINDS, Failure, Scenario, SweepResult, failure_set, sweep
 
 TOPOHUB = "topohub:"
 
@@ -41,8 +48,13 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--reference-bandwidth", type=float, default=DEFAULT_REFERENCE_BPS,
                    help="bit/s, for --metric inverse-capacity (default 100e9)")
     p.add_argument("--failures", choices=SWEEP_KINDS, default="none", help="failure set")
-    p.add_argument("--top", type=int, default=None, help="rows per table (default 10)")
-    p.add_argument("--json", action="store_true", help="one JSON document on stdout")
+    p.add_argument("--top", type=int, default=None,
+                   help="rows per table; with --detail, links per failure (default all)")
+    output = p.add_mutually_exclusive_group()
+    output.add_argument("--json", action="store_true",
+                        help="the summary as one JSON document on stdout")
+    output.add_argument("--detail", action="store_true",
+                        help="every failure's load on every link, as JSON lines on stdout")
     p.set_defaults(func=analyze)
 
 
@@ -59,14 +71,18 @@ def analyze(args: argparse.Namespace) -> int:
     options = MetricOptions(scheme=args.metric, reference_bps=args.reference_bandwidth)
     engine = Engine(state, options)
     failures, mode = failure_set(engine.routing, args.failures)
-    scenarios: list[tuple[Failure, FloatArray]] = []
-    keep = (lambda f, load: scenarios.append((f, load.copy()))) if args.json else None
+    if args.detail:
+        lines = DetailLines(engine.net, args.top, sys.stdout.buffer.write)
+        lines.header(_header(args, engine, mode))
+        result = sweep(engine.routing, failures, mode=mode, on_scenario=lines.scenario)
+        lines.worst_case(result)
+        return 0
     progress = None if args.json or not sys.stderr.isatty() else _progress_bar
-    result = sweep(engine.routing, failures, mode=mode, progress=progress, on_scenario=keep)
+    result = sweep(engine.routing, failures, mode=mode, progress=progress)
     if progress is not None and failures:
         print(file=sys.stderr)
     if args.json:
-        print(json.dumps(_document(args, engine, result, scenarios), indent=1))
+        print(json.dumps(_summary(args, engine, result), indent=1))
     else:
         print(_human(args, engine, result))
     return 0
@@ -82,13 +98,46 @@ def _progress_bar(done: int, total: int) -> None:
 # --- JSON --------------------------------------------------------------------------
 
 
-def _link_rows(loads: list[EdgeLoad], top: int | None) -> list[dict[str, Any]]:
-    if top is not None:
-        loads = sorted(loads, key=lambda x: -x.utilization)[:top]
-    return [
-        {"link": x.link, "src": x.src, "dst": x.dst, "load": x.load, "utilization": x.utilization}
-        for x in loads
-    ]
+def _header(args: argparse.Namespace, engine: Engine, mode: str) -> dict[str, Any]:
+    net = engine.net
+    return {
+        "topology": args.topology,
+        "metric": args.metric,
+        "failures": args.failures,
+        "failure_set": mode,
+        "routers": net.size,
+        "links": int(net.link_present.sum()),
+        "demands": int((engine.routing.demand > 0).sum()),
+    }
+
+
+def _summary(args: argparse.Namespace, engine: Engine, result: SweepResult) -> dict[str, Any]:
+    net = result.net
+    return {
+        **_header(args, engine, result.mode),
+        "scenarios": [
+            _outcome(net, failure, float(result.max_util[i]), int(result.max_edge[i]),
+                     result.disconnected[i])
+            for i, failure in enumerate(result.failures)
+        ],
+        "worst_case": _worst_rows(result),
+    }
+
+
+def _outcome(net: Network, failure: Failure, max_util: float, max_edge: int,
+             lost: list[tuple[str, str, float]]) -> dict[str, Any]:
+    """What the summary says of one failure."""
+    return {
+        "failure": failure.name,
+        "max_utilization": max_util,
+        "max_link": _edge_ref(net, max_edge) if max_edge >= 0 else None,
+        "disconnected": [{"src": s, "dst": d, "rate_bps": r} for s, d, r in lost],
+    }
+
+
+def _edge_ref(net: Network, edge: int) -> dict[str, str]:
+    link, src, dst = net.describe_edge(edge)
+    return {"link": link, "src": src, "dst": dst}
 
 
 def _worst_rows(result: SweepResult) -> list[dict[str, Any]]:
@@ -103,34 +152,43 @@ def _worst_rows(result: SweepResult) -> list[dict[str, Any]]:
     return rows
 
 
-def _document(
-    args: argparse.Namespace,
-    engine: Engine,
-    result: SweepResult,
-    scenarios: list[tuple[Failure, FloatArray]],
-) -> dict[str, Any]:
-    net = engine.net
-    return {
-        "topology": args.topology,
-        "metric": args.metric,
-        "failures": args.failures,
-        "failure_set": result.mode,
-        "routers": net.size,
-        "links": int(net.link_present.sum()),
-        "demands": int((engine.routing.demand > 0).sum()),
-        "scenarios": [
-            {
-                "failure": failure.name,
-                "max_utilization": float(result.max_util[i]),
-                "disconnected": [
-                    {"src": s, "dst": d, "rate_bps": r} for s, d, r in result.disconnected[i]
-                ],
-                "links": _link_rows(edge_loads(net, load), args.top),
-            }
-            for i, (failure, load) in enumerate(scenarios)
-        ],
-        "worst_case": _worst_rows(result),
-    }
+class DetailLines:
+    """``--detail``: JSON lines written as the sweep hands over each failure, so nothing
+    grows with the number of failures."""
+
+    def __init__(self, net: Network, top: int | None, write: Callable[[bytes], object]):
+        self.net, self.top, self._write = net, top, write
+        self.edges = net.live_edges()
+        self.names = [net.describe_edge(e) for e in self.edges.tolist()]
+        self._encoder = msgspec.json.Encoder()
+
+    def header(self, fields: dict[str, Any]) -> None:
+        self._line({"type": "analysis", **fields})
+
+    def scenario(self, s: Scenario) -> None:
+        outcome = _outcome(self.net, s.failure, s.max_util, s.max_edge, s.disconnected)
+        self._line({"type": "scenario", **outcome, "links": self._links(s.loads)})
+
+    def worst_case(self, result: SweepResult) -> None:
+        for row in _worst_rows(result):
+            self._line({"type": "worst_case", **row})
+
+    def _links(self, loads: FloatArray) -> list[dict[str, Any]]:
+        load = loads[self.edges]
+        util = load / self.net.capacity[self.edges]
+        order = np.arange(len(self.edges))
+        if self.top is not None:
+            order = np.argsort(-util, kind="stable")[: self.top]
+        return [
+            {"link": link, "src": src, "dst": dst, "load": x, "utilization": u}
+            for (link, src, dst), x, u in zip(
+                (self.names[i] for i in order.tolist()), load[order].tolist(),
+                util[order].tolist(), strict=True,
+            )
+        ]
+
+    def _line(self, document: dict[str, Any]) -> None:
+        self._write(self._encoder.encode(document) + b"\n")
 
 
 # --- human -------------------------------------------------------------------------

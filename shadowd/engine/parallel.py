@@ -56,8 +56,8 @@ def _merge(routing: Routing, parts: list[SweepResult], cuts: list[int], mode: st
     first = parts[0]
     result = SweepResult(
         net=routing.net, failures=[first.failures[0]], mode=mode, max_util=first.max_util[:1],
-        wc_load=routing.load.copy(), wc_failure=np.zeros(routing.net.edge_count, dtype=np.int64),
-        disconnected=[[]],
+        max_edge=first.max_edge[:1], wc_load=routing.load.copy(),
+        wc_failure=np.zeros(routing.net.edge_count, dtype=np.int64), disconnected=[[]],
     )
     for part, offset in zip(parts, cuts[:-1], strict=True):
         higher = part.wc_load > result.wc_load
@@ -65,5 +65,6 @@ def _merge(routing: Routing, parts: list[SweepResult], cuts: list[int], mode: st
         result.wc_failure[higher] = part.wc_failure[higher] + offset
         result.failures += part.failures[1:]
         result.max_util = np.concatenate([result.max_util, part.max_util[1:]])
+        result.max_edge = np.concatenate([result.max_edge, part.max_edge[1:]])
         result.disconnected += part.disconnected[1:]
     return result

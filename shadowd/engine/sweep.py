@@ -21,7 +21,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from itertools import combinations
-from typing import Final, Literal
+from typing import Final, Literal, NamedTuple
 
 import numpy as np
 
@@ -38,7 +38,8 @@ DEFAULT_PAIR_BUDGET: Final = 20_000
 MAX_BATCH: Final = 128
 
 Progress = Callable[[int, int], None]
-OnScenario = Callable[["Failure", FloatArray], None]
+OnScenario = Callable[["Scenario"], None]
+Lost = list[tuple[str, str, float]]  # (src, dst, rate) of the demands a failure disconnects
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +67,17 @@ class Failure:
 NO_FAILURE: Final = Failure("none")
 
 
+class Scenario(NamedTuple):
+    """One failure's outcome, handed to ``sweep``'s ``on_scenario`` as it is evaluated.
+    ``loads`` is a view into the batch's scratch: copy it to keep it."""
+
+    failure: Failure
+    loads: FloatArray
+    max_util: float
+    max_edge: int  # the directed edge at max_util; -1 when no edge carries anything
+    disconnected: Lost
+
+
 @dataclass(eq=False)
 class SweepResult:
     """Worst case per directed edge, and per failure its max utilisation and losses."""
@@ -74,9 +86,10 @@ class SweepResult:
     failures: list[Failure]
     mode: str
     max_util: FloatArray
+    max_edge: IntArray  # per failure, the directed edge at its max_util (-1: none loaded)
     wc_load: FloatArray
     wc_failure: IntArray
-    disconnected: list[list[tuple[str, str, float]]] = field(default_factory=list)
+    disconnected: list[Lost] = field(default_factory=list)
 
     @property
     def wc_util(self) -> FloatArray:
@@ -123,9 +136,6 @@ def evaluate(
     return change, loads_after(routing, change)[: len(failures)]
 
 
-Lost = list[tuple[str, str, float]]
-
-
 def _disconnected(routing: Routing, change: Change, count: int) -> list[Lost]:
     net, nn = routing.net, routing.dist.size
     lost = change.dist_keys[np.isinf(change.dist_values)]
@@ -152,33 +162,41 @@ def sweep(
     todo = [NO_FAILURE, *(f for f in failures if f.kind != "none")]
     result = SweepResult(
         net=net, failures=todo, mode=mode, max_util=np.zeros(len(todo)),
+        max_edge=np.full(len(todo), -1, dtype=np.int64),
         wc_load=routing.load.copy(), wc_failure=np.zeros(net.edge_count, dtype=np.int64),
         disconnected=[[] for _ in todo],
     )
-    result.max_util[0] = _max_util(net, routing.load[None])[0]
-    if on_scenario is not None:
-        on_scenario(NO_FAILURE, routing.load)
+    _record(result, routing.load[None], 0, on_scenario)
     ws = Workspace.of(routing, min(batch_size(net, memory_bytes), max(len(todo) - 1, 1)))
     done = 0
     for start, chunk in _chunks(todo[1:], ws.scenarios):
         change, loads = evaluate(routing, ws, chunk)
         _fold_worst(result, loads, start + 1)
-        result.max_util[start + 1 : start + 1 + len(chunk)] = _max_util(net, loads)
         result.disconnected[start + 1 : start + 1 + len(chunk)] = _disconnected(
             routing, change, len(chunk)
         )
-        if on_scenario is not None:
-            for failure, row in zip(chunk, loads, strict=True):
-                on_scenario(failure, row)
+        _record(result, loads, start + 1, on_scenario)
         done += len(chunk)
         if progress is not None:
             progress(done, len(todo) - 1)
     return result
 
 
-def _max_util(net: Network, loads: FloatArray) -> FloatArray:
-    util: FloatArray = (loads / net.capacity).max(axis=1, initial=0.0)
-    return util
+def _record(result: SweepResult, loads: FloatArray, first: int,
+            on_scenario: OnScenario | None) -> None:
+    """A batch's max utilisation and where, per failure; then each to ``on_scenario``."""
+    rows = np.arange(len(loads))
+    util = loads / result.net.capacity
+    edge = util.argmax(axis=1) if util.shape[1] else np.zeros(len(loads), dtype=np.int64)
+    peak = util[rows, edge] if util.shape[1] else np.zeros(len(loads))
+    span = slice(first, first + len(loads))
+    result.max_util[span] = np.maximum(peak, 0.0)
+    result.max_edge[span] = np.where(peak > 0.0, edge, -1)
+    if on_scenario is None:
+        return
+    for i, row in enumerate(loads, start=first):
+        on_scenario(Scenario(result.failures[i], row, float(result.max_util[i]),
+                             int(result.max_edge[i]), result.disconnected[i]))
 
 
 def _fold_worst(result: SweepResult, loads: FloatArray, first: int) -> None:
@@ -203,11 +221,11 @@ def link_pairs(
     k = max(1, budget // max(len(names), 1))
     heavy: dict[str, list[str]] = {}
 
-    def keep_heaviest(failure: Failure, loads: FloatArray) -> None:
-        if failure.kind == "link":
-            per_link = loads[0::2] + loads[1::2]
+    def keep_heaviest(scenario: Scenario) -> None:
+        if scenario.failure.kind == "link":
+            per_link = scenario.loads[0::2] + scenario.loads[1::2]
             top = np.argsort(-per_link, kind="stable")[: k + 1]
-            heavy[failure.items[0]] = [routing.net.link_ids[i] for i in top.tolist()]
+            heavy[scenario.failure.items[0]] = [routing.net.link_ids[i] for i in top.tolist()]
 
     sweep(routing, links, memory_bytes=memory_bytes, on_scenario=keep_heaviest)
     pairs = {

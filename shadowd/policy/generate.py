@@ -305,7 +305,7 @@ def _detour(run: _Run, current: Assessment, hot: int) -> list[Move]:
         return []
     loads: list[FloatArray] = []
     run.restore(current)
-    sweep(current.routing, [failure], on_scenario=lambda f, row: loads.append(row.copy()))
+    sweep(current.routing, [failure], on_scenario=lambda s: loads.append(s.loads.copy()))
     extra = loads[-1] - current.routing.load
     extra[failure.edges(run.net)] = 0.0
     extra[hot] = 0.0

@@ -8,7 +8,7 @@ import pytest
 from shadowd.core.state import State
 from shadowd.engine.loads import Routing, route
 from shadowd.engine.network import FloatArray, Network, demand_matrix
-from shadowd.engine.sweep import Failure, SweepKind, failure_set, link_pairs, sweep
+from shadowd.engine.sweep import Failure, Scenario, SweepKind, failure_set, link_pairs, sweep
 from shadowd.engine.testing import L, build
 
 
@@ -62,6 +62,26 @@ def test_worst_case_matches_brute_force(seed: int, kind: SweepKind) -> None:
     assert np.allclose(chosen, result.wc_load, rtol=1e-9, atol=1e-9 * scale)
     util = every / routing.net.capacity
     assert np.allclose(result.max_util, util.max(axis=1), rtol=1e-9, atol=1e-9)
+    at = util[np.arange(len(every)), result.max_edge]  # the edge named reaches the max
+    assert np.allclose(np.where(result.max_edge >= 0, at, 0.0), result.max_util, atol=1e-9)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_on_scenario_is_handed_what_the_result_records(seed: int) -> None:
+    state = random_state(seed)
+    routing = base(state)
+    failures, _ = failure_set(routing, "links")
+    seen: list[Scenario] = []
+    result = sweep(routing, failures, memory_bytes=3 * 12 * routing.net.size**2,
+                   on_scenario=lambda s: seen.append(s._replace(loads=s.loads.copy())))
+    assert [s.failure for s in seen] == result.failures
+    assert [s.max_util for s in seen] == result.max_util.tolist()
+    assert [s.max_edge for s in seen] == result.max_edge.tolist()
+    assert [s.disconnected for s in seen] == result.disconnected
+    assert np.array_equal(seen[0].loads, routing.load)
+    scale = float(routing.demand.sum())
+    for s in seen[1:]:
+        assert np.allclose(s.loads, brute_force(state, s.failure), rtol=1e-9, atol=1e-9 * scale)
 
 
 @pytest.mark.parametrize("seed", range(6))

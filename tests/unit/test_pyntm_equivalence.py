@@ -19,8 +19,8 @@ from bench.engine_reference import build_model, failed_link, failed_node, interf
 from shadowd.core.state import State
 from shadowd.engine.loads import Routing, route
 from shadowd.engine.metrics import MetricOptions
-from shadowd.engine.network import FloatArray, Network, demand_matrix
-from shadowd.engine.sweep import Failure, sweep
+from shadowd.engine.network import Network, demand_matrix
+from shadowd.engine.sweep import Failure, Scenario, sweep
 from shadowd.engine.testing import topohub_state
 
 SCHEMES = ["igp", "hop"]
@@ -32,8 +32,9 @@ def ours(state: State, scheme: str, failures: list[Failure]) -> tuple[Routing, d
     routing = route(net, demand_matrix(state, net))
     seen: dict[str, Loads] = {}
 
-    def keep(failure: Failure, load: FloatArray) -> None:
-        seen[failure.name] = {net.describe_edge(e): float(load[e]) for e in range(net.edge_count)}
+    def keep(s: Scenario) -> None:
+        edges = range(net.edge_count)
+        seen[s.failure.name] = {net.describe_edge(e): float(s.loads[e]) for e in edges}
 
     sweep(routing, failures, on_scenario=keep)
     return routing, seen
