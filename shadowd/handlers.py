@@ -81,7 +81,7 @@ from shadowd.control.protocol import (
 from shadowd.control.service import Handlers, Peer
 from shadowd.core.errors import ShadowdError
 from shadowd.core.state import digest, view_digest
-from shadowd.core.sync import SourceCounters
+from shadowd.core.sync import SourceCounters, position
 from shadowd.engine.incremental import Engine
 from shadowd.lab.lab import LabUnavailable
 from shadowd.report import gather
@@ -118,7 +118,7 @@ class DaemonHandlers(Handlers):
             pos = ingest.state.sources.get(name)
             c = ingest.counters.get(name, SourceCounters())
             out[name] = SourceStatus(
-                seq=max(pos.seq if pos else 0, c.resynced_to), ts=pos.ts if pos else 0.0,
+                seq=position(ingest.state, ingest.counters, name), ts=pos.ts if pos else 0.0,
                 accepted=c.accepted, duplicates=c.duplicates, rejected=c.rejected, gaps=c.gaps,
                 snapshots=c.snapshots, stale_snapshots=c.stale_snapshots, resyncs=c.resyncs,
                 held=c.held, digests_ok=c.digests_ok, digest_mismatches=c.digest_mismatches,

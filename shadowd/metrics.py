@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Final, Literal
 
 from shadowd.core.state import State
-from shadowd.core.sync import SourceCounters
+from shadowd.core.sync import SourceCounters, position
 
 CONTENT_TYPE: Final = "text/plain; version=0.0.4; charset=utf-8"
 PREFIX: Final = "shadowd_"
@@ -114,8 +114,7 @@ def _sources(m: MetricsInputs) -> list[Family]:
         return [Sample(float(getattr(c, attr)), (("source", n),)) for n, c in counters.items()]
 
     def seq(name: str) -> float:
-        pos = m.state.sources.get(name)
-        return float(max(pos.seq if pos else 0, counters[name].resynced_to))
+        return float(position(m.state, m.counters, name))
 
     return [
         _many("events_total", "counter", "Telemetry events accepted into the log, by source.",

@@ -16,6 +16,8 @@ the feed rather than the network (a replay of the log would not reproduce them).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import msgspec
 
 from shadowd.core.errors import InvalidEvent
@@ -66,11 +68,14 @@ class SnapshotAdmission(msgspec.Struct, kw_only=True):
     stale: bool = False
 
 
-def position(state: State, counters: dict[str, SourceCounters], source: str) -> int:
-    """The last seq of ``source`` that the shadow holds, deltas and snapshots alike."""
+def position(state: State, counters: Mapping[str, SourceCounters], source: str) -> int:
+    """The last seq of ``source`` that the shadow has taken: applied, or refused (a refused
+    event was received: its seq is used up, and the next one follows on), deltas and
+    snapshots alike. After a restart only what the log holds counts, so a refusal just
+    before it costs one resync, not a stall."""
     pos = state.sources.get(source)
     count = counters.get(source)
-    return max(pos.seq if pos is not None else 0, count.resynced_to if count else 0)
+    return max(pos.seq if pos is not None else 0, count.last_seen if count else 0)
 
 
 def _counters(counters: dict[str, SourceCounters], source: str) -> SourceCounters:
@@ -128,7 +133,7 @@ def admit(
             count.duplicates += 1
             i += 1
             continue
-        expected = max(last, count.last_seen) + 1
+        expected = last + 1
         if event.seq > expected and last:
             result.gaps.append(Gap(source=event.source, expected=expected, got=event.seq))
             count.gaps += 1

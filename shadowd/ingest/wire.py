@@ -46,7 +46,6 @@ DigestHex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
 REASON_GAP: Final = "gap"
 REASON_DIGEST_MISMATCH: Final = "digest_mismatch"
 REASON_STARTUP: Final = "startup"
-REASON_REJECTED: Final = "rejected"
 
 
 WireErrorKind: TypeAlias = Literal[

@@ -105,6 +105,33 @@ def test_bad_messages_become_dead_letters(sink: Differential, tmp_path: Path) ->
     assert sink.ingest.counters["agent"].dead_letters == 1
 
 
+def _unknown_link(seq: int) -> bytes:
+    event = {"type": "link_status", "source": "agent", "seq": seq, "ts": 0.0,
+             "link": "nowhere", "up": True}
+    return msgspec.json.encode({"type": "delta", "source": "agent", "events": [event]})
+
+
+def test_a_refused_event_consumes_its_seq_and_the_source_flows_on(sink: Differential) -> None:
+    handle(sink, delta(1, 2))
+    assert handle(sink, _unknown_link(3)) == []  # refused: dead letter, no resync
+    assert handle(sink, delta(4, 5)) == []  # not a gap: 3 arrived
+    assert handle(sink, _unknown_link(3)) == []  # and a second 3 is a duplicate
+    state, counters = sink.ingest.state, sink.ingest.counters["agent"]
+    assert sorted(state.routers) == ["r1", "r2", "r4", "r5"]
+    assert (counters.rejected, counters.gaps, counters.held, counters.duplicates) == (1, 0, 0, 1)
+
+
+def test_a_batch_ending_in_a_refused_event_does_not_stall_either(sink: Differential) -> None:
+    good = _r(1)
+    bad = {"type": "link_status", "source": "agent", "seq": 2, "ts": 0.0, "link": "nowhere",
+           "up": True}
+    raw = msgspec.json.encode({"type": "delta", "source": "agent",
+                               "events": [msgspec.to_builtins(good), bad]})
+    handle(sink, raw)
+    assert handle(sink, delta(3)) == []
+    assert sorted(sink.ingest.state.routers) == ["r1", "r3"]
+
+
 def test_digests_are_still_compared_once_shadowd_logs_its_own_records(
         sink: Differential) -> None:
     handle(sink, delta(1, 2))
