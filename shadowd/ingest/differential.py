@@ -15,6 +15,9 @@ feed must send back: resync requests for the source, and dead letters. Per sourc
   Digests cover the whole network view, so they are compared only while this source is
   the only one the shadow holds (otherwise counted as passed);
 - anything undecodable, unexpected or rejected becomes a dead letter.
+
+Resync requests go back in the encoding of the message that caused them: a producer that
+writes JSON is answered in JSON.
 """
 
 from __future__ import annotations
@@ -35,11 +38,13 @@ from shadowd.ingest.pipeline import Ingest
 from shadowd.ingest.wire import (
     DeltaBatch,
     Digest,
+    Format,
     ResyncRequest,
     Snapshot,
     WireError,
     decode_message,
     encode_message,
+    sniff,
 )
 
 log = logs.get_logger()
@@ -49,6 +54,7 @@ class Outcome(msgspec.Struct, kw_only=True):
     lsn: int = 0  # the state's lsn once the message is handled: durable(lsn) covers it
     resyncs: list[ResyncRequest] = msgspec.field(default_factory=list)
     dead: list[DeadLetter] = msgspec.field(default_factory=list)
+    fmt: Format = "msgpack"  # the message's encoding: resyncs answer the producer in it
 
 
 class Differential:
@@ -69,7 +75,7 @@ class Differential:
 
     def handle(self, raw: bytes | None, *, feed: str, origin: str, source: str = "") -> Outcome:
         """Handle one received message; ``source`` is the transport's hint (key, topic)."""
-        out = Outcome()
+        out = Outcome(fmt=sniff(raw) if raw else "msgpack")
         ctx = _Context(out, raw or b"", self._clock(), feed, origin)
         try:
             msg = decode_message(ctx.raw)

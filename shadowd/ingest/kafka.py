@@ -122,7 +122,8 @@ class KafkaFeed:
 
     async def _reply(self, producer: AIOKafkaProducer, outcome: Outcome) -> None:
         for request in outcome.resyncs:
-            await producer.send_and_wait(self.config.control_topic, encode_message(request),
+            await producer.send_and_wait(self.config.control_topic,
+                                         encode_message(request, outcome.fmt),
                                          key=request.source.encode())
             self.stats.resync_requests += 1
         for letter in outcome.dead:

@@ -96,6 +96,6 @@ class MqttFeed:
     async def _reply(self, client: aiomqtt.Client, outcome: Outcome) -> None:
         for request in outcome.resyncs:
             await client.publish(self.config.control_prefix + request.source,
-                                 encode_message(request), qos=1)
+                                 encode_message(request, outcome.fmt), qos=1)
             self.stats.resync_requests += 1
         self.stats.dead_letters += len(outcome.dead)

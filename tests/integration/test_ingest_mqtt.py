@@ -10,9 +10,10 @@ from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
 import aiomqtt
+import msgspec
 import pytest
 
-from shadowd.ingest.wire import ResyncRequest, decode_message
+from shadowd.ingest.wire import DeltaBatch, ResyncRequest, decode_message, encode_message
 from tests.alerts import assert_alert
 from tests.brokers import (
     Mosquitto,
@@ -107,6 +108,26 @@ async def start(d: Daemon) -> Daemon:
     await asyncio.to_thread(d.wait_ready)
     await wait_feed_connected(d, "mqtt")
     return d
+
+
+async def test_a_json_producer_is_asked_to_resync_in_json(
+        mosquitto: Mosquitto, daemons: Callable[..., Daemon], tmp_path: Path) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    await start(daemons(config(tmp_path, mosquitto, prefix)))
+    ahead = next(iter(trace_events(1)))
+    batch = DeltaBatch(source=SOURCE,
+                       events=[msgspec.structs.replace(ahead, source=SOURCE, seq=5)])
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, timeout=10.0) as client:
+        await client.subscribe(f"{prefix}/control/#", qos=1)
+        await client.publish(f"{prefix}/telemetry/{SOURCE}", encode_message(batch, "json"),
+                             qos=1)
+        async with asyncio.timeout(60):  # a hang guard only
+            message = await anext(aiter(client.messages))
+    assert isinstance(message.payload, bytes)
+    assert message.payload.startswith(b"{")  # JSON text, as the producer wrote
+    request = decode_message(message.payload, fmt="json")
+    assert isinstance(request, ResyncRequest)
+    assert (request.from_seq, request.reason) == (1, "startup")
 
 
 async def test_100k_deltas_reach_the_producers_view(

@@ -132,6 +132,13 @@ def test_a_batch_ending_in_a_refused_event_does_not_stall_either(sink: Different
     assert sorted(sink.ingest.state.routers) == ["r1", "r3"]
 
 
+def test_a_resync_is_asked_in_the_encoding_the_producer_writes(sink: Differential) -> None:
+    as_json = msgspec.json.encode(DeltaBatch(source="agent", events=[_r(3)]))
+    out = sink.handle(as_json, feed="test", origin="here")
+    assert ([r.from_seq for r in out.resyncs], out.fmt) == ([1], "json")
+    assert sink.handle(delta(1), feed="test", origin="here").fmt == "msgpack"
+
+
 def test_digests_are_still_compared_once_shadowd_logs_its_own_records(
         sink: Differential) -> None:
     handle(sink, delta(1, 2))
