@@ -21,7 +21,7 @@ FieldType: TypeAlias = Literal["str", "int", "float", "bool", "list[str]"]
 Kind: TypeAlias = Literal[
     "log_truncated", "snapshot_skipped", "delta_rejected", "sequence_gap", "source_finished",
     "resync_requested", "digest_mismatch", "dead_letter", "source_lost", "source_restored",
-    "predicted_overload", "lab_unavailable", "lab_divergence", "policy_rejected",
+    "predicted_overload", "scenario_library_missing", "lab_unavailable", "lab_divergence", "policy_rejected",
     "rollout_held", "rollout_failed_gate", "rollout_rolled_back", "rollout_completed",
     "rollout_recovered",
 ]
@@ -80,6 +80,8 @@ _SPECS: Final = (
                                            "predicted_ts": "str", "worst_failure": "str",
                                            "predicted_util": "float",
                                            "extreme_util": "float"}),
+    Spec("scenario_library_missing", "warning", {"path": "str", "config": "str",
+                                                 "key": "str"}),
     Spec("lab_unavailable", "warning", {"lab_id": "str", "reason": "str"}),
     Spec("lab_divergence", "warning", {"lab_id": "str", "seq": "int", "differing": "int",
                                        "routes": "int", "agreement": "float",

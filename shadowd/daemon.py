@@ -288,7 +288,11 @@ class Daemon:
         c = self.config.predict
         directory = Path(c.scenarios_dir)
         if not directory.is_absolute() and self._config_path is not None:
-            directory = self._config_path.parent / directory
+            directory = (self._config_path.parent / directory).resolve()
+        if c.enabled and not directory.is_dir():
+            logs.alert(log, "scenario_library_missing", "warning", "scenario library missing",
+                       path=str(directory), config=str(self._config_path or ""),
+                       key="predict.scenarios_dir")
         return Predictor(c, state, recorder=self.recorder, model=ShadowModel(self.model),
                          lab=MirrorLab(self.lab, timeout_s=self.config.lab.converge_timeout_s),
                          scenarios_dir=directory, watch=watch)

@@ -16,7 +16,8 @@ import pytest
 
 from shadowd.control.client import ControlClient, call_sync
 from shadowd.control.protocol import StatusReply, StatusRequest, TopologyRequest
-from tests.integration.harness import Daemon, poll, write_config
+from tests.alerts import assert_alert
+from tests.integration.harness import Daemon, poll, shadowctl_json, write_config
 
 pytestmark = pytest.mark.integration
 
@@ -132,3 +133,21 @@ def test_a_second_daemon_on_the_same_socket_is_one_clear_line(
     assert "Traceback" not in out.stderr
     assert first.status().seq == 0  # the first daemon is untouched
     assert first.stop() == 0
+
+
+def test_a_copied_config_that_lost_its_scenario_library_says_so_at_start(
+    daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    elsewhere = tmp_path / "etc"
+    elsewhere.mkdir()
+    config = write_config(elsewhere, sources=False)
+    with config.open("a") as out:  # the repo's own setting, in a file copied elsewhere
+        out.write('[predict]\nscenarios_dir = "../scenarios"\n')
+    d = daemons(config).start()
+    d.wait_ready()
+    assert_alert(d.log_records(), "scenario_library_missing",
+                 path=str(tmp_path / "scenarios"), config=str(config),
+                 key="predict.scenarios_dir")
+    library = tmp_path / "scenarios"  # put back: found from then on, no restart
+    library.mkdir()
+    assert shadowctl_json(d, "scenarios", "list")["directory"] == str(library)

@@ -8,6 +8,7 @@ import msgspec
 import pytest
 
 from shadowd.config import (
+    Config,
     LabConfig,
     PredictConfig,
     ReplaySourceConfig,
@@ -103,3 +104,42 @@ def test_surges_are_a_replay_key() -> None:
     with pytest.raises(ConfigError) as err:
         parse_config('[[sources]]\nkind = "replay"\nsurges_per_week = -1\n')
     assert err.value.path == "$.sources[0].surges_per_week"
+
+
+def _line_of(text: str, section: str, key: str) -> str:
+    """The line that sets ``key`` in ``[section]`` (``[[sources]]``: the first entry)."""
+    current = None
+    for line in text.splitlines():
+        header = line.strip()
+        if header.startswith("["):
+            current = header.strip("[]")
+        elif current == section and line.split("=")[0].strip() == key:
+            return line
+    raise AssertionError(f"[{section}] {key} is not in the file")
+
+
+def _sections(config: Config) -> dict[str, tuple[msgspec.Struct, msgspec.Struct]]:
+    """Each table of the shipped file, beside the Struct of its defaults."""
+    tables: dict[str, tuple[msgspec.Struct, msgspec.Struct]] = {
+        name: (getattr(config, name), type(getattr(config, name))())
+        for name in Config.__struct_fields__ if name != "sources"
+    }
+    source = config.sources[0]
+    tables["sources"] = (source, type(source)(name=source.name))
+    return tables
+
+
+def test_the_shipped_config_shows_every_key_and_marks_each_that_is_not_the_default() -> None:
+    path = REPO / "config" / "shadowd.toml"
+    text = path.read_text()
+    assert "Every key is shown" in text.splitlines()[0]
+    for section, (shipped, default) in _sections(load_config(path)).items():
+        for key in shipped.__struct_fields__:
+            if isinstance(getattr(default, key), msgspec.Struct):
+                continue  # a table of its own, walked as such
+            line = _line_of(text, section, key)
+            mine, theirs = getattr(shipped, key), getattr(default, key)
+            if mine == theirs:
+                assert "(default:" not in line, line
+            else:
+                assert f"(default: {msgspec.json.encode(theirs).decode()})" in line, line
