@@ -72,7 +72,8 @@ class ErrorReply(Reply, frozen=True, tag="error"):
 
 
 class SourceStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """How one telemetry source is doing: its last applied ``seq``/``ts`` and counters."""
+    """How one telemetry source is doing: its last ``seq``/``ts`` (from the log, so they
+    survive a restart) and counters since the daemon started (which start again at 0)."""
 
     seq: int = 0
     ts: float = 0.0

@@ -124,7 +124,9 @@ def status(reply: StatusReply) -> str:
          str(s.dead_letters)]
         for name, s in sorted(reply.sources.items())
     ]
-    return summary + "\n" + table(columns, rows)
+    since = f"per source: SEQ is the log's; the counts are since this shadowd started " \
+            f"({duration(reply.uptime_s)} ago) and start again at 0 on a restart\n"
+    return summary + "\n" + since + table(columns, rows)
 
 
 def topology(reply: TopologyReply) -> str:

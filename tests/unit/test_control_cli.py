@@ -49,7 +49,8 @@ def test_status_human(sock: str, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"seq      {STATE.lsn}\n" in out
     assert f"digest   {digest(STATE)}\n" in out
     assert "uptime   1h02m03s\n" in out
-    header, row = out.split("\n\n", 1)[1].splitlines()
+    since, header, row = out.split("\n\n", 1)[1].splitlines()
+    assert "counts are since this shadowd started (1h02m03s ago)" in since
     assert header.split() == ["SOURCE", "SEQ", "LAST", "TS", "ACCEPTED", "DUPLICATES",
                               "REJECTED", "GAPS", "RESYNCS", "DIGESTS", "OK/BAD", "DEAD"]
     assert row.split()[:3] == ["golden", "13", "1970-01-01T00:00:10Z"]
