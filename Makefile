@@ -13,7 +13,7 @@ CACHE      := .cache
 UV         := $(CACHE)/uv/bin/uv
 KAFKA_JARS := $(CACHE)/kafka/jars
 STATE      := .state/run
-APT_PKGS   := frr mosquitto iproute2 iputils-ping iperf3 chromium systemd zsh
+APT_PKGS   := frr mosquitto mosquitto-clients iproute2 iputils-ping iperf3 chromium systemd zsh
 
 export SHADOWD_KAFKA_JARS := $(abspath $(KAFKA_JARS))
 # uv uses this machine's Python; it never downloads an interpreter of its own.

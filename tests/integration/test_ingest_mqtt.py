@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shlex
+import subprocess
 import uuid
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
@@ -18,7 +20,7 @@ from tests.alerts import assert_alert
 from tests.brokers import (
     Mosquitto,
 )
-from tests.integration.harness import Daemon
+from tests.integration.harness import Daemon, poll, shadowctl_json
 from tests.integration.test_ingest_producer import (
     SOURCE,
     Misbehaviour,
@@ -178,3 +180,30 @@ async def test_broker_restart_and_daemon_sigkill_lose_nothing(
     assert_applied_once(logged_seqs(d.state_dir), producer.snapshot_seqs)
     assert_alert(d.log_records(), "source_lost", feed="mqtt")
     assert_alert(d.log_records(), "source_restored", feed="mqtt", feed_kind="mqtt")
+
+
+def _readme_command(program: str) -> list[str]:
+    """The README's ``program`` example (its MQTT section), as argv."""
+    text = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    start = text.index(f"\n{program} ") + 1
+    end = text.index("'\n", text.index(" -m '", start)) + 1
+    return shlex.split(text[start:end])
+
+
+async def test_the_readme_s_mosquitto_pub_example_reaches_the_shadow(
+        mosquitto: Mosquitto, daemons: Callable[..., Daemon], tmp_path: Path) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    d = await start(daemons(config(tmp_path, mosquitto, prefix)))
+    argv = _readme_command("mosquitto_pub")
+    argv = [a.replace("shadowd/", f"{prefix}/") for a in argv]
+    argv[argv.index("-h") + 1 : argv.index("-h") + 2] = [mosquitto.host, "-p",
+                                                          str(mosquitto.port)]
+    done = await asyncio.to_thread(subprocess.run, argv, capture_output=True, text=True,
+                                   check=False)
+    assert done.returncode == 0, done.stderr
+
+    def routers() -> list[str] | None:
+        names = [r["name"] for r in shadowctl_json(d, "topology")["routers"]]
+        return names if names else None
+
+    assert await asyncio.to_thread(poll, "the router in the shadow", routers) == ["edge1-r1"]
