@@ -21,9 +21,9 @@ FieldType: TypeAlias = Literal["str", "int", "float", "bool", "list[str]"]
 Kind: TypeAlias = Literal[
     "log_truncated", "snapshot_skipped", "delta_rejected", "sequence_gap", "source_finished",
     "resync_requested", "digest_mismatch", "dead_letter", "source_lost", "source_restored",
-    "predicted_overload", "scenario_library_missing", "lab_unavailable", "lab_divergence", "policy_rejected",
-    "rollout_held", "rollout_failed_gate", "rollout_rolled_back", "rollout_completed",
-    "rollout_recovered",
+    "predicted_overload", "scenario_library_missing", "lab_unavailable", "lab_divergence",
+    "policy_rejected", "rollout_held", "rollout_failed_gate", "rollout_rolled_back",
+    "rollout_completed", "rollout_recovered",
 ]
 
 COMMON_FIELDS: Final = ("event", "level", "timestamp", "alert", "severity", "kind")

@@ -86,6 +86,18 @@ class _BrokerSourceConfig(_Section, frozen=True):
     resync_retry_s: Positive = 5.0  # ask a silent source again after this long
     reconnect_initial_s: Positive = 0.2  # jittered exponential backoff, from this ...
     reconnect_max_s: Positive = 30.0  # ... to this
+    # The sources this feed may speak for; [] = any (never shadowd's own). Beside it, a
+    # message must speak for the source its MQTT topic level or Kafka key names.
+    sources: list[Name] = msgspec.field(default_factory=list)
+    # The broker's credentials: a user, and a file holding the password (kept out of the
+    # config, readable by shadowd alone); TLS with the CA to trust ("" = the system's) and,
+    # for brokers that want one, a client certificate and key.
+    username: Annotated[str, msgspec.Meta(max_length=256)] = ""
+    password_file: str = ""
+    tls: bool = False
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
 
 
 class KafkaSourceConfig(_BrokerSourceConfig, frozen=True, tag="kafka", tag_field="kind"):
@@ -100,6 +112,8 @@ class KafkaSourceConfig(_BrokerSourceConfig, frozen=True, tag="kafka", tag_field
     control_topic: Name = "shadowd.control"  # resync requests, keyed by source
     deadletter_topic: Annotated[str, msgspec.Meta(max_length=128)] = "shadowd.deadletter"
     max_poll_records: Annotated[int, msgspec.Meta(ge=1, le=100_000)] = 500
+    # With username set: SASL over TLS (tls = true) or plain TCP; the mechanism to use.
+    sasl_mechanism: Literal["PLAIN", "SCRAM-SHA-256", "SCRAM-SHA-512"] = "PLAIN"
 
 
 class MqttSourceConfig(_BrokerSourceConfig, frozen=True, tag="mqtt", tag_field="kind"):

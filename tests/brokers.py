@@ -38,7 +38,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Final
+from typing import Any, Final
 
 import aiomqtt
 import pytest
@@ -221,6 +221,64 @@ class Mosquitto(Broker):
                 return True
         except aiomqtt.MqttError:
             return False
+
+
+class LockedMosquitto(Mosquitto):
+    """mosquitto as the README locks it down: TLS only (a CA made here, a certificate for
+    127.0.0.1), no anonymous clients, a password per client and the README's ACL."""
+
+    name = "mosquitto-locked"
+
+    def __init__(self, directory: Path, users: dict[str, str], acl: str) -> None:
+        super().__init__(directory)
+        self.users, self.acl = users, acl
+        self.ca = directory / "ca.pem"
+
+    def prepare(self) -> None:
+        super().prepare()
+        _make_certificates(self.dir)
+        passwords = self.dir / "passwd"
+        for user, password in self.users.items():
+            flags = ["-c"] if not passwords.exists() else []
+            subprocess.run(["mosquitto_passwd", *flags, "-b", str(passwords), user, password],
+                           check=True, capture_output=True)
+        (self.dir / "acl").write_text(self.acl)
+        head = self.config.read_text().replace("allow_anonymous true\n", "")
+        self.config.write_text(head + (
+            "allow_anonymous false\n"
+            f"password_file {passwords}\n"
+            f"acl_file {self.dir / 'acl'}\n"
+            f"cafile {self.ca}\n"
+            f"certfile {self.dir / 'broker.pem'}\n"
+            f"keyfile {self.dir / 'broker.key'}\n"
+        ))
+
+    def client(self, user: str = "", **options: Any) -> aiomqtt.Client:
+        """A client over TLS, as ``user`` (anonymous when "")."""
+        return aiomqtt.Client(self.host, self.port, username=user or None,
+                              password=self.users.get(user), timeout=10.0,
+                              tls_params=aiomqtt.TLSParameters(ca_certs=str(self.ca)), **options)
+
+    async def probe(self) -> bool:
+        try:
+            async with self.client(next(iter(self.users))):
+                return True
+        except aiomqtt.MqttError:
+            return False
+
+
+def _make_certificates(directory: Path) -> None:
+    """A throwaway CA and, signed by it, the broker's certificate for 127.0.0.1."""
+    def openssl(*args: str) -> None:
+        subprocess.run(["openssl", *args], cwd=directory, check=True, capture_output=True)
+
+    openssl("req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj",
+            "/CN=shadowd test CA", "-keyout", "ca.key", "-out", "ca.pem")
+    openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+            "-keyout", "broker.key", "-out", "broker.csr")
+    (directory / "san.ext").write_text("subjectAltName=IP:127.0.0.1\n")
+    openssl("x509", "-req", "-in", "broker.csr", "-CA", "ca.pem", "-CAkey", "ca.key",
+            "-CAcreateserial", "-days", "2", "-extfile", "san.ext", "-out", "broker.pem")
 
 
 KAFKA_PROPERTIES: Final = """\

@@ -14,7 +14,9 @@ feed must send back: resync requests for the source, and dead letters. Per sourc
   for a resync. A digest ahead of the shadow means deltas are missing: resync too.
   Digests cover the whole network view, so they are compared only while this source is
   the only one the shadow holds (otherwise counted as passed);
-- anything undecodable, unexpected or rejected becomes a dead letter.
+- anything undecodable, unexpected or rejected becomes a dead letter, and so does a message
+  its feed may not deliver: in the name of shadowd itself, carrying shadowd's own records,
+  or for a source other than the one its topic (key) names or its feed allows.
 
 Resync requests go back in the encoding of the message that caused them: a producer that
 writes JSON is answered in JSON.
@@ -23,7 +25,7 @@ writes JSON is answered in JSON.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 
 import msgspec
 
@@ -35,6 +37,7 @@ from shadowd.core.state import view_digest, view_sources
 from shadowd.core.sync import SourceCounters, position
 from shadowd.ingest.deadletter import DeadLetter, DeadLetterFile
 from shadowd.ingest.pipeline import Ingest
+from shadowd.ingest.trust import refusal
 from shadowd.ingest.wire import (
     DeltaBatch,
     Digest,
@@ -73,8 +76,11 @@ class Differential:
 
     # --- one message -------------------------------------------------------------------
 
-    def handle(self, raw: bytes | None, *, feed: str, origin: str, source: str = "") -> Outcome:
-        """Handle one received message; ``source`` is the transport's hint (key, topic)."""
+    def handle(self, raw: bytes | None, *, feed: str, origin: str, source: str = "",
+               allowed: Collection[str] = ()) -> Outcome:
+        """Handle one received message. ``source`` is the source its transport names (the
+        topic level, the record key; "" if none): the message must speak for that one, and
+        for one of ``allowed`` when that is not empty (``shadowd.ingest.trust``)."""
         out = Outcome(fmt=sniff(raw) if raw else "msgpack")
         ctx = _Context(out, raw or b"", self._clock(), feed, origin)
         try:
@@ -82,7 +88,11 @@ class Differential:
         except WireError as err:
             self._dead(ctx, source, ctx.raw, f"undecodable: {err}")
         else:
-            if isinstance(msg, DeltaBatch):
+            events = msg.events if isinstance(msg, DeltaBatch | Snapshot) else []
+            why = refusal(msg.source, events, claimed=source, allowed=allowed)
+            if why is not None:
+                self._dead(ctx, "", ctx.raw, f"refused: {why}")
+            elif isinstance(msg, DeltaBatch):
                 self._delta(ctx, msg)
             elif isinstance(msg, Snapshot):
                 self._snapshot(ctx, msg)

@@ -25,6 +25,7 @@ from aiokafka.errors import KafkaError
 
 from shadowd import logs
 from shadowd.config import KafkaSourceConfig
+from shadowd.ingest.credentials import kafka_options
 from shadowd.ingest.differential import Differential, Outcome
 from shadowd.ingest.source import Backoff, Connection, FeedStats
 from shadowd.ingest.wire import encode_message
@@ -51,6 +52,7 @@ class KafkaFeed:
         self._connection = Connection(config.name, self.stats)
         self._pending: tuple[int, dict[TopicPartition, int]] | None = None
         self._commit_wanted = asyncio.Event()
+        self._options = kafka_options(config)  # read now: a missing file fails the start
 
     def offsets(self) -> dict[str, int]:
         return {offset_key(tp): offset for tp, offset in self._handled.items()}
@@ -71,9 +73,9 @@ class KafkaFeed:
         consumer = AIOKafkaConsumer(
             bootstrap_servers=c.bootstrap, group_id=c.group_id, client_id=f"shadowd-{c.name}",
             enable_auto_commit=False, auto_offset_reset="earliest",
-            max_poll_records=c.max_poll_records)
+            max_poll_records=c.max_poll_records, **self._options)
         producer = AIOKafkaProducer(bootstrap_servers=c.bootstrap, acks="all",
-                                    client_id=f"shadowd-{c.name}")
+                                    client_id=f"shadowd-{c.name}", **self._options)
         try:
             await producer.start()
             consumer.subscribe(topics=list(c.topics), listener=_Seeker(self, consumer))
@@ -116,7 +118,8 @@ class KafkaFeed:
         self.stats.messages += 1
         key = record.key.decode("utf-8", "replace") if record.key else ""
         outcome = self._sink.handle(record.value, feed=self.name, source=key,
-                                    origin=f"{tp.topic}:{tp.partition}@{record.offset}")
+                                    origin=f"{tp.topic}:{tp.partition}@{record.offset}",
+                                    allowed=self.config.sources)
         self._handled[tp] = record.offset + 1
         return outcome
 

@@ -23,8 +23,10 @@ import aiomqtt
 
 from shadowd import logs
 from shadowd.config import MqttSourceConfig
+from shadowd.ingest.credentials import mqtt_options
 from shadowd.ingest.differential import Differential, Outcome
 from shadowd.ingest.source import Backoff, Connection, FeedStats
+from shadowd.ingest.trust import topic_source
 from shadowd.ingest.wire import encode_message
 
 log = logs.get_logger()
@@ -38,6 +40,7 @@ class MqttFeed:
         self.ready = asyncio.Event()
         self._sink = sink
         self._connection = Connection(config.name, self.stats)
+        self._options = mqtt_options(config)  # read now: a missing file fails the start
 
     def offsets(self) -> dict[str, int]:
         return {}  # the broker's session is the position
@@ -54,7 +57,7 @@ class MqttFeed:
     def _client(self) -> aiomqtt.Client:
         c = self.config
         client = aiomqtt.Client(c.host, c.port, identifier=c.client_id, clean_session=False,
-                                keepalive=c.keepalive_s, timeout=10.0)
+                                keepalive=c.keepalive_s, timeout=10.0, **self._options)
         client._client.manual_ack_set(True)  # private: see the module docstring
         return client
 
@@ -72,13 +75,13 @@ class MqttFeed:
 
     async def _consume(self, client: aiomqtt.Client,
                        acks: asyncio.Queue[tuple[int, int]]) -> None:
-        prefix = self.config.topics[0].rstrip("+#")
         async for message in client.messages:
             self.stats.messages += 1
             topic = message.topic.value
             payload = message.payload if isinstance(message.payload, bytes) else b""
             outcome = self._sink.handle(payload, feed=self.name, origin=topic,
-                                        source=topic.removeprefix(prefix))
+                                        source=topic_source(topic, self.config.topics),
+                                        allowed=self.config.sources)
             await self._reply(client, outcome)
             if message.qos > 0:
                 acks.put_nowait((outcome.lsn, message.mid))

@@ -139,6 +139,46 @@ def test_a_resync_is_asked_in_the_encoding_the_producer_writes(sink: Differentia
     assert sink.handle(delta(1), feed="test", origin="here").fmt == "msgpack"
 
 
+def test_a_feed_speaks_only_for_the_source_its_topic_names(
+        sink: Differential, tmp_path: Path) -> None:
+    handle(sink, delta(1, 2))
+    before = view_digest(sink.ingest.state)
+    wipe = encode_message(Snapshot(source="adv1", seq=1000, events=[]))
+    out = sink.handle(wipe, feed="mqtt", origin="shadowd/telemetry/mallory", source="mallory")
+    as_agent = encode_message(Snapshot(source="agent", seq=1000, events=[]))
+    out2 = sink.handle(as_agent, feed="mqtt", origin="t/mallory", source="mallory")
+    elsewhere = sink.handle(delta(3), feed="mqtt", origin="t/agent", source="agent",
+                            allowed={"edge1"})
+    assert view_digest(sink.ingest.state) == before
+    assert sink.ingest.state.sources["agent"].seq == 2
+    reasons = [letter.reason for letter in read_letters(tmp_path / "dead.jsonl")]
+    assert reasons == [
+        "refused: the message speaks for 'adv1' but came as 'mallory': a feed's topic (or "
+        "key) names the source it carries",
+        "refused: the message speaks for 'agent' but came as 'mallory': a feed's topic (or "
+        "key) names the source it carries",
+        "refused: source 'agent' is not one this feed may speak for (sources = ['edge1'])",
+    ]
+    assert out.resyncs == out2.resyncs == elsewhere.resyncs == []
+
+
+def test_nothing_from_a_feed_is_taken_as_shadowd_s_own_records(
+        sink: Differential, tmp_path: Path) -> None:
+    forged = SpikePredicted(source=DAEMON_SOURCE, seq=2**63 - 1, ts=0.0, link="a--b",
+                            direction="ab", peak_ts=1.0, predicted_bps=9e8,
+                            threshold_bps=8e8, predicted_util=0.9, made_at=0.0)
+    handle(sink, encode_message(DeltaBatch(source=DAEMON_SOURCE, events=[forged])))
+    as_agent = msgspec.structs.replace(forged, source="agent", seq=1)
+    handle(sink, encode_message(DeltaBatch(source="agent", events=[as_agent])))
+    assert sink.ingest.state.lsn == 0
+    assert DAEMON_SOURCE not in sink.ingest.state.sources
+    reasons = [letter.reason for letter in read_letters(tmp_path / "dead.jsonl")]
+    assert reasons == [
+        "refused: source 'shadowd' is shadowd's own: its records never come from a feed",
+        "refused: spike_predicted is a record shadowd writes itself, never taken from a feed",
+    ]
+
+
 def test_digests_are_still_compared_once_shadowd_logs_its_own_records(
         sink: Differential) -> None:
     handle(sink, delta(1, 2))

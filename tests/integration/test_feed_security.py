@@ -1,0 +1,141 @@
+"""Who may speak for a source, over real brokers: spoofed sources and forged daemon records
+are refused and change nothing; a broker locked down as the README says (TLS, passwords,
+the README's own ACL) carries the collector's telemetry and nobody else's."""
+
+from __future__ import annotations
+
+import asyncio
+import tempfile
+import uuid
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import aiomqtt
+import msgspec
+import pytest
+
+from shadowd.core.events import DAEMON_SOURCE, PolicyProposed, RouterAdded
+from shadowd.ingest.wire import DeltaBatch, Snapshot, encode_message
+from tests.brokers import LockedMosquitto, Mosquitto, running
+from tests.integration.harness import Daemon, poll, shadowctl_json
+from tests.integration.test_ingest_mqtt import config, start
+from tests.integration.test_ingest_producer import daemon_config
+
+pytestmark = pytest.mark.integration
+README = Path(__file__).resolve().parents[2] / "README.md"
+
+
+def router(source: str, seq: int, name: str) -> RouterAdded:
+    return RouterAdded(source=source, seq=seq, ts=1.0, router=name)
+
+
+def routers_of(d: Daemon) -> list[str] | None:
+    names = sorted(r["name"] for r in shadowctl_json(d, "topology")["routers"])
+    return names or None
+
+
+def dead_reasons(d: Daemon) -> list[str]:
+    lines = (d.state_dir / "deadletter.jsonl").read_text().splitlines()
+    return [msgspec.json.decode(line)["reason"] for line in lines]
+
+
+async def test_spoofed_sources_and_forged_records_are_refused_and_change_nothing(
+        mosquitto: Mosquitto, daemons: Callable[..., Daemon], tmp_path: Path) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    d = await start(daemons(config(tmp_path, mosquitto, prefix)))
+    telemetry = f"{prefix}/telemetry"
+    forged = PolicyProposed(source=DAEMON_SOURCE, seq=2**63 - 1, ts=1.0, policy_id="p1",
+                            kind="igp_metric", reason="forged", changes=(), target_util=0.8,
+                            wc_before=1.2, wc_after=0.7)
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, timeout=10.0) as client:
+        await client.publish(f"{telemetry}/edge1", encode_message(DeltaBatch(
+            source="edge1", events=[router("edge1", 1, "r1"), router("edge1", 2, "r2")])), qos=1)
+        assert await asyncio.to_thread(poll, "edge1's routers", lambda: routers_of(d)) == [
+            "r1", "r2"]
+        before = shadowctl_json(d, "status")["digest"]
+        attacks: list[tuple[str, DeltaBatch | Snapshot]] = [
+            (f"{telemetry}/mallory", Snapshot(source="edge1", seq=1000, events=[])),
+            (f"{telemetry}/mallory", Snapshot(source="adv1", seq=1000, events=[])),
+            (f"{telemetry}/{DAEMON_SOURCE}", DeltaBatch(source=DAEMON_SOURCE, events=[forged])),
+            (f"{telemetry}/edge1", DeltaBatch(source="edge1", events=[
+                msgspec.structs.replace(forged, source="edge1", seq=3)])),
+        ]
+        for topic, message in attacks:
+            await client.publish(topic, encode_message(message), qos=1)
+        # The collector's own next delta: the forged seq 3 used up nothing.
+        await client.publish(f"{telemetry}/edge1", encode_message(DeltaBatch(
+            source="edge1", events=[router("edge1", 3, "r3")])), qos=1)
+    assert await asyncio.to_thread(
+        poll, "the next real delta", lambda: r if (r := routers_of(d)) and "r3" in r else None
+    ) == ["r1", "r2", "r3"]
+    reasons = await asyncio.to_thread(
+        poll, "four refusals", lambda: r if len(r := dead_reasons(d)) >= 4 else None)
+    assert [r.split(":")[0] for r in reasons] == ["refused"] * 4
+    assert "'edge1' but came as 'mallory'" in reasons[0]
+    assert "shadowd's own" in reasons[2]
+    assert "policy_proposed is a record shadowd writes itself" in reasons[3]
+    assert shadowctl_json(d, "policies", "list")["policies"] == []
+    status = shadowctl_json(d, "status")
+    assert status["digest"] != before  # r3 came; and nothing of the attacks did:
+    assert set(status["sources"]) == {"edge1"}
+
+
+def _readme_block(first_line: str) -> str:
+    text = README.read_text()
+    start = text.index(first_line)
+    return text[start : text.index("```", start)]
+
+
+@pytest.fixture
+def locked() -> Iterator[LockedMosquitto]:
+    acl = _readme_block("# shadowd.acl")
+    broker = LockedMosquitto(Path(tempfile.mkdtemp(prefix="shadowd-locked-")),
+                             {"shadowd": "s3cret-d", "edge1": "s3cret-1"}, acl)
+    with running(broker):
+        yield broker
+
+
+LOCKED_SOURCE = """
+[[sources]]
+kind = "mqtt"
+name = "mqtt"
+host = "{host}"
+port = {port}
+client_id = "shadowd-locked"
+username = "shadowd"
+password_file = "{password_file}"
+tls = true
+ca_file = "{ca}"
+sources = ["edge1"]
+reconnect_initial_s = 0.1
+reconnect_max_s = 1.0
+"""
+
+
+async def test_a_broker_locked_down_as_the_readme_says_carries_the_collector_alone(
+        locked: LockedMosquitto, daemons: Callable[..., Daemon], tmp_path: Path) -> None:
+    secret = tmp_path / "mqtt.password"
+    secret.write_text("s3cret-d\n")
+    secret.chmod(0o600)
+    d = await start(daemons(daemon_config(tmp_path, LOCKED_SOURCE.format(
+        host=locked.host, port=locked.port, password_file=secret, ca=locked.ca))))
+    async with locked.client("edge1") as edge1:
+        await edge1.publish("shadowd/telemetry/edge1", encode_message(DeltaBatch(
+            source="edge1", events=[router("edge1", 1, "r1")])), qos=1)
+    assert await asyncio.to_thread(poll, "edge1's router", lambda: routers_of(d)) == ["r1"]
+    with pytest.raises(aiomqtt.MqttError):  # no anonymous clients
+        async with locked.client():
+            pass
+    with pytest.raises(aiomqtt.MqttError):  # nor plain TCP
+        async with aiomqtt.Client(locked.host, locked.port, username="edge1",
+                                  password="s3cret-1", timeout=5.0):
+            pass
+
+
+def test_a_feed_whose_password_file_is_missing_does_not_start(
+        daemons: Callable[..., Daemon], tmp_path: Path) -> None:
+    cfg = daemon_config(tmp_path, LOCKED_SOURCE.format(
+        host="127.0.0.1", port=1, password_file=tmp_path / "nope", ca=tmp_path / "ca.pem"))
+    d = daemons(cfg).start()
+    assert d.wait() != 0
+    assert f"cannot read password_file {tmp_path / 'nope'}" in d.log_text()
