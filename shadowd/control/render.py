@@ -47,9 +47,18 @@ class Column:
     right: bool = False  # numbers read better right-aligned
 
 
+def printable(value: str) -> str:
+    """``value`` with every character a terminal would act on (newline, escape, ...)
+    spelled as its escape (``\\n``, ``\\x1b``), so no name can forge a row or a colour."""
+    if value.isprintable():
+        return value
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in value)
+
+
 def table(columns: Sequence[Column], rows: Iterable[Sequence[str]]) -> str:
-    """Rows under a header, each column as wide as its widest cell, two spaces apart."""
-    body = [list(row) for row in rows]
+    """Rows under a header, each column as wide as its widest cell, two spaces apart.
+    Cells are shown ``printable``."""
+    body = [[printable(cell) for cell in row] for row in rows]
     widths = [max([len(c.title), *(len(row[i]) for row in body)]) for i, c in enumerate(columns)]
     lines = [[c.title for c in columns], *body]
     return "\n".join(_line(columns, widths, cells) for cells in lines) + "\n"
@@ -67,7 +76,7 @@ def pairs(items: Iterable[tuple[str, str]]) -> str:
     """``key  value`` lines with the values aligned."""
     items = list(items)
     width = max((len(k) for k, _ in items), default=0)
-    return "".join(f"{k.ljust(width)}  {v}\n" for k, v in items)
+    return "".join(f"{k.ljust(width)}  {printable(v)}\n" for k, v in items)
 
 
 # --- units ---------------------------------------------------------------------------

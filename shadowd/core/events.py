@@ -24,8 +24,18 @@ SCHEMA_VERSION: Final = 1
 INT64_MAX: Final = 2**63 - 1
 MAX_RATE: Final = 1e18  # bit/s: an exabit per second is beyond any link
 
-RouterName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-LinkId = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+# Names are data: routers, links, SRLGs, peers and sources take any printable characters,
+# never a control character (newline, tab, escape: U+0000-U+001F, U+007F-U+009F, and the
+# line and paragraph separators), which could forge a line of a config file or a table.
+NAME_PATTERN: Final = "^[^\x00-\x1f\x7f-\x9f\u2028\u2029]+$"
+NAME_RULE: Final = ("a name holds printable characters only: no newline, tab, escape or other "
+                    "control character")
+RouterName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NAME_PATTERN)]
+LinkId = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NAME_PATTERN)]
+SrlgName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NAME_PATTERN)]
+SourceName = Annotated[str, msgspec.Meta(min_length=1, max_length=128, pattern=NAME_PATTERN)]
+Address = Annotated[str, msgspec.Meta(min_length=2, max_length=43,
+                                      pattern=r"^[0-9A-Fa-f:.]+(/\d{1,3})?$")]
 Metric = Annotated[int, msgspec.Meta(ge=1, le=16_777_214)]  # IS-IS wide metric range
 Rate = Annotated[float, msgspec.Meta(ge=0.0, le=MAX_RATE)]  # bits per second
 Capacity = Annotated[float, msgspec.Meta(gt=0.0, le=MAX_RATE)]
@@ -45,7 +55,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=Fals
     be part of a reference cycle; untracked, a million of them decode twice as fast.
     """
 
-    source: Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
+    source: SourceName
     seq: Seq
     ts: Timestamp
 
@@ -53,7 +63,7 @@ class Event(msgspec.Struct, frozen=True, kw_only=True, tag_field="type", gc=Fals
 class RouterAdded(Event, frozen=True, tag="router_added"):
     router: RouterName
     pos: tuple[Longitude, Latitude] | None = None  # for maps
-    loopback: str | None = None
+    loopback: Address | None = None
 
 
 class RouterRemoved(Event, frozen=True, tag="router_removed"):
@@ -75,7 +85,7 @@ class LinkAdded(Event, frozen=True, tag="link_added"):
     capacity_bps: Capacity
     reverse_metric: Metric | None = None  # b -> a, when it differs from a -> b
     delay_ms: DelayMs = 0.0
-    srlgs: tuple[str, ...] = ()
+    srlgs: tuple[SrlgName, ...] = ()
 
 
 class LinkRemoved(Event, frozen=True, tag="link_removed"):
@@ -118,7 +128,7 @@ class DemandSet(Event, frozen=True, tag="demand_set"):
 
 # --- BGP: external peers and the traffic that leaves through them --------------------
 
-PeerName = Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+PeerName = Annotated[str, msgspec.Meta(min_length=1, max_length=64, pattern=NAME_PATTERN)]
 Asn = Annotated[int, msgspec.Meta(ge=1, le=4_294_967_295)]
 Prefix = Annotated[str, msgspec.Meta(min_length=9, max_length=18,
                                      pattern=r"^\d{1,3}(\.\d{1,3}){3}/\d{1,2}$")]
@@ -385,6 +395,12 @@ def decode_event(data: bytes | memoryview) -> AnyEvent:
 def decode_batch(data: bytes | memoryview) -> list[AnyEvent]:
     """Decode and validate (types and ``Meta`` limits) a msgpack list of events."""
     return _batch_decoder().decode(data)
+
+
+def name_rule_broken(reason: str) -> str | None:
+    """``NAME_RULE``, when ``reason`` (msgspec's words for a failed decode) is the name
+    pattern's: its regex means nothing to whoever sent the name."""
+    return NAME_RULE if repr(NAME_PATTERN)[1:-1] in reason else None
 
 
 def tag_of(event: Event) -> str:

@@ -29,7 +29,7 @@ from typing import Annotated, Final, Literal, TypeAlias
 import msgspec
 
 from shadowd.core.errors import ShadowdError
-from shadowd.core.events import AnyEvent
+from shadowd.core.events import AnyEvent, SourceName, name_rule_broken
 
 WIRE_VERSION: Final = 1
 DEFAULT_MAX_BYTES: Final = 32 * 1024 * 1024
@@ -37,7 +37,6 @@ INT64_MAX: Final = 2**63 - 1  # what msgpack, Kafka and Java all carry
 
 Format: TypeAlias = Literal["msgpack", "json"]
 
-SourceName = Annotated[str, msgspec.Meta(min_length=1, max_length=128)]
 Seq = Annotated[int, msgspec.Meta(ge=1, le=INT64_MAX)]
 Position = Annotated[int, msgspec.Meta(ge=0, le=INT64_MAX)]  # 0: nothing applied yet
 DigestHex = Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
@@ -222,6 +221,8 @@ def _validation_error(text: str, fmt: str) -> WireError:
         reason = f"unknown event type {tag['value']}"
     elif reason == "Object missing required field `type`":
         reason = "missing the type tag `type`"
+    else:
+        reason = name_rule_broken(reason) or reason
     return WireError(reason, path=path, fmt=fmt)
 
 

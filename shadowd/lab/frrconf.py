@@ -25,17 +25,30 @@ sets its MED and prepends its AS to the path length it has in the state.
 
 from __future__ import annotations
 
+import re
 from typing import Final
 
 from shadowd.lab.plan import LabPlan, LabSettings, LinkPlan, PeerPlan, loopback_net
 
 ISIS_AREA: Final = "lab"
+_NOT_A_WORD: Final = re.compile(r"[^A-Za-z0-9_.-]")
+
+
+def word(name: str) -> str:
+    """``name`` as one word of a config line (a hostname): anything else becomes ``_``."""
+    return _NOT_A_WORD.sub("_", name)
+
+
+def text(name: str) -> str:
+    """``name`` for a free-text tail (a description): printable characters only, so no
+    name, whatever got past the schema, can end the line and start another."""
+    return "".join(c if c.isprintable() else "?" for c in name)
 
 
 def render(lab: LabPlan, router: str, settings: LabSettings) -> str:
     """The ``frr.conf`` of ``router``."""
     me = lab.routers[router]
-    lines = ["frr defaults traditional", f"hostname {router}", "!"]
+    lines = ["frr defaults traditional", f"hostname {word(router)}", "!"]
     lines += _loopback(lab)
     for link in sorted(lab.links_of(router), key=lambda lk: lk.index):
         lines += _interface(lab, router, link, settings)
@@ -53,7 +66,7 @@ def _loopback(lab: LabPlan) -> list[str]:
 
 def _interface(lab: LabPlan, router: str, link: LinkPlan, s: LabSettings) -> list[str]:
     _, peer, cost = link.end(router)
-    head = [f"interface {link.ifname}", f" description {link.id} to {peer}"]
+    head = [f"interface {link.ifname}", f" description {text(link.id)} to {text(peer)}"]
     if lab.igp == "isis":
         return [*head, f" ip router isis {ISIS_AREA}", " isis network point-to-point",
                 f" isis metric {cost}", f" isis hello-interval {s.hello_s}",
@@ -116,7 +129,7 @@ def bgp_lines(lab: LabPlan, router: str) -> list[str]:
         lines += [*_session(mate, lab.asn), f" neighbor {mate} update-source lo"]
     for peer in peers:
         lines += [*_session(peer.peer_addr, peer.asn),
-                  f" neighbor {peer.peer_addr} description peer {peer.name}"]
+                  f" neighbor {peer.peer_addr} description peer {text(peer.name)}"]
     lines += [" !", " address-family ipv4 unicast"]
     lines += [f"  neighbor {mate} next-hop-self" for mate in mates]
     lines += [f"  neighbor {p.peer_addr} route-map {p.route_map} in" for p in peers]
@@ -129,7 +142,7 @@ def bgp_lines(lab: LabPlan, router: str) -> list[str]:
 def render_peer(lab: LabPlan, name: str) -> str:
     """The ``frr.conf`` of external peer ``name``: its AS announcing its prefixes."""
     peer = lab.peers[name]
-    lines = ["frr defaults traditional", f"hostname peer-{name}", "!",
+    lines = ["frr defaults traditional", f"hostname peer-{word(name)}", "!",
              f"router bgp {peer.asn}", f" bgp router-id {peer.peer_addr}",
              f" timers bgp {BGP_KEEPALIVE_S} {BGP_HOLD_S}", *_session(peer.addr, lab.asn),
              " !", " address-family ipv4 unicast"]
@@ -150,7 +163,7 @@ def peer_commands(lab: LabPlan, peer: PeerPlan, present: bool) -> list[str]:
                 "exit", f"no route-map {peer.route_map}"]
     return ["configure terminal", f"route-map {peer.route_map} permit 10", "exit",
             f"router bgp {lab.asn}", *(ln.strip() for ln in _session(peer.peer_addr, peer.asn)),
-            f"neighbor {peer.peer_addr} description peer {peer.name}",
+            f"neighbor {peer.peer_addr} description peer {text(peer.name)}",
             "address-family ipv4 unicast",
             f"neighbor {peer.peer_addr} route-map {peer.route_map} in"]
 

@@ -24,6 +24,7 @@ from shadowd.core.events import (
     RouterAdded,
     decode_batch,
     encode_batch,
+    name_rule_broken,
 )
 from shadowd.core.state import State, apply, validate
 from shadowd.topology.errors import TopologyError, naming
@@ -243,7 +244,9 @@ _AT = re.compile(r"^(.*) - at `\$\[(\d+)\](.*)`$")
 
 def _schema_reason(err: msgspec.ValidationError) -> str:
     match = _AT.match(str(err))
-    return f"{match.group(3).lstrip('.')}: {match.group(1)}" if match else str(err)
+    if not match:
+        return str(err)
+    return f"{match.group(3).lstrip('.')}: {name_rule_broken(match.group(1)) or match.group(1)}"
 
 
 def _schema_item(err: msgspec.ValidationError, labels: list[str]) -> str:
