@@ -86,6 +86,8 @@ class _BrokerSourceConfig(_Section, frozen=True):
     resync_retry_s: Positive = 5.0  # ask a silent source again after this long
     reconnect_initial_s: Positive = 0.2  # jittered exponential backoff, from this ...
     reconnect_max_s: Positive = 30.0  # ... to this
+    # Events stamped further than this ahead of shadowd's clock are refused.
+    max_skew_s: Annotated[float, msgspec.Meta(ge=0.0, le=31_536_000.0)] = 300.0
     # The sources this feed may speak for; [] = any (never shadowd's own). Beside it, a
     # message must speak for the source its MQTT topic level or Kafka key names.
     sources: list[Name] = msgspec.field(default_factory=list)

@@ -186,7 +186,8 @@ class Daemon:
                               self.guide.source_finished if self.guide is not None else None)
         sink = Differential(self.ingest, self.dead_letters, on_progress=self._note_progress,
                             max_held=config.max_held_batches,
-                            resync_retry_s=config.resync_retry_s)
+                            resync_retry_s=config.resync_retry_s,
+                            max_skew_s=config.max_skew_s)
         if isinstance(config, KafkaSourceConfig):
             return KafkaFeed(config, sink, self._start_offsets.get(config.name))
         assert isinstance(config, MqttSourceConfig)

@@ -16,12 +16,13 @@ the feed rather than the network (a replay of the log would not reproduce them).
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import msgspec
 
 from shadowd.core.errors import InvalidEvent
-from shadowd.core.events import AnyEvent
+from shadowd.core.events import AnyEvent, tag_of
 from shadowd.core.resync import SnapshotLike, plan
 from shadowd.core.state import State, apply, apply_valid, validate
 
@@ -115,12 +116,15 @@ def admit_snapshot(
 
 
 def admit(
-    state: State, events: list[AnyEvent], counters: dict[str, SourceCounters]
+    state: State, events: list[AnyEvent], counters: dict[str, SourceCounters], *,
+    not_after: float = math.inf,
 ) -> Admission:
     """Apply the acceptable events of ``events`` to ``state`` and say what happened.
 
     Events come in runs: one source, consecutive seqs. Only a run's first event needs the
-    duplicate and gap checks; the rest go straight through ``apply_valid``.
+    duplicate and gap checks; the rest go straight through ``apply_valid``. An event
+    stamped after ``not_after`` (the receiving clock plus the skew allowed) is refused: a
+    time in the future would carry the forecaster's clock there.
     """
     result = Admission()
     i = 0
@@ -138,7 +142,9 @@ def admit(
             result.gaps.append(Gap(source=event.source, expected=expected, got=event.seq))
             count.gaps += 1
         end = _run_end(events, i)
-        accepted, rejected = apply_valid(state, events[i:end])
+        run, early = _in_time(events[i:end], not_after)
+        accepted, rejected = apply_valid(state, run)
+        rejected += early
         result.accepted += accepted
         result.rejected += rejected
         count.accepted += len(accepted)
@@ -146,6 +152,18 @@ def admit(
         count.last_seen = max(count.last_seen, events[end - 1].seq)
         i = end
     return result
+
+
+def _in_time(events: list[AnyEvent], not_after: float) -> tuple[
+        list[AnyEvent], list[tuple[AnyEvent, InvalidEvent]]]:
+    """``events`` stamped up to ``not_after``, and the others refused with the reason."""
+    if not events or max(e.ts for e in events) <= not_after:
+        return events, []
+    early = [(e, InvalidEvent(f"ts {e.ts:.3f} is {e.ts - not_after:.0f} s beyond the "
+                              "receiving clock's allowance (max_skew_s)",
+                              event_type=tag_of(e), source=e.source, seq=e.seq))
+             for e in events if e.ts > not_after]
+    return [e for e in events if e.ts <= not_after], early
 
 
 def _run_end(events: list[AnyEvent], start: int) -> int:

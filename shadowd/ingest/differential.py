@@ -18,7 +18,9 @@ feed must send back: resync requests for the source, and dead letters. Per sourc
   its feed may not deliver: in the name of shadowd itself, carrying shadowd's own records,
   or for a source other than the one its topic (key) names or its feed allows.
 
-Resync requests go back in the encoding of the message that caused them: a producer that
+Events and snapshots stamped more than ``max_skew_s`` after the receiving clock are
+refused (the forecaster would follow them into the future). Resync requests go back in
+the encoding of the message that caused them: a producer that
 writes JSON is answered in JSON.
 """
 
@@ -63,14 +65,15 @@ class Outcome(msgspec.Struct, kw_only=True):
 class Differential:
     def __init__(
         self, ingest: Ingest, dead_letters: DeadLetterFile, *, max_held: int = 1024,
-        resync_retry_s: float = 5.0, clock: Callable[[], float] = time.time,
-        on_progress: Callable[[], None] = lambda: None,
+        resync_retry_s: float = 5.0, max_skew_s: float = 300.0,
+        clock: Callable[[], float] = time.time, on_progress: Callable[[], None] = lambda: None,
     ) -> None:
         self.ingest = ingest
         self.dead_letters = dead_letters
         self.sessions: dict[str, SyncSession] = {}
         self._max_held = max_held
         self._retry_s = resync_retry_s
+        self._max_skew_s = max_skew_s
         self._clock = clock
         self._on_progress = on_progress
 
@@ -121,6 +124,10 @@ class Differential:
         self._catch_up(ctx, msg.source)
 
     def _snapshot(self, ctx: _Context, msg: Snapshot) -> None:
+        if msg.ts > ctx.now + self._max_skew_s:
+            self._dead(ctx, msg.source, ctx.raw, f"snapshot ts {msg.ts:.3f} is beyond the "
+                       "receiving clock's allowance (max_skew_s)")
+            return
         lsn, admission = self.ingest.admit_snapshot(msg)
         if admission.stale:
             log.info("stale snapshot dropped", source=msg.source, seq=msg.seq,
@@ -145,7 +152,7 @@ class Differential:
     # --- steps -------------------------------------------------------------------------
 
     def _admit(self, ctx: _Context, source: str, events: list[AnyEvent], raw: bytes) -> None:
-        _, admission = self.ingest.admit(events)
+        _, admission = self.ingest.admit(events, not_after=ctx.now + self._max_skew_s)
         if admission.rejected:
             self._rejected(ctx, source, admission.rejected, raw)
 

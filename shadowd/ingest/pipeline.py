@@ -13,6 +13,7 @@ allowed to run ahead of a log that can no longer catch up.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -59,9 +60,11 @@ class Ingest:
         """Admit ``batch`` and queue what was accepted; return the state's lsn after it."""
         return self.admit(batch)[0]
 
-    def admit(self, batch: list[AnyEvent]) -> tuple[int, Admission]:
-        """``offer``, also saying what was done with each event."""
-        admission = admit(self.state, batch, self.counters)
+    def admit(self, batch: list[AnyEvent], *,
+              not_after: float = math.inf) -> tuple[int, Admission]:
+        """``offer``, also saying what was done with each event (stamped after
+        ``not_after``: refused)."""
+        admission = admit(self.state, batch, self.counters, not_after=not_after)
         _report(admission)
         self._queue(admission.accepted)
         return self.state.lsn, admission

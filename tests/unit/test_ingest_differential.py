@@ -179,6 +179,23 @@ def test_nothing_from_a_feed_is_taken_as_shadowd_s_own_records(
     ]
 
 
+def test_a_time_far_in_the_future_is_refused_and_the_source_flows_on(
+        sink: Differential, tmp_path: Path) -> None:
+    handle(sink, delta(1))
+    future = msgspec.structs.replace(_r(2), ts=1e11)  # the schema allows it: year 5138
+    assert handle(sink, encode_message(DeltaBatch(source="agent", events=[future]))) == []
+    handle(sink, delta(3))
+    state = sink.ingest.state
+    assert sorted(state.routers) == ["r1", "r3"]
+    assert state.sources["agent"].ts == 0.0  # its clock never left the present
+    (letter,) = read_letters(tmp_path / "dead.jsonl")
+    assert "ts 100000000000.000 is" in letter.reason
+    assert "beyond the receiving clock's allowance (max_skew_s)" in letter.reason
+    stale_snapshot = Snapshot(source="agent", seq=9, ts=1e11, events=[])
+    handle(sink, encode_message(stale_snapshot))
+    assert sink.ingest.counters["agent"].snapshots == 0
+
+
 def test_digests_are_still_compared_once_shadowd_logs_its_own_records(
         sink: Differential) -> None:
     handle(sink, delta(1, 2))
