@@ -256,7 +256,7 @@ class DaemonHandlers(Handlers):
                                peer: Peer) -> ScenarioListReply | ErrorReply:
         p = self._daemon.predictor
         try:
-            library = p.library()
+            library = await p.library()
         except NoLibrary as err:
             return ErrorReply(code=UNAVAILABLE, message=str(err))
         return ScenarioListReply(directory=str(p.scenarios_dir),
@@ -266,7 +266,7 @@ class DaemonHandlers(Handlers):
     async def on_scenario_show(self, request: ScenarioShowRequest,
                                peer: Peer) -> ScenarioShowReply | ErrorReply:
         try:
-            scenario = self._daemon.predictor.scenario(request.name)
+            scenario = await self._daemon.predictor.scenario(request.name)
         except NoLibrary as err:
             return ErrorReply(code=UNAVAILABLE, message=str(err))
         except NotFound as err:

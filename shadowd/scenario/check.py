@@ -13,13 +13,14 @@ action does on a state, for the timeline compiler; they assume a valid scenario.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import Any
+from typing import Any, Final
 
 from shadowd.core.state import State
 from shadowd.scenario.spec import (
     Action,
     AnyScenario,
     CapacityDegradation,
+    Custom,
     LinkCut,
     LinkFlap,
     RouterFailure,
@@ -40,7 +41,24 @@ class _Bad(Exception):
         self.key, self.reason = key, reason
 
 
+MAX_CHANGES: Final = 10_000  # what one scenario may expand to, checked before it is
+
+
+def changes(action: object) -> int:
+    """How many changes ``action`` expands to in a timeline (a flap: two per cycle)."""
+    if isinstance(action, LinkFlap):
+        return 2 * action.count
+    if isinstance(action, Surge):
+        return 2 * (action.ramp_steps + 1)
+    return 2
+
+
 def static_problem(spec: AnyScenario) -> Problem | None:
+    expanded = sum(changes(action) for _, _, action in actions(spec))
+    if expanded > MAX_CHANGES:
+        key = "$.steps" if isinstance(spec, Custom) else "$"
+        return key, (f"expands to {expanded:,} changes, over the limit of {MAX_CHANGES:,} "
+                     "per scenario")
     try:
         for _, path, action in actions(spec):
             for kind, check in _STATIC.items():

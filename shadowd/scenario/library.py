@@ -3,6 +3,8 @@
 Public API::
 
     load_library(directory, state=None) -> Library      # .scenarios, .errors, .get(name)
+    parse_library(directory) -> Library                 # files only: safe in a thread
+    check_library(library, state) -> Library            # then against the network
     load_file(path) -> Scenario                         # raises ScenarioError
     parse_text(text, syntax, *, file="") -> Scenario    # syntax: "toml" | "yaml"
     scenario_of(spec) -> Scenario                       # one built in code
@@ -46,6 +48,7 @@ from pathlib import Path
 from typing import Final, Literal
 
 import msgspec
+import yaml
 
 from shadowd.core.state import State
 from shadowd.scenario.check import state_problem, static_problem
@@ -54,6 +57,10 @@ from shadowd.scenario.lines import line_of, toml_lines, yaml_lines
 from shadowd.scenario.spec import KINDS, STEP_KINDS, AnyScenario
 
 Syntax = Literal["toml", "yaml"]
+MAX_FILE_BYTES: Final = 256 * 1024  # a scenario is a page of keys; this is generous
+# libyaml's scanner where PyYAML has it (Debian's and the wheels do): the pure-Python one
+# takes seconds on deep nesting.
+_LOADER: Final = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 SUFFIXES: Final[dict[str, Syntax]] = {".toml": "toml", ".yaml": "yaml", ".yml": "yaml"}
 
 _AT: Final = re.compile(r"^(.*?)(?: - at `(\$[^`]*)`)?$", re.S)
@@ -111,6 +118,11 @@ def scenario_of(spec: AnyScenario) -> Scenario:
 
 
 def parse_text(text: str, syntax: Syntax, *, file: str = "") -> Scenario:
+    if len(text) > MAX_FILE_BYTES:
+        raise ScenarioError(f"{len(text):,} characters, over the limit of {MAX_FILE_BYTES:,} "
+                            "for a scenario file", file=file)
+    if syntax == "yaml":
+        _refuse_aliases(text, file)
     lines = toml_lines if syntax == "toml" else yaml_lines
     try:
         if syntax == "toml":
@@ -126,7 +138,23 @@ def parse_text(text: str, syntax: Syntax, *, file: str = "") -> Scenario:
         reason = f"not valid {syntax.upper()}: " + " ".join(str(err).split())
         raise ScenarioError(reason, file=file, line=int(where[1]) if where else None) \
             from None
+    except RecursionError:
+        raise ScenarioError("nested too deeply", file=file) from None
     return _checked(Scenario(spec=spec, file=file, lines=lines(text)))
+
+
+def _refuse_aliases(text: str, file: str) -> None:
+    """YAML anchors and aliases are refused before anything expands them: a few hundred
+    bytes of nested aliases expand to gigabytes (a "billion laughs"), and a scenario needs
+    none. Scanning tokens is linear in the text and expands nothing."""
+    try:
+        for token in yaml.scan(text, Loader=_LOADER):
+            if isinstance(token, yaml.AliasToken | yaml.AnchorToken):
+                raise ScenarioError("YAML anchors and aliases (&, *) are not allowed in "
+                                    "scenario files", file=file,
+                                    line=token.start_mark.line + 1)
+    except yaml.YAMLError:
+        return  # not valid YAML: decoding says where
 
 
 def load_file(path: Path) -> Scenario:
@@ -135,6 +163,10 @@ def load_file(path: Path) -> Scenario:
         raise ScenarioError(f"not a scenario file: use one of {', '.join(SUFFIXES)}",
                             file=str(path))
     try:
+        size = path.stat().st_size
+        if size > MAX_FILE_BYTES:  # refused before it is read
+            raise ScenarioError(f"{size:,} bytes, over the limit of {MAX_FILE_BYTES:,} for "
+                                "a scenario file", file=str(path))
         text = path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError) as err:
         raise ScenarioError(f"cannot read: {err}", file=str(path)) from None
@@ -151,14 +183,19 @@ def validate(scenario: Scenario, state: State) -> None:
 def load_library(directory: Path, state: State | None = None) -> Library:
     """Every scenario file directly in ``directory``, by file name; with ``state``, each
     is also validated against it. A broken file costs only itself."""
+    library = parse_library(directory)
+    return check_library(library, state) if state is not None else library
+
+
+def parse_library(directory: Path) -> Library:
+    """``load_library`` without the network: reads and parses only, so it may run in a
+    worker thread while the state changes on the event loop."""
     if not directory.is_dir():
         raise ScenarioError("not a directory", file=str(directory))
     library = Library()
     for path in sorted(p for p in directory.iterdir() if p.suffix.lower() in SUFFIXES):
         try:
             scenario = load_file(path)
-            if state is not None:
-                validate(scenario, state)
             if scenario.name in library.names:
                 first = library.get(scenario.name).file
                 raise scenario.error("$.name", f"scenario {scenario.name!r} is already "
@@ -168,6 +205,20 @@ def load_library(directory: Path, state: State | None = None) -> Library:
             continue
         library.scenarios.append(scenario)
     return library
+
+
+def check_library(library: Library, state: State) -> Library:
+    """``library`` with each scenario that does not fit ``state`` moved to its errors."""
+    checked = Library(errors=list(library.errors))
+    for scenario in library.scenarios:
+        try:
+            validate(scenario, state)
+        except ScenarioError as err:
+            checked.errors.append(err)
+            continue
+        checked.scenarios.append(scenario)
+    checked.errors.sort(key=lambda err: err.file)
+    return checked
 
 
 def _checked(scenario: Scenario) -> Scenario:

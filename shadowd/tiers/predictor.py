@@ -61,7 +61,13 @@ from shadowd.predict.records import Extreme, RunContext, spike_record
 from shadowd.predict.scheduler import Injection, Scheduler, SchedulerSettings, SpikeFacts
 from shadowd.predict.table import ForecastRow, forecast_rows
 from shadowd.predict.watch import SpikeWatch, WatchSettings, WatchState
-from shadowd.scenario.library import Library, Scenario, load_library, validate
+from shadowd.scenario.library import (
+    Library,
+    Scenario,
+    check_library,
+    parse_library,
+    validate,
+)
 from shadowd.scenario.results import ScenarioResult
 from shadowd.tiers.ports import LabPort, ModelPort, RunModel, model_in_thread
 from shadowd.tiers.recorder import Recorder
@@ -354,17 +360,20 @@ class Predictor:
 
     # --- control requests ----------------------------------------------------------------
 
-    def library(self, *, checked: bool = True) -> Library:
+    async def library(self, *, checked: bool = True) -> Library:
         """The scenario library; ``checked``: each file also against the current network
-        (a scenario naming an unknown link is then an error of its file)."""
+        (a scenario naming an unknown link is then an error of its file). Files are read
+        and parsed in a worker thread, so a slow disk or a big file never stalls the
+        loop; the check against the state runs here, where the state is."""
         if not self.scenarios_dir.is_dir():
             raise NoLibrary(f"the scenario library {self.scenarios_dir} is not a directory "
                             "([predict] scenarios_dir)")
-        return load_library(self.scenarios_dir, self._state if checked else None)
+        library = await asyncio.to_thread(parse_library, self.scenarios_dir)
+        return check_library(library, self._state) if checked else library
 
-    def scenario(self, name: str) -> Scenario:
+    async def scenario(self, name: str) -> Scenario:
         """The library's scenario ``name``, whether or not it fits the network now."""
-        library = self.library(checked=False)
+        library = await self.library(checked=False)
         try:
             return library.get(name)
         except KeyError:
@@ -373,7 +382,7 @@ class Predictor:
     async def run_manual(self, name: str, *, lab: bool = False) -> ManualRun:
         """Run a library scenario now, on the current state (no scaling). Raises
         ``NotFound``, or ``ScenarioError`` (file, line, key) when it does not fit."""
-        scenario = self.scenario(name)
+        scenario = await self.scenario(name)
         state = self._state.fork()
         validate(scenario, state)
         ctx = RunContext(trigger="manual", injected_ts=self.feed.clock, at_lsn=state.lsn)

@@ -85,6 +85,8 @@ def load_topology(path: Path, demands: Path | None = None, *, source: str = "imp
         draft = parse(text, format or detect_format(path, text), opts)
     except TopologyError as err:
         raise err.in_file(str(path)) from None
+    except RecursionError:  # the parsers recurse per level: a clean error, not a traceback
+        raise TopologyError("nested too deeply to be a topology", file=str(path)) from None
     return _finish(draft, demands, opts, str(path))
 
 

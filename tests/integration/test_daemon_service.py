@@ -151,3 +151,25 @@ def test_a_copied_config_that_lost_its_scenario_library_says_so_at_start(
     library = tmp_path / "scenarios"  # put back: found from then on, no restart
     library.mkdir()
     assert shadowctl_json(d, "scenarios", "list")["directory"] == str(library)
+
+
+def test_a_yaml_bomb_in_the_library_is_refused_and_the_daemon_answers_on(
+    daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    from tests.unit.test_scenario_limits import BOMB  # noqa: PLC0415 - one bomb, one place
+
+    library = tmp_path / "library"
+    library.mkdir()
+    (library / "bomb.yaml").write_text(BOMB)
+    (library / "cut.toml").write_text('name = "cut"\nkind = "link_cut"\nlink = "a--b"\n'
+                                      "duration_s = 60\n")
+    config = write_config(tmp_path, sources=False)
+    with config.open("a") as out:
+        out.write(f'[predict]\nscenarios_dir = "{library}"\n')
+    d = daemons(config).start()
+    d.wait_ready()
+    listed = shadowctl_json(d, "scenarios", "list")
+    errors = {Path(e["file"]).name: e["reason"] for e in listed["errors"]}
+    assert "anchors and aliases" in errors["bomb.yaml"]
+    assert "unknown link" in errors["cut.toml"]  # the shadow is empty: read, checked
+    assert d.status().seq == 0  # and it answers on

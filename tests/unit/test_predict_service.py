@@ -315,7 +315,7 @@ def _library(directory: Path) -> None:
 async def test_a_broken_file_costs_only_itself_and_says_where(world: World,
                                                               tmp_path: Path) -> None:
     _library(tmp_path)
-    library = world.predictor.library()
+    library = await world.predictor.library()
     assert library.names == ["cut-ac"]
     problems = {Path(e.file).name: e for e in library.errors}
     assert problems["broken.toml"].line == 4
