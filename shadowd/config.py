@@ -52,6 +52,11 @@ class ControlConfig(_Section, frozen=True):
     allowed_gids: list[Annotated[int, msgspec.Meta(ge=0)]] = []
     max_request_bytes: Annotated[int, msgspec.Meta(ge=64, le=64 * 1024 * 1024)] = 1024 * 1024
     request_timeout_s: Positive = 10.0
+    # Open connections at most (the longest idle one is closed to make room), and bytes of
+    # replies not yet read by their peers, in all: no number of clients exhausts the
+    # daemon's file descriptors or memory.
+    max_connections: Annotated[int, msgspec.Meta(ge=1, le=65_536)] = 256
+    max_unread_bytes: Annotated[int, msgspec.Meta(ge=1024 * 1024, le=2**34)] = 256 * 2**20
 
 
 class LoggingConfig(_Section, frozen=True):

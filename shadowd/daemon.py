@@ -332,6 +332,7 @@ class Daemon:
             c.socket, DaemonHandlers(self), mode=c.mode, group=c.group or None,
             allowed_uids=c.allowed_uids, allowed_gids=c.allowed_gids,
             max_request_bytes=c.max_request_bytes, request_timeout_s=c.request_timeout_s,
+            max_connections=c.max_connections, max_unread_bytes=c.max_unread_bytes,
         )
 
     def _install_signals(self) -> None:

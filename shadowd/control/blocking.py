@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import socket
 import time
+from typing import Final
 
 from shadowd.control.endpoint import (
     DEFAULT_TIMEOUT_S,
@@ -28,6 +29,8 @@ from shadowd.control.errors import (
     TruncatedFrame,
 )
 from shadowd.control.protocol import HEADER, MAX_REPLY_BYTES, R, Request, frame_length
+
+BACKLOG_RETRY_S: Final = 0.01
 
 
 def call_sync(
@@ -61,13 +64,19 @@ def call_sync(
 
 
 def _connect(sock: socket.socket, where: str, deadline: float, timeout_s: float) -> None:
-    try:
-        _arm(sock, deadline)
-        sock.connect(where)
-    except TimeoutError:  # before OSError, of which it is a subclass
-        raise DaemonUnavailable(where, too_slow(where, "accept", timeout_s)) from None
-    except OSError as err:
-        raise DaemonUnavailable(where, why_unavailable(where, err)) from None
+    """Connect; a full listen queue (EAGAIN: the daemon is catching up on connections)
+    is waited out until the deadline, as a blocking connect would."""
+    while True:
+        try:
+            _arm(sock, deadline)
+            sock.connect(where)
+            return
+        except BlockingIOError:
+            time.sleep(BACKLOG_RETRY_S)
+        except TimeoutError:  # before OSError, of which it is a subclass
+            raise DaemonUnavailable(where, too_slow(where, "accept", timeout_s)) from None
+        except OSError as err:
+            raise DaemonUnavailable(where, why_unavailable(where, err)) from None
 
 
 def _arm(sock: socket.socket, deadline: float) -> None:

@@ -48,6 +48,7 @@ BAD_REQUEST: Final = "bad_request"  # not msgpack, unknown type, invalid fields,
 TIMEOUT: Final = "timeout"  # a frame did not arrive in time
 UNSUPPORTED: Final = "unsupported"  # a known request this daemon has no handler for
 INTERNAL: Final = "internal"  # the daemon failed while handling it (see its log)
+BUSY: Final = "busy"  # too many connections, or replies unread: try again
 UNAVAILABLE: Final = "unavailable"  # what the request needs is missing here (the lab: root, FRR)
 LAB_DOWN: Final = "lab_down"  # the lab is not up (`shadowctl lab up`)
 LAB_FAILED: Final = "lab_failed"  # building or changing the lab failed; the message says why

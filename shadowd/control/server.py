@@ -15,6 +15,14 @@ Each connection is read one frame at a time, under limits:
 - after any of these errors the connection is closed; after a reply from the service
   (error or not) it stays open for the next request.
 
+And under limits across connections, so no number of peers can take the daemon's file
+descriptors or memory:
+- at most ``max_connections`` are open; a new one beyond that closes the connection idle
+  the longest (between requests), or, when every one is mid-request, is refused with
+  ``busy``;
+- replies written but not yet read by their peers hold at most ``max_unread_bytes`` in
+  all; a reply that would go over is replaced by ``busy``.
+
 Run it inside the daemon's root TaskGroup::
 
     server = ControlServer(path, handlers, allowed_gids={gid})
@@ -39,6 +47,7 @@ import structlog
 from shadowd.control.errors import FrameError
 from shadowd.control.protocol import (
     BAD_REQUEST,
+    BUSY,
     FORBIDDEN,
     INTERNAL,
     MAX_REPLY_BYTES,
@@ -87,6 +96,8 @@ class ControlServer:
         request_timeout_s: float = 10.0,
         idle_timeout_s: float = 300.0,
         backlog: int = 1024,
+        max_connections: int = 256,
+        max_unread_bytes: int = 256 * 1024 * 1024,
     ):
         self.path = Path(path)
         self._service = service
@@ -99,6 +110,11 @@ class ControlServer:
         self._request_timeout = request_timeout_s
         self._idle_timeout = idle_timeout_s
         self._backlog = backlog
+        self._max_connections = max_connections
+        self._max_unread = max_unread_bytes
+        self._unread = 0  # bytes of replies written and not yet drained, over all peers
+        # Open connections, oldest first: each one's writer, and whether it waits idle.
+        self._open: dict[asyncio.StreamWriter, bool] = {}
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
         self._tasks: asyncio.TaskGroup | None = None
         self._bound = asyncio.Event()
@@ -143,6 +159,11 @@ class ControlServer:
     def bound(self) -> bool:
         return self._bound.is_set()
 
+    @property
+    def busy_connections(self) -> int:
+        """Connections mid-request (read a header, not yet answered)."""
+        return sum(not idle for idle in self._open.values())
+
     async def _listen(self) -> asyncio.Server:
         try:
             sock = bind_socket(self.path, mode=self._mode, gid=self._gid)
@@ -173,6 +194,13 @@ class ControlServer:
         if self._tasks is None:  # shutting down
             writer.close()
             return
+        if not self._make_room():
+            log.warning("control.busy", open=len(self._open), pid=peer.pid)
+            writer.write(frame(encode(ErrorReply(code=BUSY, message=(
+                f"shadowd has {len(self._open)} control connections busy; try again")))))
+            writer.close()
+            return
+        self._open[writer] = True  # idle until its first header arrives
         self._tasks.create_task(
             self._connection(reader, writer, peer), name=f"control-peer-{peer.pid}"
         )
@@ -188,7 +216,20 @@ class ControlServer:
         except Exception:
             log.exception("control.connection_failed", pid=peer.pid)
         finally:
+            self._open.pop(writer, None)
             writer.close()
+
+    def _make_room(self) -> bool:
+        """Room for one more connection: there is, or the longest idle one is closed."""
+        if len(self._open) < self._max_connections:
+            return True
+        idle = next((w for w, waiting in self._open.items() if waiting), None)
+        if idle is None:
+            return False
+        del self._open[idle]
+        log.info("control.idle_closed", open=self._max_connections)
+        idle.transport.abort()
+        return True
 
     async def _converse(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
@@ -200,7 +241,7 @@ class ControlServer:
             return
         while True:
             try:
-                body = await self._next_frame(reader)
+                body = await self._next_frame(reader, writer)
             except FrameError as err:
                 log.warning("control.bad_frame", code=err.code, error=str(err), pid=peer.pid)
                 await self._send_last(reader, writer, ErrorReply(code=err.code, message=str(err)))
@@ -221,10 +262,15 @@ class ControlServer:
             "ask for your uid or group to be added to the daemon's allowed users/groups"
         )
 
-    async def _next_frame(self, reader: asyncio.StreamReader) -> bytes | None:
-        """The next request body, ``None`` at end of stream; ``TimeoutError`` when idle."""
+    async def _next_frame(self, reader: asyncio.StreamReader,
+                          writer: asyncio.StreamWriter) -> bytes | None:
+        """The next request body, ``None`` at end of stream; ``TimeoutError`` when idle.
+        While it waits for a header the connection counts as idle (it may be closed to
+        make room)."""
+        self._mark(writer, idle=True)
         async with asyncio.timeout(self._idle_timeout):
             length = await read_header(reader, self._max_request)
+        self._mark(writer, idle=False)
         if length is None:
             return None
         try:
@@ -234,6 +280,10 @@ class ControlServer:
             raise _FrameTimeout(
                 f"request of {length} bytes not received within {self._request_timeout:g}s"
             ) from None
+
+    def _mark(self, writer: asyncio.StreamWriter, *, idle: bool) -> None:
+        if writer in self._open:
+            self._open[writer] = idle
 
     async def _answer(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, body: bytes, peer: Peer
@@ -273,9 +323,20 @@ class ControlServer:
             body = encode(ErrorReply(code=TOO_LARGE, message=(
                 f"reply of {len(body)} bytes exceeds the {self._max_reply}-byte limit; ask for less"
             )))
-        writer.write(frame(body))
-        async with asyncio.timeout(self._request_timeout):
-            await writer.drain()
+        elif self._unread + len(body) > self._max_unread:
+            body = encode(ErrorReply(code=BUSY, message=(
+                f"shadowd holds {self._unread} bytes of replies its peers have not read; "
+                "try again")))
+        self._unread += len(body)
+        try:
+            writer.write(frame(body))
+            async with asyncio.timeout(self._request_timeout):
+                await writer.drain()
+        except TimeoutError:
+            writer.transport.abort()  # a peer that does not read gives its buffer back
+            raise
+        finally:
+            self._unread -= len(body)
 
     async def _send_last(
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, reply: Reply

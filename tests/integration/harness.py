@@ -81,9 +81,13 @@ class Daemon:
         self.log_path = directory / "daemon.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
-    def start(self, *, env: dict[str, str] | None = None) -> Daemon:
+    def start(self, *, env: dict[str, str] | None = None,
+              max_files: int | None = None) -> Daemon:
+        """Start it; ``max_files``: its RLIMIT_NOFILE (``ulimit -n``)."""
         cmd = [sys.executable, "-m", "shadowd.cli", "run", "--config", str(self.config),
                "--state-dir", str(self.state_dir), "--socket", str(self.socket)]
+        if max_files is not None:
+            cmd = ["prlimit", f"--nofile={max_files}:{max_files}", *cmd]
         with self.log_path.open("ab") as out:
             self.proc = subprocess.Popen(cmd, stdout=out, stderr=out,
                                          env={**os.environ, **(env or {})})

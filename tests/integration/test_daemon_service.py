@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from shadowd.control.client import ControlClient, call_sync
-from shadowd.control.protocol import StatusReply, StatusRequest, TopologyRequest
+from shadowd.control.protocol import SnapshotRequest, StatusReply, StatusRequest, TopologyRequest
 from tests.alerts import assert_alert
 from tests.integration.harness import Daemon, poll, shadowctl_json, write_config
 
@@ -173,3 +173,26 @@ def test_a_yaml_bomb_in_the_library_is_refused_and_the_daemon_answers_on(
     assert "anchors and aliases" in errors["bomb.yaml"]
     assert "unknown link" in errors["cut.toml"]  # the shadow is empty: read, checked
     assert d.status().seq == 0  # and it answers on
+
+
+def test_1100_idle_control_connections_at_ulimit_1024_leave_the_daemon_answering(
+    daemons: Callable[..., Daemon]
+) -> None:
+    d = daemons().start(max_files=1024)
+    d.wait_ready()
+    idle: list[socket.socket] = []
+    try:
+        for _ in range(1100):
+            peer = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+            peer.connect(str(d.socket))
+            idle.append(peer)
+        assert d.status().uptime_s > 0  # answered: the longest idle made room
+        snapshot = call_sync(SnapshotRequest(), path=d.socket)  # and a file can be opened
+        assert snapshot.path
+        assert d.proc is not None
+        assert d.proc.poll() is None
+    finally:
+        for peer in idle:
+            peer.close()
+    assert d.stop() == 0
+    assert "too many open files" not in d.log_text().lower()

@@ -262,3 +262,55 @@ async def test_client_names_a_refusing_socket(tmp_path: Path) -> None:
         dead.bind(str(path))  # bound, never listening, closed: a stale file
     with pytest.raises(DaemonUnavailable, match="refused the connection"):
         await status(path)
+
+
+# --- limits across connections ------------------------------------------------------------
+
+
+async def _idle_peer(path: Path) -> socket.socket:
+    loop = asyncio.get_running_loop()
+    sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    sock.setblocking(False)
+    await loop.sock_connect(sock, str(path))
+    return sock
+
+
+async def test_a_new_connection_closes_the_longest_idle_one_at_the_cap(
+        tmp_path: Path, service: FakeService) -> None:
+    async with running(ControlServer(tmp_path / "s", service, max_connections=3)) as srv:
+        idle = [await _idle_peer(srv.path) for _ in range(3)]
+        assert (await status(srv.path)).seq == 13  # answered: the oldest idle one made room
+        loop = asyncio.get_running_loop()
+        async with asyncio.timeout(30):  # a hang guard
+            assert await loop.sock_recv(idle[0], 16) == b""  # closed by the server
+        for sock in idle:
+            sock.close()
+
+
+async def test_when_every_connection_is_mid_request_a_new_one_is_told_busy(
+        tmp_path: Path, service: FakeService) -> None:
+    async with running(ControlServer(tmp_path / "s", service, max_connections=2)) as srv:
+        loop = asyncio.get_running_loop()
+        busy = [await _idle_peer(srv.path) for _ in range(2)]
+        for sock in busy:  # a header promising a body that has not come yet
+            await loop.sock_sendall(sock, p.HEADER.pack(100))
+        for _ in range(10_000):  # loop turns until the server has read both headers
+            if srv.busy_connections == 2:
+                break
+            await asyncio.sleep(0)
+        with pytest.raises(RemoteError) as err:
+            await status(srv.path)
+        assert err.value.code == p.BUSY
+        assert "2 control connections busy" in err.value.message
+        for sock in busy:
+            sock.close()
+
+
+async def test_replies_over_the_unread_budget_are_busy_and_small_ones_flow(
+        tmp_path: Path, service: FakeService) -> None:
+    async with running(ControlServer(tmp_path / "s", service, max_unread_bytes=400)) as srv:
+        assert (await status(srv.path)).seq == 13
+        with pytest.raises(RemoteError) as err:
+            await call_once(p.LogTailRequest(count=13), srv.path, timeout_s=10)
+        assert err.value.code == p.BUSY
+        assert (await status(srv.path)).seq == 13  # the budget is given back
