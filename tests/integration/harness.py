@@ -14,7 +14,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Final, TypeVar
+from typing import Any, Final, Self, TypeVar
 
 from shadowd.control.client import call_sync
 from shadowd.control.errors import DaemonUnavailable
@@ -81,11 +81,14 @@ class Daemon:
         self.log_path = directory / "daemon.log"
         self.proc: subprocess.Popen[bytes] | None = None
 
+    def command(self) -> list[str]:
+        return [sys.executable, "-m", "shadowd.cli", "run", "--config", str(self.config),
+                "--state-dir", str(self.state_dir), "--socket", str(self.socket)]
+
     def start(self, *, env: dict[str, str] | None = None,
-              max_files: int | None = None) -> Daemon:
+              max_files: int | None = None) -> Self:
         """Start it; ``max_files``: its RLIMIT_NOFILE (``ulimit -n``)."""
-        cmd = [sys.executable, "-m", "shadowd.cli", "run", "--config", str(self.config),
-               "--state-dir", str(self.state_dir), "--socket", str(self.socket)]
+        cmd = self.command()
         if max_files is not None:
             cmd = ["prlimit", f"--nofile={max_files}:{max_files}", *cmd]
         with self.log_path.open("ab") as out:

@@ -10,8 +10,6 @@ SIGTERM must stop it cleanly.
 from __future__ import annotations
 
 import re
-import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,13 +24,8 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 class GuidedDaemon(Daemon):
-    def start(self, *, env: dict[str, str] | None = None) -> GuidedDaemon:
-        cmd = [sys.executable, "-m", "shadowd.cli", "run", "--guided", "--config",
-               str(self.config), "--state-dir", str(self.state_dir), "--socket",
-               str(self.socket)]
-        with self.log_path.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=out)
-        return self
+    def command(self) -> list[str]:
+        return [*super().command(), "--guided"]
 
 
 def shipped_config(directory: Path) -> Path:

@@ -26,7 +26,7 @@ import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager, contextmanager
 from pathlib import Path
-from typing import Any, Final
+from typing import Any, Final, Self
 
 import aiomqtt
 
@@ -90,11 +90,11 @@ class ProdDaemon(Daemon):
     """shadowd as the harness runs it, but killed by the kernel if the test process dies
     (a pytest killed outright leaves no shadowd driving production's routers)."""
 
-    def start(self, *, env: dict[str, str] | None = None) -> ProdDaemon:
+    def start(self, *, env: dict[str, str] | None = None,
+              max_files: int | None = None) -> Self:
         assert env is None
-        cmd = [sys.executable, "-m", "shadowd.cli", "run", "--config", str(self.config),
-               "--state-dir", str(self.state_dir), "--socket", str(self.socket)]
-        self.proc = spawn(cmd, self.dir, self.log_path)
+        assert max_files is None
+        self.proc = spawn(self.command(), self.dir, self.log_path)
         return self
 
 
