@@ -40,6 +40,7 @@ COMMANDS: Final = (
     Command("backtest", "shadowd.predict.commands", "score spike forecasts against a trace"),
 )
 EVERY: Final = "*"
+DAEMON_UMASK: Final = 0o027  # files 0640, directories 0750: nothing for other users
 
 
 def build_parser(only: str = EVERY) -> argparse.ArgumentParser:
@@ -77,6 +78,7 @@ def _run(args: argparse.Namespace) -> int:
     from shadowd.config import load_config  # noqa: PLC0415
     from shadowd.daemon import Daemon  # noqa: PLC0415
 
+    os.umask(DAEMON_UMASK)  # whatever started it: the state is the daemon's and its group's
     config = load_config(args.config).with_overrides(state_dir=args.state_dir, socket=args.socket)
     logs.configure(config.logging.level, config.logging.format)
     daemon = Daemon(config, config_path=args.config, guided=args.guided)

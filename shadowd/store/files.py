@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import tempfile
 from collections.abc import Callable
 from pathlib import Path
-from typing import TypeAlias
+from typing import Final, TypeAlias
 
 Fsync: TypeAlias = Callable[[int], None]
 
@@ -26,14 +28,24 @@ def fsync_dir(directory: Path, fsync: Fsync = os.fsync) -> None:
         os.close(fd)
 
 
+FILE_MODE: Final = 0o640  # the daemon's files: its group may read them, nobody else
+
+
 def write_durably(path: Path, data: bytes, fsync: Fsync = os.fsync) -> None:
-    """Replace ``path`` atomically: a temporary file, fsync, rename, fsync the directory."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+    """Replace ``path`` atomically: a temporary file of its own (so writers of the same
+    path never share one), fsync, rename, fsync the directory. Mode ``FILE_MODE``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, FILE_MODE)
         write_all(fd, data)
         fsync(fd)
-    finally:
         os.close(fd)
-    os.replace(tmp, path)
+        fd = -1
+        os.replace(tmp, path)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
+        raise
     fsync_dir(path.parent, fsync)

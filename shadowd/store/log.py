@@ -197,7 +197,7 @@ class EventLog:
 
     def _start_segment(self, first_lsn: int) -> None:
         path = self.directory / segment_name(first_lsn)
-        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o640)
         self._segments.append(_Segment(first_lsn, path, intact_bytes=0))
         self._fsync(self._dir_fd)
 

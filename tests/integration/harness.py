@@ -85,14 +85,15 @@ class Daemon:
         return [sys.executable, "-m", "shadowd.cli", "run", "--config", str(self.config),
                 "--state-dir", str(self.state_dir), "--socket", str(self.socket)]
 
-    def start(self, *, env: dict[str, str] | None = None,
-              max_files: int | None = None) -> Self:
-        """Start it; ``max_files``: its RLIMIT_NOFILE (``ulimit -n``)."""
+    def start(self, *, env: dict[str, str] | None = None, max_files: int | None = None,
+              umask: int = -1) -> Self:
+        """Start it; ``max_files``: its RLIMIT_NOFILE (``ulimit -n``); ``umask``: the one it
+        inherits (-1: the test's)."""
         cmd = self.command()
         if max_files is not None:
             cmd = ["prlimit", f"--nofile={max_files}:{max_files}", *cmd]
         with self.log_path.open("ab") as out:
-            self.proc = subprocess.Popen(cmd, stdout=out, stderr=out,
+            self.proc = subprocess.Popen(cmd, stdout=out, stderr=out, umask=umask,
                                          env={**os.environ, **(env or {})})
         return self
 

@@ -196,3 +196,29 @@ def test_1100_idle_control_connections_at_ulimit_1024_leave_the_daemon_answering
             peer.close()
     assert d.stop() == 0
     assert "too many open files" not in d.log_text().lower()
+
+
+def test_started_with_umask_000_the_daemon_leaves_nothing_for_other_users(
+    daemons: Callable[..., Daemon]
+) -> None:
+    d = daemons().start(umask=0)
+    d.wait_ready()
+    call_sync(SnapshotRequest(), path=d.socket)
+    assert d.stop() == 0
+    opened = {str(p.relative_to(d.state_dir)): oct(p.stat().st_mode & 0o777)
+              for p in [d.state_dir, *d.state_dir.rglob("*")] if p.stat().st_mode & 0o007}
+    assert opened == {}
+    assert len(list(d.state_dir.rglob("*"))) >= 3  # the log, a segment, a snapshot at least
+
+
+def test_ten_snapshots_asked_at_once_all_succeed(
+    daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    d = daemons(write_config(tmp_path, sources=False)).start()  # all ten at one lsn
+    d.wait_ready()
+    shadowctl = [sys.executable, "-m", "shadowd.control.client_cli", "--socket", str(d.socket),
+                 "snapshot"]
+    runs = [subprocess.Popen(shadowctl, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                             text=True) for _ in range(10)]
+    results = [(run.wait(timeout=120), run.stderr.read() if run.stderr else "") for run in runs]
+    assert results == [(0, "")] * 10

@@ -90,10 +90,11 @@ class ProdDaemon(Daemon):
     """shadowd as the harness runs it, but killed by the kernel if the test process dies
     (a pytest killed outright leaves no shadowd driving production's routers)."""
 
-    def start(self, *, env: dict[str, str] | None = None,
-              max_files: int | None = None) -> Self:
+    def start(self, *, env: dict[str, str] | None = None, max_files: int | None = None,
+              umask: int = -1) -> Self:
         assert env is None
         assert max_files is None
+        assert umask == -1
         self.proc = spawn(self.command(), self.dir, self.log_path)
         return self
 
