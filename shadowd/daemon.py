@@ -354,7 +354,8 @@ class Daemon:
             self.config, needs_restart = _live_update(self.config, new)
             logs.configure(self.config.logging.level, self.config.logging.format)
             log.info("config reloaded", needs_restart=needs_restart)
-        self._notifier.ready()
+        finally:  # whatever happened, systemd must not be left "reloading"
+            self._notifier.ready()
 
 
 @functools.cache  # once per process: fork hooks cannot be unregistered

@@ -239,6 +239,13 @@ def _sighup_reloads(notify: NotifySocket, d: Daemon) -> None:
     after = notify.until("READY")
     assert _kinds(after[:-1]) <= {"WATCHDOG", "STATUS"}, after
     assert d.status().digest  # still serving
+    d.config.write_bytes(b"\xff\xfe[log\n")  # not even text: refused, and READY=1 again
+    d.signal(signal.SIGHUP)
+    notify.until("RELOADING")
+    after = notify.until("READY")
+    assert _kinds(after[:-1]) <= {"WATCHDOG", "STATUS"}, after
+    assert "not UTF-8 text (byte 0)" in d.log_text()
+    assert d.status().digest
 
 
 def _sigterm_stops(notify: NotifySocket, d: Daemon) -> None:
