@@ -8,8 +8,11 @@ route on those three fields.
 from __future__ import annotations
 
 import logging
+import math
 import sys
+import time
 from collections import Counter
+from collections.abc import Callable
 from typing import Any, TextIO
 
 import structlog
@@ -74,3 +77,25 @@ def alert(log: Any, kind: alerts.Kind, severity: Severity, message: str, **field
 def alert_counts() -> dict[tuple[str, str], int]:
     """How many alerts of each (kind, severity) this process has emitted."""
     return dict(_ALERTS)
+
+
+class Throttle:
+    """At most ``burst`` lines per ``window_s`` for one noisy kind of line (garbage from
+    a fuzzer must not flood the log); ``allow`` says how many were held back since the
+    last line it let through, or ``None`` to hold this one back too."""
+
+    def __init__(self, burst: int = 10, window_s: float = 60.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self._burst, self._window, self._clock = burst, window_s, clock
+        self._start, self._count, self._held = -math.inf, 0, 0
+
+    def allow(self) -> int | None:
+        now = self._clock()
+        if now - self._start >= self._window:
+            self._start, self._count = now, 0
+        if self._count >= self._burst:
+            self._held += 1
+            return None
+        self._count += 1
+        held, self._held = self._held, 0
+        return held

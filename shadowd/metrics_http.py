@@ -23,7 +23,10 @@ from shadowd.metrics import CONTENT_TYPE
 log = logs.get_logger()
 
 PATH: Final = "/metrics"
-MAX_CONNECTIONS: Final = 64  # beyond this, a connection is closed unanswered
+# Beyond this many, a new connection closes the oldest one still sending its request head
+# (so a peer holding connections open cannot starve the scraper), or, if every one is
+# being answered, is closed unanswered.
+MAX_CONNECTIONS: Final = 64
 _REQUEST_LINE: Final = re.compile(r"([A-Z]{1,16}) (/\S{0,2048}) HTTP/1\.[01]")
 REASONS: Final = {200: "OK", 400: "Bad Request", 404: "Not Found",
                   405: "Method Not Allowed", 408: "Request Timeout",
@@ -106,6 +109,8 @@ class MetricsServer:
         self._settled = asyncio.Event()
         self._bind_error: BaseException | None = None
         self._open = 0  # connections being answered
+        self._reading: dict[asyncio.StreamWriter, None] = {}  # still sending, oldest first
+        self._evicted: set[asyncio.StreamWriter] = set()  # aborted, their tasks not yet done
         self.scrapes = 0
 
     async def serve(self) -> None:
@@ -145,31 +150,45 @@ class MetricsServer:
         return f"[{self.host}]:{self.port}" if ":" in self.host else f"{self.host}:{self.port}"
 
     def _on_connect(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        if self._tasks is None or self._open >= MAX_CONNECTIONS:
+        if self._tasks is None or not self._make_room():
             writer.close()
             return
         self._open += 1
+        self._reading[writer] = None
         self._tasks.create_task(self._connection(reader, writer), name="metrics-peer")
+
+    def _make_room(self) -> bool:
+        if self._open - len(self._evicted) < MAX_CONNECTIONS:
+            return True
+        slow = next((w for w in self._reading if w not in self._evicted), None)
+        if slow is None:
+            return False
+        self._evicted.add(slow)
+        slow.transport.abort()
+        return True
 
     async def _connection(self, reader: asyncio.StreamReader,
                           writer: asyncio.StreamWriter) -> None:
         """One request, one answer, close. Never raises: a failure costs only this peer."""
         try:
-            writer.write(await self._answer(reader))
+            writer.write(await self._answer(reader, writer))
             async with asyncio.timeout(self._timeout):
                 await writer.drain()
         except (ConnectionError, TimeoutError) as err:
             log.debug("metrics.connection_lost", error=repr(err))
         finally:
             self._open -= 1
+            self._reading.pop(writer, None)
+            self._evicted.discard(writer)
             writer.close()
             with contextlib.suppress(ConnectionError):
                 await writer.wait_closed()
 
-    async def _answer(self, reader: asyncio.StreamReader) -> bytes:
+    async def _answer(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bytes:
         try:
             async with asyncio.timeout(self._timeout):
                 head = await reader.readuntil(b"\r\n\r\n")
+            self._reading.pop(writer, None)
         except TimeoutError:
             return refusal(Refuse(408, f"no request within {self._timeout:g}s"))
         except asyncio.LimitOverrunError:

@@ -70,6 +70,7 @@ from shadowd.control.socketfile import (
     remove_if_ours,
 )
 from shadowd.control.wire import read_body, read_header
+from shadowd.logs import Throttle
 
 log = structlog.get_logger()
 
@@ -113,6 +114,7 @@ class ControlServer:
         self._max_connections = max_connections
         self._max_unread = max_unread_bytes
         self._unread = 0  # bytes of replies written and not yet drained, over all peers
+        self._noise = Throttle()  # bad frames and requests: 10 lines a minute, then a count
         # Open connections, oldest first: each one's writer, and whether it waits idle.
         self._open: dict[asyncio.StreamWriter, bool] = {}
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
@@ -243,7 +245,9 @@ class ControlServer:
             try:
                 body = await self._next_frame(reader, writer)
             except FrameError as err:
-                log.warning("control.bad_frame", code=err.code, error=str(err), pid=peer.pid)
+                if (held := self._noise.allow()) is not None:
+                    log.warning("control.bad_frame", code=err.code, error=str(err),
+                                pid=peer.pid, held_back=held)
                 await self._send_last(reader, writer, ErrorReply(code=err.code, message=str(err)))
                 return
             if body is None:
@@ -292,7 +296,9 @@ class ControlServer:
         try:
             request = decode_request(body)
         except ValueError as err:
-            log.warning("control.bad_request", error=str(err), uid=peer.uid, pid=peer.pid)
+            if (held := self._noise.allow()) is not None:
+                log.warning("control.bad_request", error=str(err), uid=peer.uid, pid=peer.pid,
+                            held_back=held)
             await self._send_last(reader, writer, ErrorReply(code=BAD_REQUEST, message=str(err)))
             return False
         started = time.perf_counter()

@@ -34,6 +34,7 @@ from shadowd.lab.frrconf import (
     render_peer,
 )
 from shadowd.lab.netlink import Netlink
+from shadowd.lab.owner import LabOwner
 from shadowd.lab.plan import LabError, LabPlan, LabSettings, LinkPlan, PeerPlan, plan
 from shadowd.lab.route_maps import RouteMapSync
 from shadowd.lab.shell import vtysh, vtysh_json
@@ -103,6 +104,7 @@ class Lab:
         self._running: set[str] = set()
         self._peers: set[str] = set()  # external peers whose daemons run
         self._gate = asyncio.Semaphore(PARALLEL)
+        self._owner = LabOwner(settings.lab_id)
 
     # --- lifecycle --------------------------------------------------------------------
 
@@ -110,6 +112,7 @@ class Lab:
         """Build the lab for ``state`` and start its routers; returns the leftovers of an
         earlier run that were removed first. On any failure, everything is removed."""
         check_available()
+        self._owner.take()  # before anything is touched: one builder per lab id
         found = await cleanup.purge(self.settings.lab_id)
         target = plan(state, self.settings)
         try:
@@ -159,7 +162,10 @@ class Lab:
         await self._nl.close()
         self.plan, self._running, self._peers = None, set(), set()
         self._route_maps.forget()
-        return await cleanup.purge(self.settings.lab_id)
+        try:
+            return await cleanup.purge(self.settings.lab_id)
+        finally:
+            self._owner.release()
 
     async def apply(self, state: State) -> list[str]:
         """Make the running lab what ``state`` asks for; returns what changed."""

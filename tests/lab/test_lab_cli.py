@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 
 from shadowd.lab import cleanup, daemons
+from shadowd.lab.owner import LabOwner
 from tests.lab.labs import needs_lab, nothing_left
 
 pytestmark = needs_lab
@@ -103,3 +104,18 @@ def test_without_privileges_the_lab_says_why() -> None:
     assert result.returncode == 2
     assert "the lab needs root" in result.stderr
     assert nothing_left("cli1")["namespaces"] == []
+
+
+def test_a_lab_held_by_another_process_is_refused_clearly_and_left_alone() -> None:
+    assert doc(shadowd("lab", "up", "--topology", SQUARE, "--lab-id", "cli3",
+                       "--json"))["converged"]
+    holder = LabOwner("cli3")
+    holder.take()  # as a daemon or another `lab up` building cli3 would
+    try:
+        second = shadowd("lab", "up", "--topology", SQUARE, "--lab-id", "cli3")
+    finally:
+        holder.release()
+    assert second.returncode == 2
+    assert f"lab 'cli3' is held by another process (pid {os.getpid()})" in second.stderr
+    assert "Traceback" not in second.stderr
+    assert cleanup.leftovers("cli3")["namespaces"] == [f"cli3-r{i}" for i in range(1, 5)]

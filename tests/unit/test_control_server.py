@@ -21,6 +21,7 @@ from shadowd.control.fake import FakeService
 from shadowd.control.server import ControlServer, running
 from shadowd.control.service import Handlers, Peer
 from shadowd.core.state import digest, fold
+from shadowd.logs import Throttle
 from tests.unit.samples import SAMPLES
 
 TEN_MB = 10 * 1024 * 1024
@@ -314,3 +315,21 @@ async def test_replies_over_the_unread_budget_are_busy_and_small_ones_flow(
             await call_once(p.LogTailRequest(count=13), srv.path, timeout_s=10)
         assert err.value.code == p.BUSY
         assert (await status(srv.path)).seq == 13  # the budget is given back
+
+
+async def test_a_fuzzer_s_frames_are_answered_but_logged_ten_a_minute(
+        server: ControlServer) -> None:
+    with structlog.testing.capture_logs() as logs:
+        for i in range(100):
+            reply = await raw_exchange(server.path, p.frame(bytes([0xc1, i])))
+            assert error_of(reply).code == p.BAD_REQUEST
+    assert len([e for e in logs if e["event"] == "control.bad_request"]) == 10
+
+
+def test_a_throttle_lets_a_burst_through_then_counts_what_it_held_back() -> None:
+    now = [0.0]
+    throttle = Throttle(burst=2, window_s=60.0, clock=lambda: now[0])
+    assert [throttle.allow() for _ in range(5)] == [0, 0, None, None, None]
+    now[0] = 60.0
+    assert throttle.allow() == 3  # the next window's first line says how many were held
+    assert throttle.allow() == 0

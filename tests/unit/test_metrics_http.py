@@ -13,7 +13,14 @@ from prometheus_client.parser import text_string_to_metric_families
 from shadowd.config import parse_config
 from shadowd.core.errors import ConfigError
 from shadowd.metrics import CONTENT_TYPE
-from shadowd.metrics_http import MetricsBindError, MetricsServer, Refuse, Scrape, route
+from shadowd.metrics_http import (
+    MAX_CONNECTIONS,
+    MetricsBindError,
+    MetricsServer,
+    Refuse,
+    Scrape,
+    route,
+)
 
 TEXT = "# HELP shadowd_log_seq Log.\n# TYPE shadowd_log_seq gauge\nshadowd_log_seq 7\n"
 
@@ -137,6 +144,23 @@ async def test_a_silent_client_does_not_hold_the_others(server: MetricsServer) -
     status, _, _ = _split(await _exchange(server, b"GET /metrics HTTP/1.1\r\n\r\n"))
     silent.close()
     assert status == 200
+
+
+async def test_a_peer_holding_every_connection_cannot_starve_the_scraper() -> None:
+    srv = MetricsServer("127.0.0.1", 0, _scrape, read_timeout_s=60.0)  # slowloris's window
+    task = asyncio.create_task(srv.serve())
+    await srv.wait_bound()
+    held = [await asyncio.open_connection(srv.host, srv.port)
+            for _ in range(MAX_CONNECTIONS + 10)]
+    for _, writer in held:
+        writer.write(b"GET /metr")  # ... and nothing more, for a minute
+    status, _, body = _split(await _exchange(srv, b"GET /metrics HTTP/1.1\r\n\r\n"))
+    assert status == 200
+    assert body == TEXT.encode()
+    for _, writer in held:
+        writer.close()
+    task.cancel()
+    await asyncio.wait([task])
 
 
 async def test_a_failing_scrape_is_a_500_and_the_server_lives() -> None:
