@@ -19,7 +19,8 @@ from typing import Any, Final, Literal, TypeAlias, get_args
 Severity: TypeAlias = Literal["info", "warning", "critical"]
 FieldType: TypeAlias = Literal["str", "int", "float", "bool", "list[str]"]
 Kind: TypeAlias = Literal[
-    "log_truncated", "snapshot_skipped", "delta_rejected", "sequence_gap", "source_finished",
+    "log_truncated", "snapshot_skipped", "delta_rejected", "sequence_gap", "sequence_reset",
+    "source_finished",
     "resync_requested", "digest_mismatch", "dead_letter", "source_lost", "source_restored",
     "predicted_overload", "scenario_library_missing", "lab_unavailable", "lab_divergence",
     "policy_rejected", "rollout_held", "rollout_failed_gate", "rollout_rolled_back",
@@ -67,6 +68,7 @@ _SPECS: Final = (
                                        "reason": "str"}),
     Spec("sequence_gap", "warning", {"source": "str", "expected": "int", "got": "int"},
          optional={"held": "int"}),
+    Spec("sequence_reset", "warning", {"source": "str", "position": "int", "got": "int"}),
     Spec("source_finished", "info", {"source": "str", "events": "int"}),
     Spec("resync_requested", "info", {"source": "str", "from_seq": "int", "reason": "str",
                                       "detail": "str"}),

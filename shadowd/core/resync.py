@@ -30,6 +30,7 @@ from shadowd.core.state import State, apply, validate, view_sources
 REASON_GAP: Final = "gap"  # the same words as ``shadowd.ingest.wire``'s REASON_*
 REASON_STARTUP: Final = "startup"
 REASON_DIGEST_MISMATCH: Final = "digest_mismatch"
+REASON_RESET: Final = "reset"  # the source numbers from an old seq again
 
 
 class SnapshotLike(Protocol):

@@ -33,6 +33,7 @@ class SourceCounters(msgspec.Struct, kw_only=True, gc=False):
     rejected: int = 0
     gaps: int = 0
     last_seen: int = 0  # highest seq seen, applied or rejected: a rejection is not a gap
+    last_ts: float = 0.0  # latest time stamped on an event taken (applied or refused)
     # The seq of the last snapshot admitted: the source's position even when the snapshot
     # changed nothing (so logged no event to carry its seq).
     resynced_to: int = 0
@@ -112,6 +113,7 @@ def admit_snapshot(
     count.rejected += len(result.rejected)
     count.resynced_to = snapshot.seq
     count.last_seen = max(count.last_seen, snapshot.seq)
+    count.last_ts = max(count.last_ts, snapshot.ts)
     return result
 
 
@@ -150,6 +152,7 @@ def admit(
         count.accepted += len(accepted)
         count.rejected += len(rejected)
         count.last_seen = max(count.last_seen, events[end - 1].seq)
+        count.last_ts = max(count.last_ts, *(e.ts for e in events[i:end]))
         i = end
     return result
 

@@ -34,7 +34,13 @@ import msgspec
 from shadowd import logs
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import AnyEvent, tag_of
-from shadowd.core.resync import REASON_DIGEST_MISMATCH, REASON_GAP, ResyncNeed, SyncSession
+from shadowd.core.resync import (
+    REASON_DIGEST_MISMATCH,
+    REASON_GAP,
+    REASON_RESET,
+    ResyncNeed,
+    SyncSession,
+)
 from shadowd.core.state import view_digest, view_sources
 from shadowd.core.sync import SourceCounters, position
 from shadowd.ingest.deadletter import DeadLetter, DeadLetterFile
@@ -111,6 +117,8 @@ class Differential:
     def _delta(self, ctx: _Context, msg: DeltaBatch) -> None:
         session = self._session(msg.source)
         last = self._position(msg.source)
+        if self._reset(ctx, msg, last):
+            return
         events, need = session.batch(last, msg.events, ctx.now)
         if events is None:
             self._counters(msg.source).held += 1
@@ -122,6 +130,22 @@ class Differential:
         if events is not None:
             self._admit(ctx, msg.source, events, ctx.raw)
         self._catch_up(ctx, msg.source)
+
+    def _reset(self, ctx: _Context, msg: DeltaBatch, last: int) -> bool:
+        """A batch wholly at or below the position but stamped later than anything the
+        source has sent: not a redelivery (that carries its old times) but a producer
+        that started numbering again. Dropping it as duplicates would keep the shadow
+        wrong: say so, and ask for a snapshot numbered on from the position."""
+        pos = self.ingest.state.sources.get(msg.source)
+        newest = max(self._counters(msg.source).last_ts, pos.ts if pos is not None else 0.0)
+        if msg.last_seq > last or max(e.ts for e in msg.events) <= newest:
+            return False
+        logs.alert(log, "sequence_reset", "warning", "source numbering went back",
+                   source=msg.source, position=last, got=msg.first_seq)
+        self._ask(ctx, self._session(msg.source).ask(
+            last, ctx.now, REASON_RESET, f"seq {msg.first_seq}-{msg.last_seq} stamped after "
+            f"seq {last}: number on from {last + 1}"))
+        return True
 
     def _snapshot(self, ctx: _Context, msg: Snapshot) -> None:
         if msg.ts > ctx.now + self._max_skew_s:

@@ -8,13 +8,21 @@ from pathlib import Path
 
 import msgspec
 import pytest
+import structlog
 
-from shadowd.core.events import DAEMON_SOURCE, AnyEvent, RouterAdded, SpikePredicted
+from shadowd.core.events import (
+    DAEMON_SOURCE,
+    AnyEvent,
+    RouterAdded,
+    RouterRemoved,
+    SpikePredicted,
+)
 from shadowd.core.state import State, fold, view_digest
 from shadowd.ingest.deadletter import DeadLetterFile, read_letters
 from shadowd.ingest.differential import Differential
 from shadowd.ingest.pipeline import Ingest
 from shadowd.ingest.wire import DeltaBatch, Digest, ResyncRequest, Snapshot, encode_message
+from tests.alerts import assert_alert
 
 
 class MemoryLog:
@@ -194,6 +202,19 @@ def test_a_time_far_in_the_future_is_refused_and_the_source_flows_on(
     stale_snapshot = Snapshot(source="agent", seq=9, ts=1e11, events=[])
     handle(sink, encode_message(stale_snapshot))
     assert sink.ingest.counters["agent"].snapshots == 0
+
+
+def test_a_producer_that_numbers_from_1_again_is_caught_and_asked_to_resync(
+        sink: Differential) -> None:
+    stamped: list[AnyEvent] = [msgspec.structs.replace(_r(s), ts=float(s)) for s in (1, 2, 3)]
+    handle(sink, encode_message(DeltaBatch(source="agent", events=stamped)))
+    assert handle(sink, encode_message(DeltaBatch(source="agent", events=stamped[:2]))) == []
+    restarted = RouterRemoved(source="agent", seq=1, ts=10.0, router="r1")
+    with structlog.testing.capture_logs() as logs:
+        (ask,) = handle(sink, encode_message(DeltaBatch(source="agent", events=[restarted])))
+    assert (ask.from_seq, ask.reason) == (4, "reset")
+    assert_alert(logs, "sequence_reset", source="agent", position=3, got=1)
+    assert "r1" in sink.ingest.state.routers  # nothing of the reset batch was taken
 
 
 def test_digests_are_still_compared_once_shadowd_logs_its_own_records(
