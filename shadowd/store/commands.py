@@ -3,8 +3,12 @@
     shadowd log inspect --state-dir DIR [--json]
     shadowd log replay  --state-dir DIR [--until SEQ] [--from-zero] [--json]
     shadowd log replay-kafka --bootstrap HOST:PORT --topic TOPIC [--until SEQ] [--json]
+    shadowd log repair  --state-dir DIR [--json]
 
-Both only read. Errors are one line on stderr and exit code 2.
+All but ``repair`` only read. ``repair`` is the way out when the daemon refuses a state
+dir whose snapshots prove events its log lost: it keeps the log as far as it is intact
+(cutting a torn tail), renames the later snapshots ``*.orphan`` and says which lsns are
+lost. Errors are one line on stderr and exit code 2.
 """
 
 from __future__ import annotations
@@ -23,6 +27,7 @@ from shadowd.core.state import State, digest
 from shadowd.store.inspection import StateDirReport, inspect_state_dir
 from shadowd.store.kafka_log import recover_from_kafka
 from shadowd.store.recovery import RecoveryReport, recover
+from shadowd.store.snapshot import ORPHAN
 
 EXIT_ERROR = 2
 
@@ -37,6 +42,10 @@ def configure(log: argparse.ArgumentParser) -> None:
     replay.add_argument("--from-zero", action="store_true",
                         help="ignore snapshots: fold the whole log from its first event")
     _common(replay, _handling(_replay))
+    repair = leaves.add_parser("repair", help="after damage the daemon refused: keep the log "
+                               "as far as it is intact, set later snapshots aside, say what "
+                               "is lost")
+    _common(repair, _handling(_repair))
     kafka = leaves.add_parser("replay-kafka", help="the state folded from a Kafka log topic")
     kafka.add_argument("--bootstrap", required=True, metavar="HOST:PORT")
     kafka.add_argument("--topic", required=True)
@@ -120,6 +129,30 @@ def _replay(args: argparse.Namespace) -> int:
                      "replayed": report.replayed, "log_end": report.log_end})
     else:
         print("\n".join(_replay_lines(state, report, summary)))
+    return 0
+
+
+def _repair(args: argparse.Namespace) -> int:
+    if not Path(args.state_dir).is_dir():
+        raise FileNotFoundError(f"no state directory {args.state_dir}")
+    state, report = recover(args.state_dir, repair=True, accept_loss=True)
+    aside = [p for p in report.skipped_snapshots if p.lsn > report.log_end]
+    proven = max((p.lsn for p in aside), default=report.log_end)
+    doc = {"kept_to_lsn": report.log_end, "digest": digest(state),
+           "torn_tail": str(report.truncation) if report.truncation else None,
+           "set_aside": [f"{p.path}{ORPHAN}" for p in aside],
+           "lost": [report.log_end + 1, proven] if proven > report.log_end else None}
+    if args.json:
+        _print_json(doc)
+        return 0
+    lines = [f"kept: the log to lsn {report.log_end} (digest {doc['digest']})"]
+    if report.truncation is not None:
+        lines.append(f"cut: {report.truncation}")
+    lines += [f"set aside: snapshot at lsn {p.lsn}, now {p.path}{ORPHAN}" for p in aside]
+    lines.append(f"lost: events {report.log_end + 1}..{proven} ({proven - report.log_end} "
+                 "events), which the snapshots set aside prove were durable"
+                 if proven > report.log_end else "lost: nothing a snapshot proves")
+    print("\n".join(lines))
     return 0
 
 

@@ -19,6 +19,7 @@ from operator import attrgetter
 from pathlib import Path
 from typing import Final, Literal, Protocol, TypeAlias
 
+from shadowd.core.errors import LogCorrupt
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, fold
 from shadowd.store.log import EventLog, Truncation
@@ -72,20 +73,50 @@ class RecoveryReport:
         return found
 
 
+class LogLost(LogCorrupt):
+    """Snapshots prove events the log no longer holds: not a torn write but lost history.
+    ``log_end`` is where the log ends, ``proven`` the newest snapshot's lsn."""
+
+    def __init__(self, message: str, *, log_end: int, proven: int) -> None:
+        super().__init__(message)
+        self.log_end, self.proven = log_end, proven
+
+
 def recover(state_dir: str | Path, until: int | None = None, *,
             repair: bool = False, use_snapshots: bool = True,
-            follower: Follower | None = None) -> tuple[State, RecoveryReport]:
+            follower: Follower | None = None, accept_loss: bool = False,
+            ) -> tuple[State, RecoveryReport]:
     """The state as of lsn ``until`` (default: the end of the log).
 
-    Read-only unless ``repair``: then a torn log tail is cut off and snapshots past the
-    end of the log are set aside, as the daemon must before it appends again. Without
+    Read-only unless ``repair``: then a torn log tail is cut off, as the daemon must before
+    it appends again. A torn tail is the last write cut short: a snapshot past the end of
+    the log proves more was lost than that, and ``repair`` then refuses (``LogLost``),
+    changing nothing, unless ``accept_loss`` (``shadowd log repair``): the log is kept as
+    far as it is intact and the later snapshots are set aside (``*.orphan``). Without
     ``use_snapshots`` the whole log is folded from the first event (a cross-check).
     """
     root = Path(state_dir)
     snapshots = SnapshotStore(root / SNAPSHOT_DIR)
+    if repair and not accept_loss:
+        _refuse_lost_history(root, snapshots)
     with EventLog.open(root / LOG_DIR, readonly=not repair) as log:
         orphans = snapshots.beyond(log.last_lsn, set_aside=repair) if until is None else []
         return _replay(log, snapshots if use_snapshots else None, until, orphans, follower)
+
+
+def _refuse_lost_history(root: Path, snapshots: SnapshotStore) -> None:
+    with EventLog.open(root / LOG_DIR, readonly=True) as log:
+        end = log.last_lsn
+    beyond = snapshots.beyond(end)
+    if not beyond:
+        return
+    newest = max(p.lsn for p in beyond)
+    raise LogLost(
+        f"{root}: the log ends at lsn {end}, but {len(beyond)} snapshot(s) hold up to lsn "
+        f"{newest}: events {end + 1}..{newest} were durable and are gone from the log (a "
+        f"segment cut short or lost, not a torn write). Nothing was changed. `shadowd log "
+        f"repair --state-dir {root}` keeps the log to lsn {end}, sets the later snapshots "
+        "aside and says what is lost", log_end=end, proven=newest)
 
 
 def _replay(log: EventLog, snapshots: SnapshotStore | None, until: int | None,

@@ -54,6 +54,7 @@ class SnapshotFile:
 class SnapshotProblem:
     path: Path
     reason: str
+    lsn: int = 0  # the snapshot's, where known
 
     def __str__(self) -> str:
         return f"skipped snapshot: {self.reason}"
@@ -159,7 +160,8 @@ class SnapshotStore:
         for file in self.files():
             if file.lsn > lsn:
                 problems.append(SnapshotProblem(file.path, f"{file.path}: lsn {file.lsn} is "
-                                                f"past the end of the log (lsn {lsn})"))
+                                                f"past the end of the log (lsn {lsn})",
+                                                file.lsn))
                 if set_aside:
                     file.path.rename(file.path.with_suffix(ORPHAN))
         if set_aside:

@@ -7,7 +7,9 @@ trace itself and compares digests at any cut.
 
 from __future__ import annotations
 
+import json
 import signal
+import subprocess
 from collections.abc import Callable
 from itertools import islice
 from pathlib import Path
@@ -15,7 +17,8 @@ from pathlib import Path
 import pytest
 
 from shadowd.config import ReplaySourceConfig
-from shadowd.control.protocol import StatusReply
+from shadowd.control.client import call_sync
+from shadowd.control.protocol import SnapshotRequest, StatusReply
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, digest, fold
 from shadowd.ingest.builtin import builtin_batches, trace_spec
@@ -144,3 +147,35 @@ def test_sigterm_drains_and_exits_zero(daemons: Callable[..., Daemon], tmp_path:
     stopped = [r for r in d.log_records() if r.get("event") == "shadowd stopped"]
     assert stopped
     assert stopped[-1]["seq"] == stopped[-1]["durable_seq"]
+
+
+def test_a_log_cut_short_under_a_later_snapshot_refuses_to_start_and_repair_says_why(
+    daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    d = daemons(write_config(tmp_path, days=1, snapshot_every=1_000_000))
+    d.start().wait_ready()
+    d.wait_seq(50_000)
+    snapshot = call_sync(SnapshotRequest(), path=d.socket)  # proves lsn <= this is durable
+    d.stop()
+    segment = sorted((d.state_dir / "log").glob("*.seg"))[-1]
+    data = segment.read_bytes()
+    segment.write_bytes(data[: len(data) // 2])  # half the newest segment gone
+
+    refused = subprocess.run(d.command(), capture_output=True, text=True, timeout=120,
+                             check=False)
+    assert refused.returncode == 2
+    assert f"snapshot(s) hold up to lsn {snapshot.lsn}" in refused.stderr
+    assert "were durable and are gone from the log" in refused.stderr
+    assert "Traceback" not in refused.stderr
+    assert segment.stat().st_size == len(data) // 2  # nothing was changed
+
+    repair = d.cli("log", "repair", "--state-dir", str(d.state_dir))
+    assert repair.returncode == 0, repair.stderr
+    kept = int(repair.stdout.split("kept: the log to lsn ")[1].split()[0])
+    assert f"lost: events {kept + 1}..{snapshot.lsn}" in repair.stdout
+    d.start()
+    assert d.wait_ready().seq >= kept  # it starts again, from what the log proves
+    d.stop()
+    from_zero = d.cli("log", "replay", "--state-dir", str(d.state_dir), "--until", str(kept),
+                      "--from-zero", "--json")
+    assert d.replay_json(until=kept)["digest"] == json.loads(from_zero.stdout)["digest"]

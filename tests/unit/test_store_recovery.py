@@ -12,7 +12,7 @@ from shadowd.core.errors import LogCorrupt
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, digest, fold
 from shadowd.store.log import EventLog
-from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, recover
+from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, LogLost, recover
 from shadowd.store.snapshot import SnapshotStore, snapshot_name
 from shadowd.store.testing import FakeFsync, ring, telemetry
 
@@ -119,10 +119,34 @@ def test_a_torn_tail_is_reported_and_cut_only_when_repairing(tmp_path: Path) -> 
     assert recover(tmp_path)[1].problems() == []
 
 
-def test_snapshots_past_the_end_of_the_log_are_set_aside(tmp_path: Path) -> None:
+def test_snapshots_past_the_end_of_the_log_refuse_the_daemon_and_change_nothing(
+        tmp_path: Path) -> None:
     _build(tmp_path, EVENTS[:100], snapshot_at=(50,))
     SnapshotStore(tmp_path / SNAPSHOT_DIR).save(fold(EVENTS[:250]))  # the log lost 101..250
-    state, report = recover(tmp_path, repair=True)
+    before = sorted(p.name for p in (tmp_path / SNAPSHOT_DIR).iterdir())
+    with pytest.raises(LogLost) as caught:
+        recover(tmp_path, repair=True)
+    assert (caught.value.log_end, caught.value.proven) == (100, 250)
+    assert "events 101..250 were durable and are gone from the log" in str(caught.value)
+    assert "shadowd log repair --state-dir" in str(caught.value)
+    assert sorted(p.name for p in (tmp_path / SNAPSHOT_DIR).iterdir()) == before
+
+
+def test_a_torn_tail_under_a_later_snapshot_is_no_torn_write(tmp_path: Path) -> None:
+    _build(tmp_path, EVENTS[:100], snapshot_at=(50,))
+    last_segment = sorted((tmp_path / LOG_DIR).glob("*.seg"))[-1]
+    torn = last_segment.read_bytes()[:-3]
+    last_segment.write_bytes(torn)
+    SnapshotStore(tmp_path / SNAPSHOT_DIR).save(fold(EVENTS[:100]))  # proved durable
+    with pytest.raises(LogLost):
+        recover(tmp_path, repair=True)
+    assert last_segment.read_bytes() == torn  # not cut
+
+
+def test_accepting_the_loss_sets_later_snapshots_aside(tmp_path: Path) -> None:
+    _build(tmp_path, EVENTS[:100], snapshot_at=(50,))
+    SnapshotStore(tmp_path / SNAPSHOT_DIR).save(fold(EVENTS[:250]))  # the log lost 101..250
+    state, report = recover(tmp_path, repair=True, accept_loss=True)
     assert state.lsn == 100
     assert report.snapshot_lsn == 50
     assert [p.kind for p in report.problems()] == ["snapshot_skipped"]
@@ -183,7 +207,7 @@ def test_sidecars_past_the_end_of_the_log_are_set_aside_with_their_snapshots(
     store = SnapshotStore(tmp_path / SNAPSHOT_DIR)
     store.save(fold(EVENTS[:50]), sidecars={"predict": b"kept"})
     store.save(fold(EVENTS[:250]), sidecars={"predict": b"lost"})  # the log lost 101..250
-    recover(tmp_path, repair=True)
+    recover(tmp_path, repair=True, accept_loss=True)
     assert [f.lsn for f in store.sidecars()] == [50]
     assert store.sidecar(50, "predict") == b"kept"
     assert (tmp_path / SNAPSHOT_DIR / f"{250:020d}.predict.orphan").read_bytes()
