@@ -5,6 +5,9 @@ the README's own ACL) carries the collector's telemetry and nobody else's."""
 from __future__ import annotations
 
 import asyncio
+import json
+import os
+import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
@@ -139,3 +142,49 @@ def test_a_feed_whose_password_file_is_missing_does_not_start(
     d = daemons(cfg).start()
     assert d.wait() != 0
     assert f"cannot read password_file {tmp_path / 'nope'}" in d.log_text()
+
+
+@pytest.fixture
+def small_disk(tmp_path: Path) -> Iterator[Path]:
+    """A 4 MiB tmpfs of the test's own, unmounted afterwards."""
+    mount = tmp_path / "small"
+    mount.mkdir()
+    subprocess.run(["mount", "-t", "tmpfs", "-o", "size=4m", "tmpfs", str(mount)], check=True)
+    try:
+        yield mount
+    finally:
+        subprocess.run(["umount", "-l", str(mount)], check=False)
+
+
+async def test_dead_letters_on_a_full_disk_cost_letters_never_the_daemon(
+        mosquitto: Mosquitto, daemons: Callable[..., Daemon], tmp_path: Path,
+        small_disk: Path) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    cfg = config(tmp_path, mosquitto, prefix)
+    d = daemons(cfg)
+    d.state_dir = small_disk / "state"
+    await start(d)
+    telemetry = f"{prefix}/telemetry/edge1"
+    filler = small_disk / "filler"
+    free = os.statvfs(small_disk)
+    filler.write_bytes(b"\0" * (free.f_bavail * free.f_frsize - 40_000))  # ~40 kB left
+    junk = bytes(range(256)) * 8192  # 2 MiB a message, as the adversary sent
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, timeout=10.0) as client:
+        for _ in range(16):
+            await client.publish(telemetry, b"\xc1" + junk, qos=1)
+        await asyncio.to_thread(poll, "the disk_full alert", lambda: True if any(
+            r.get("kind") == "disk_full" for r in d.log_records()) else None)
+        assert d.status().uptime_s > 0  # alive and answering
+        filler.unlink()  # space returns
+        await client.publish(telemetry, b"\xc1" + junk, qos=1)
+        await asyncio.to_thread(poll, "letters written again", lambda: True if any(
+            r.get("event") == "dead letters written again" for r in d.log_records()) else None)
+        await client.publish(telemetry, encode_message(DeltaBatch(
+            source="edge1", events=[router("edge1", 1, "r1")])), qos=1)
+        assert await asyncio.to_thread(poll, "the router", lambda: routers_of(d)) == ["r1"]
+    assert d.stop() == 0
+    dead = small_disk / "state" / "deadletter.jsonl"
+    assert dead.stat().st_size < 200_000  # heads of messages, not 34 MiB of them
+    from_zero = d.cli("log", "replay", "--state-dir", str(d.state_dir), "--from-zero",
+                      "--json")
+    assert json.loads(from_zero.stdout)["digest"] == d.replay_json()["digest"]
