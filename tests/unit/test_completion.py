@@ -58,7 +58,8 @@ def test_bash_completes_shadowctl(words: tuple[str, ...], expected: list[str]) -
 
 def test_bash_completes_shadowd() -> None:
     assert _bash_complete("shadowd", "lo") == ["log"]
-    assert set(_bash_complete("shadowd", "log", "")) == {"inspect", "replay", "replay-kafka"}
+    assert set(_bash_complete("shadowd", "log", "")) == {"inspect", "replay", "repair",
+                                                          "replay-kafka"}
     assert "--config" in _bash_complete("shadowd", "run", "--")
 
 

@@ -21,6 +21,7 @@ from shadowd.ingest.builtin import builtin_batches, trace_spec
 from shadowd.ingest.deadletter import DeadLetterFile
 from shadowd.ingest.differential import Differential
 from shadowd.ingest.pipeline import Ingest
+from shadowd.ingest.trace import TRACE_EPOCH
 from shadowd.ingest.wire import (
     DeltaBatch,
     Format,
@@ -64,7 +65,7 @@ def _decodes_elsewhere(data: bytes) -> bool:
 def test_malformed_messages_are_dead_letters_and_the_valid_feed_applies(tmp_path: Path) -> None:
     expected, feed = _valid_feed()
     log = MemoryLog()
-    clock = itertools.count(0.0, 0.001)
+    clock = itertools.count(TRACE_EPOCH + 30 * 86_400.0, 0.001)  # after the trace's times
     sink = Differential(Ingest(State(), log, max_in_flight=10**9),
                         DeadLetterFile(tmp_path / "dead.jsonl"), clock=lambda: next(clock))
     rng = random.Random(11)
