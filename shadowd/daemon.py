@@ -226,7 +226,11 @@ class Daemon:
         while True:
             await self._snapshot_due.wait()
             self._snapshot_due.clear()
-            await self.snapshot()
+            try:
+                await self.snapshot()
+            except OSError as err:  # a full disk: the log still holds everything; try later
+                logs.alert(log, "disk_full", "critical", "a snapshot cannot be written",
+                           path=str(self.snapshots.directory), error=str(err))
 
     async def snapshot(self) -> tuple[int, Path]:
         """Write a snapshot of the state as it is now, once everything in it is durable."""

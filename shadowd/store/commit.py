@@ -8,20 +8,31 @@ and resolve every ``append()`` that the fsync covered, in lsn order.
 
 Cancelling ``run()`` lets an in-flight write finish, commits whatever is queued, then
 re-raises. Cancelling an ``append()`` does not withdraw its events: they are committed.
+
+A full disk (ENOSPC, EDQUOT on write) is waited out, not fatal: the log undoes the partial
+write, the batch goes back to the head of the queue, one ``disk_full`` alert is raised,
+and the write is tried again every ``retry_s`` until it succeeds. Nothing new is durable
+meanwhile, so nothing new is acknowledged (feeds hold their offsets and acks, and pause
+once ingest is congested), while everything already durable stays so and reads go on.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import heapq
 from collections import deque
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Final, TypeAlias
 
+from shadowd import logs
 from shadowd.core.events import AnyEvent
 from shadowd.store.log import EventLog
+
+log = logs.get_logger()
+NO_SPACE: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
 
 OnDurable: TypeAlias = Callable[[list[AnyEvent], int], None]
 
@@ -39,8 +50,10 @@ class _Append:
 class GroupCommitter:
     def __init__(self, log: EventLog, *, window_s: float = DEFAULT_WINDOW_S,
                  max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS,
-                 on_durable: OnDurable | None = None) -> None:
+                 on_durable: OnDurable | None = None, retry_s: float = 1.0) -> None:
         self._log = log
+        self._retry_s = retry_s
+        self.stalled: OSError | None = None  # the disk is full: writes wait
         self._window = window_s
         self._max_batch = max_batch_events
         self._on_durable = on_durable
@@ -89,9 +102,11 @@ class GroupCommitter:
             while True:
                 await self._batch_ready()
                 await self._commit(self._take())
+                if self.stalled is not None:
+                    await asyncio.sleep(self._retry_s)
         except asyncio.CancelledError:
-            while self._queue:
-                await self._commit(self._take())
+            while self._queue:  # one last try each: a disk still full fails them
+                await self._commit(self._take(), last_try=True)
             raise
         finally:
             self._stopped = True
@@ -122,7 +137,7 @@ class GroupCommitter:
         self._queued_events -= size
         return batch
 
-    async def _commit(self, batch: list[_Append]) -> None:
+    async def _commit(self, batch: list[_Append], *, last_try: bool = False) -> None:
         events = [event for append in batch for event in append.events]
         loop = asyncio.get_running_loop()
         writing = loop.run_in_executor(None, self._write_durably, events)
@@ -132,10 +147,31 @@ class GroupCommitter:
             except asyncio.CancelledError:
                 self._deliver(batch, events, await writing)
                 raise
+            except OSError as err:
+                if err.errno not in NO_SPACE or last_try:
+                    raise
+                self._stall(batch, err)
+                return
+            self._resume()
             self._deliver(batch, events, last_lsn)
         except BaseException as err:
             self._fail(batch, err)
             raise
+
+    def _stall(self, batch: list[_Append], err: OSError) -> None:
+        """Put ``batch`` back at the head of the queue, to be tried again after a while."""
+        self._queue.extendleft(reversed(batch))
+        self._queued_events += sum(len(append.events) for append in batch)
+        if self.stalled is None:
+            logs.alert(log, "disk_full", "critical", "the event log cannot be written",
+                       path=str(self._log.directory), error=str(err))
+        self.stalled = err
+
+    def _resume(self) -> None:
+        if self.stalled is not None:
+            self.stalled = None
+            log.info("the event log is written again", path=str(self._log.directory),
+                     lsn=self._log.last_lsn)
 
     def _write_durably(self, events: list[AnyEvent]) -> int:
         last_lsn = self._log.write(events)

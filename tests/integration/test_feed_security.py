@@ -188,3 +188,33 @@ async def test_dead_letters_on_a_full_disk_cost_letters_never_the_daemon(
     from_zero = d.cli("log", "replay", "--state-dir", str(d.state_dir), "--from-zero",
                       "--json")
     assert json.loads(from_zero.stdout)["digest"] == d.replay_json()["digest"]
+
+
+async def test_a_full_disk_holds_the_log_and_loses_nothing_when_space_returns(
+        mosquitto: Mosquitto, daemons: Callable[..., Daemon], tmp_path: Path,
+        small_disk: Path) -> None:
+    prefix = f"t{uuid.uuid4().hex[:8]}"
+    d = daemons(config(tmp_path, mosquitto, prefix))
+    d.state_dir = small_disk / "state"
+    await start(d)
+    filler = small_disk / "filler"
+    free = os.statvfs(small_disk)
+    filler.write_bytes(b"\0" * (free.f_bavail * free.f_frsize))  # not a block left
+    async with aiomqtt.Client(mosquitto.host, mosquitto.port, timeout=10.0) as client:
+        await client.publish(f"{prefix}/telemetry/edge1", encode_message(DeltaBatch(
+            source="edge1", events=[router("edge1", s, f"r{s}") for s in range(1, 201)])),
+            qos=1)
+        await asyncio.to_thread(poll, "the disk_full alert", lambda: True if any(
+            r.get("kind") == "disk_full" for r in d.log_records()) else None)
+        status = d.status()  # alive, answering, and honest about what is durable
+        assert status.durable_seq < 200
+        filler.unlink()  # space returns
+        assert (await asyncio.to_thread(d.wait_seq, 200)).seq == 200
+        await asyncio.to_thread(poll, "durable again", lambda: True if (
+            d.status().durable_seq >= 200) else None)
+    assert d.stop() == 0
+    from_zero = d.cli("log", "replay", "--state-dir", str(d.state_dir), "--from-zero",
+                      "--json")
+    replayed = json.loads(from_zero.stdout)
+    assert replayed["routers"] == 200
+    assert replayed["digest"] == d.replay_json()["digest"]

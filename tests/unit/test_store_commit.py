@@ -1,15 +1,18 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator
+import errno
+from collections.abc import AsyncIterator, Iterator, Sequence
 from pathlib import Path
 
 import pytest
+import structlog
 
 from shadowd.core.events import AnyEvent
 from shadowd.store.commit import GroupCommitter
 from shadowd.store.log import EventLog, LogUnavailable
 from shadowd.store.testing import FakeFsync, ring, telemetry
+from tests.alerts import assert_alert
 
 EVENTS = ring(4) + telemetry(500, 4)
 
@@ -203,3 +206,46 @@ async def test_enqueued_events_commit_in_order_without_a_waiter(
     assert committer.durable_lsn == 40
     assert durable.lsns == [1, 40]
     assert _read(log) == durable.events == EVENTS[:40]
+
+
+class FullDisk:
+    """The log's ``write`` while the disk is full: ENOSPC, as the kernel says it."""
+
+    def __init__(self, log: EventLog) -> None:
+        self.full = True
+        self.refused = 0
+        self._write = log.write
+
+    def __call__(self, events: Sequence[AnyEvent]) -> int:
+        if self.full:
+            self.refused += 1
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return self._write(events)
+
+
+async def test_a_full_disk_holds_appends_until_space_returns(log: EventLog) -> None:
+    durable = Durable()
+    committer = GroupCommitter(log, window_s=0.001, on_durable=durable, retry_s=0.01)
+    disk = FullDisk(log)
+    log.write = disk  # type: ignore[method-assign]  # the kernel's answer, faked
+    with structlog.testing.capture_logs() as logs:
+        async with asyncio.TaskGroup() as tg:
+            task = tg.create_task(committer.run(), name="log.commit")
+            first = tg.create_task(committer.append(EVENTS[:10]))
+            second = tg.create_task(committer.append(EVENTS[10:20]))
+            for _ in range(10_000):  # loop turns until it has tried and waited a few times
+                if disk.refused >= 3:
+                    break
+                await asyncio.sleep(0)
+            assert committer.stalled is not None
+            assert not first.done()
+            assert not second.done()
+            assert committer.durable_lsn == 0  # nothing is said durable that is not
+            disk.full = False  # space returns
+            assert (await first, await second) == (10, 20)
+            task.cancel()
+    assert _read(log) == EVENTS[:20]
+    assert durable.events == EVENTS[:20]
+    assert committer.stalled is None
+    assert_alert(logs, "disk_full", path=str(log.directory))
+    assert len([e for e in logs if e.get("kind") == "disk_full"]) == 1
