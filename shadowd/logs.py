@@ -7,13 +7,17 @@ route on those three fields.
 
 from __future__ import annotations
 
+import io
 import logging
 import math
+import os
+import re
+import shutil
 import sys
 import time
 from collections import Counter
 from collections.abc import Callable
-from typing import Any, TextIO
+from typing import Any, Final, TextIO
 
 import structlog
 
@@ -33,10 +37,11 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     """Set up structlog once for the process (the daemon, the CLIs, the tests)."""
     out = stream if stream is not None else sys.stderr
     console = fmt == "console" or (fmt == "auto" and out.isatty())
-    renderer: Any = (
-        structlog.dev.ConsoleRenderer(colors=out.isatty())
+    renderer: list[Any] = (
+        [_brief, structlog.dev.ConsoleRenderer(colors=out.isatty()),
+         _Fit(out) if out.isatty() else _as_is]
         if console
-        else structlog.processors.JSONRenderer()
+        else [structlog.processors.JSONRenderer()]  # the JSON log keeps every detail
     )
     structlog.configure(
         processors=[
@@ -45,12 +50,51 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             structlog.processors.StackInfoRenderer(),
             structlog.processors.format_exc_info,
-            renderer,
+            *renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(_LEVELS[level]),
         logger_factory=structlog.PrintLoggerFactory(file=out),
         cache_logger_on_first_use=False,
     )
+
+
+_ANSI: Final = re.compile(r"\x1b\[[0-9;]*m")
+BRIEF_ITEMS: Final = 3  # a console line shows this many of a list, then "+N more"
+
+
+def _brief(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
+    """For people at a console: long lists as their first few and a count."""
+    for key, value in event.items():
+        if isinstance(value, list | tuple) and len(value) > BRIEF_ITEMS:
+            event[key] = [*value[:BRIEF_ITEMS], f"+{len(value) - BRIEF_ITEMS} more"]
+    return event
+
+
+def _as_is(logger: Any, method: str, line: str) -> str:
+    return line
+
+
+class _Fit:
+    """Each rendered line cut to the terminal's width (an exception's lines too), so that
+    progress lines never wrap; the JSON log, for machines, is never cut."""
+
+    def __init__(self, out: TextIO) -> None:
+        self._out = out
+
+    def __call__(self, logger: Any, method: str, line: str) -> str:
+        try:
+            width = os.get_terminal_size(self._out.fileno()).columns
+        except (OSError, ValueError, io.UnsupportedOperation):
+            width = shutil.get_terminal_size().columns
+        return "\n".join(_cut(part, width) for part in line.split("\n"))
+
+
+def _cut(line: str, width: int) -> str:
+    """``line`` in at most ``width`` visible columns (colour codes do not count)."""
+    visible = _ANSI.sub("", line)
+    if len(visible) <= width:
+        return line
+    return visible[: max(width - 1, 1)] + "…" + ("\x1b[0m" if visible != line else "")
 
 
 def get_logger(**context: Any) -> Any:
