@@ -344,12 +344,15 @@ class Kafka(Broker):
     def prepare(self) -> None:
         if not any(self.jars.glob("kafka_2.13-*.jar")):
             raise BrokerFailed(f"no Kafka jars in {self.jars}: run `make kafka`")
-        self.config.write_text(KAFKA_PROPERTIES.format(
-            host=self.host, port=self.port, controller_port=self.controller_port,
-            log_dirs=self.data))
+        self.config.write_text(self.properties())
         self.log4j.write_text(LOG4J_PROPERTIES)
         self.cluster_id = _kafka_cluster_id()
         self._format_storage()
+
+    def properties(self) -> str:
+        return KAFKA_PROPERTIES.format(host=self.host, port=self.port,
+                                       controller_port=self.controller_port,
+                                       log_dirs=self.data)
 
     def _java(self, main: str, *args: str) -> list[str]:
         return ["java", *self.jvm_options, f"-Dlog4j.configuration=file:{self.log4j}",
@@ -370,6 +373,47 @@ class Kafka(Broker):
     async def probe(self) -> bool:
         """Ready when the broker lists itself in metadata: registered and unfenced."""
         admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+        try:
+            await admin.start()
+            cluster = await admin.describe_cluster()
+        except (KafkaError, OSError):
+            return False
+        finally:
+            await admin.close()
+        return any(b["node_id"] == 1 for b in cluster["brokers"])
+
+
+class SaslKafka(Kafka):
+    """The same node with one SASL_PLAINTEXT listener (mechanism PLAIN) and a user per
+    entry of ``users``; ``admin`` is the broker's own, for talking to itself."""
+
+    name = "kafka-sasl"
+
+    def __init__(self, directory: Path, jars: Path, users: dict[str, str]) -> None:
+        super().__init__(directory, jars)
+        self.users = {"admin": "admin-secret", **users}
+
+    def properties(self) -> str:
+        accounts = " ".join(f'user_{u}="{p}"' for u, p in self.users.items())
+        text = super().properties().replace("=PLAINTEXT://", "=SASL_PLAINTEXT://")
+        text = text.replace("map=PLAINTEXT:PLAINTEXT,", "map=SASL_PLAINTEXT:SASL_PLAINTEXT,")
+        text = text.replace("inter.broker.listener.name=PLAINTEXT",
+                            "inter.broker.listener.name=SASL_PLAINTEXT")
+        return text + (
+            "sasl.enabled.mechanisms=PLAIN\n"
+            "sasl.mechanism.inter.broker.protocol=PLAIN\n"
+            "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+            "org.apache.kafka.common.security.plain.PlainLoginModule required "
+            f'username="admin" password="admin-secret" {accounts};\n')
+
+    def client_options(self, user: str = "admin", password: str | None = None) -> dict[str, Any]:
+        return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
+                "sasl_plain_username": user,
+                "sasl_plain_password": self.users[user] if password is None else password}
+
+    async def probe(self) -> bool:
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000,
+                                    **self.client_options())
         try:
             await admin.start()
             cluster = await admin.describe_cluster()

@@ -16,13 +16,15 @@ from pathlib import Path
 import aiomqtt
 import msgspec
 import pytest
+from aiokafka import AIOKafkaProducer
+from aiokafka.errors import KafkaError
 
 from shadowd.core.events import DAEMON_SOURCE, PolicyProposed, RouterAdded
 from shadowd.ingest.wire import DeltaBatch, Snapshot, encode_message
-from tests.brokers import LockedMosquitto, Mosquitto, running
+from tests.brokers import LockedMosquitto, Mosquitto, SaslKafka, kafka_jars, running
 from tests.integration.harness import Daemon, poll, shadowctl_json
 from tests.integration.test_ingest_mqtt import config, start
-from tests.integration.test_ingest_producer import daemon_config
+from tests.integration.test_ingest_producer import daemon_config, wait_feed_connected
 
 pytestmark = pytest.mark.integration
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -218,3 +220,58 @@ async def test_a_full_disk_holds_the_log_and_loses_nothing_when_space_returns(
     replayed = json.loads(from_zero.stdout)
     assert replayed["routers"] == 200
     assert replayed["digest"] == d.replay_json()["digest"]
+
+
+@pytest.fixture
+def sasl_kafka() -> Iterator[SaslKafka]:
+    broker = SaslKafka(Path(tempfile.mkdtemp(prefix="shadowd-kafka-sasl-")), kafka_jars(),
+                       {"shadowd": "s3cret-d", "edge1": "s3cret-1"})
+    with running(broker):
+        yield broker
+
+
+SASL_SOURCE = """
+[[sources]]
+kind = "kafka"
+name = "kafka"
+bootstrap = "{bootstrap}"
+group_id = "shadowd-sasl"
+topics = ["telemetry"]
+control_topic = "control"
+deadletter_topic = ""
+username = "shadowd"
+password_file = "{password_file}"
+sasl_mechanism = "PLAIN"
+sources = ["edge1"]
+reconnect_initial_s = 0.1
+reconnect_max_s = 1.0
+"""
+
+
+async def test_a_kafka_feed_speaks_sasl_to_a_broker_that_wants_it(
+        sasl_kafka: SaslKafka, daemons: Callable[..., Daemon], tmp_path: Path) -> None:
+    secret = tmp_path / "kafka.password"
+    secret.write_text("s3cret-d\n")
+    d = await start_kafka(daemons(daemon_config(tmp_path, SASL_SOURCE.format(
+        bootstrap=sasl_kafka.bootstrap, password_file=secret))))
+    producer = AIOKafkaProducer(bootstrap_servers=sasl_kafka.bootstrap, acks="all",
+                                **sasl_kafka.client_options("edge1"))
+    await producer.start()
+    try:
+        await producer.send_and_wait("telemetry", encode_message(DeltaBatch(
+            source="edge1", events=[router("edge1", 1, "r1")])), key=b"edge1")
+    finally:
+        await producer.stop()
+    assert await asyncio.to_thread(poll, "edge1's router", lambda: routers_of(d)) == ["r1"]
+    wrong = AIOKafkaProducer(bootstrap_servers=sasl_kafka.bootstrap,
+                             **sasl_kafka.client_options("edge1", password="guess"))
+    with pytest.raises(KafkaError):  # the broker wants the right password
+        await wrong.start()
+    await wrong.stop()
+
+
+async def start_kafka(d: Daemon) -> Daemon:
+    d.start()
+    await asyncio.to_thread(d.wait_ready)
+    await wait_feed_connected(d, "kafka")
+    return d
