@@ -370,9 +370,14 @@ class Kafka(Broker):
     def command(self) -> list[str]:
         return self._java("kafka.Kafka", str(self.config))
 
+    def client_options(self) -> dict[str, Any]:
+        """What a client needs besides the bootstrap address (nothing, here)."""
+        return {}
+
     async def probe(self) -> bool:
         """Ready when the broker lists itself in metadata: registered and unfenced."""
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000)
+        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000,
+                                    **self.client_options())
         try:
             await admin.start()
             cluster = await admin.describe_cluster()
@@ -410,18 +415,6 @@ class SaslKafka(Kafka):
         return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
                 "sasl_plain_username": user,
                 "sasl_plain_password": self.users[user] if password is None else password}
-
-    async def probe(self) -> bool:
-        admin = AIOKafkaAdminClient(bootstrap_servers=self.bootstrap, request_timeout_ms=3000,
-                                    **self.client_options())
-        try:
-            await admin.start()
-            cluster = await admin.describe_cluster()
-        except (KafkaError, OSError):
-            return False
-        finally:
-            await admin.close()
-        return any(b["node_id"] == 1 for b in cluster["brokers"])
 
 
 def _kafka_cluster_id() -> str:
