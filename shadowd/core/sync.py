@@ -144,7 +144,12 @@ def admit(
             result.gaps.append(Gap(source=event.source, expected=expected, got=event.seq))
             count.gaps += 1
         end = _run_end(events, i)
-        run, early = _in_time(events[i:end], not_after)
+        run = events[i:end]
+        newest = max(e.ts for e in run)
+        if newest > not_after:
+            run, early = _in_time(run, not_after)
+        else:
+            early = []
         accepted, rejected = apply_valid(state, run)
         rejected += early
         result.accepted += accepted
@@ -152,7 +157,7 @@ def admit(
         count.accepted += len(accepted)
         count.rejected += len(rejected)
         count.last_seen = max(count.last_seen, events[end - 1].seq)
-        count.last_ts = max(count.last_ts, *(e.ts for e in events[i:end]))
+        count.last_ts = max(count.last_ts, newest)
         i = end
     return result
 
@@ -160,8 +165,6 @@ def admit(
 def _in_time(events: list[AnyEvent], not_after: float) -> tuple[
         list[AnyEvent], list[tuple[AnyEvent, InvalidEvent]]]:
     """``events`` stamped up to ``not_after``, and the others refused with the reason."""
-    if not events or max(e.ts for e in events) <= not_after:
-        return events, []
     early = [(e, InvalidEvent(f"ts {e.ts:.3f} is {e.ts - not_after:.0f} s beyond the "
                               "receiving clock's allowance (max_skew_s)",
                               event_type=tag_of(e), source=e.source, seq=e.seq))

@@ -20,8 +20,8 @@ feed must send back: resync requests for the source, and dead letters. Per sourc
 
 Events and snapshots stamped more than ``max_skew_s`` after the receiving clock are
 refused (the forecaster would follow them into the future). Resync requests go back in
-the encoding of the message that caused them: a producer that
-writes JSON is answered in JSON.
+the encoding of the message that caused them: a producer that writes JSON is answered in
+JSON.
 """
 
 from __future__ import annotations
@@ -136,9 +136,11 @@ class Differential:
         source has sent: not a redelivery (that carries its old times) but a producer
         that started numbering again. Dropping it as duplicates would keep the shadow
         wrong: say so, and ask for a snapshot numbered on from the position."""
+        if msg.last_seq > last:  # the common case: new seqs, nothing to look at
+            return False
         pos = self.ingest.state.sources.get(msg.source)
         newest = max(self._counters(msg.source).last_ts, pos.ts if pos is not None else 0.0)
-        if msg.last_seq > last or max(e.ts for e in msg.events) <= newest:
+        if max(e.ts for e in msg.events) <= newest:
             return False
         logs.alert(log, "sequence_reset", "warning", "source numbering went back",
                    source=msg.source, position=last, got=msg.first_seq)
