@@ -18,6 +18,7 @@ iterating to the fixpoint (as many rounds as the longest ECMP path has hops).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Literal
 
@@ -50,6 +51,37 @@ class DemandResult:
     @property
     def lost_bps(self) -> float:
         return self.rate_bps - self.delivered_bps
+
+
+@dataclass(frozen=True, slots=True)
+class Totals:
+    """A set of demands summed up: offered and delivered bit/s, the share lost, how many
+    have no path, and the traffic-weighted mean latency of those that have one."""
+
+    offered_bps: float
+    delivered_bps: float
+    unreachable: int
+    mean_latency_ms: float
+
+    @property
+    def loss_pct(self) -> float:
+        return 100.0 * (1.0 - self.delivered_bps / self.offered_bps) \
+            if self.offered_bps > 0.0 else 0.0
+
+    @classmethod
+    def of(cls, demands: Iterable[DemandResult]) -> Totals:
+        offered = delivered = weight = weighted = 0.0
+        unreachable = 0
+        for d in demands:
+            offered += d.rate_bps
+            delivered += d.delivered_bps
+            if d.latency_ms is None:
+                unreachable += 1
+            else:
+                weight += d.rate_bps
+                weighted += d.rate_bps * d.latency_ms
+        return cls(offered_bps=offered, delivered_bps=delivered, unreachable=unreachable,
+                   mean_latency_ms=weighted / weight if weight > 0.0 else 0.0)
 
 
 def edge_loads(net: Network, load: FloatArray) -> list[EdgeLoad]:

@@ -6,7 +6,9 @@
 - ``demands_moved`` / ``newly_disconnected``: what changes for the demands between two
   settings, in the no-failure case;
 - ``predicted_utilisation``: the model's utilisation per link direction with a policy
-  applied and nothing failed, the figure production's counters are compared with.
+  applied and nothing failed, the figure production's counters are compared with;
+- ``gate_sample``: what a rollout gate would measure with some changes applied, as the
+  model predicts it (the dry run's gates: ``shadowd.tiers.monitor.ShadowMonitor``).
 
 Only ``attr == "metric"`` changes are the IGP's; ``local_pref``, ``med`` and ``prepend``
 act on BGP routes (``shadowd.policy.bgp``) and are left alone here.
@@ -26,8 +28,10 @@ from shadowd.core.state import Link, State
 from shadowd.engine.loads import Routing, route
 from shadowd.engine.metrics import MAX_METRIC
 from shadowd.engine.network import BoolArray, FloatArray, IntArray, Network, demand_matrix
+from shadowd.engine.results import Totals, demand_results
 from shadowd.engine.spf import tight_rows
 from shadowd.engine.sweep import Failure, SweepResult, single_links, single_routers, srlgs, sweep
+from shadowd.policy.conditions import Sample
 
 OSPF_MAX_METRIC: Final = 65_535
 
@@ -211,3 +215,20 @@ def predicted_utilisation(state: State, policy: PolicyProposed,
     for e in net.live_edges().tolist():
         out[(net.link_ids[e >> 1], "ba" if e & 1 else "ab")] = float(util[e])
     return out
+
+
+def gate_sample(state: State, changes: Iterable[PolicyChange], demand_scale: float) -> Sample:
+    """What a gate would measure in production with ``changes`` applied and nothing
+    failed, as the model predicts it: demands scaled by ``demand_scale`` and routed;
+    ``max_util`` the busiest link direction; ``loss_pct`` the share of all offered traffic
+    the overloaded links drop (the scenario runs' fluid model, unroutable demands lost
+    whole); ``throughput_bps`` what is delivered in all; ``latency_ms`` the
+    traffic-weighted mean one-way delay of the demands that have a path."""
+    net, demand = network_of(apply_changes(state, changes), demand_scale)
+    routing = route(net, demand)
+    totals = Totals.of(demand_results(routing))
+    live = net.live_edges()
+    return Sample(latency_ms=totals.mean_latency_ms, throughput_bps=totals.delivered_bps,
+                  loss_pct=totals.loss_pct,
+                  max_util=float((routing.load[live] / net.capacity[live]).max())
+                  if live.size else 0.0)

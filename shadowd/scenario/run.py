@@ -39,7 +39,7 @@ from shadowd.core.state import State, view_digest
 from shadowd.engine.incremental import Engine
 from shadowd.engine.metrics import MetricOptions
 from shadowd.engine.network import BoolArray, IntArray
-from shadowd.engine.results import DemandResult
+from shadowd.engine.results import DemandResult, Totals
 from shadowd.engine.spf import tight_rows
 from shadowd.scenario.library import Scenario
 from shadowd.scenario.results import (
@@ -168,20 +168,14 @@ def _sample(d: DemandResult) -> PairSample:
 
 def _summary(now: _Measure, base: _Measure, sources: IntArray, *, at_s: float, ts: float,
              what: str, events: int) -> StepSummary:
-    demands = list(now.demands.values())
-    offered = sum(d.rate_bps for d in demands)
-    delivered = sum(d.delivered_bps for d in demands)
-    reach = [d for d in demands if d.latency_ms is not None]
-    weight = sum(d.rate_bps for d in reach)
+    totals = Totals.of(now.demands.values())
     return StepSummary(
         at_s=at_s, ts=ts + at_s, label=what, events=events,
         worst_link=now.links[0] if now.links else None,
         overloaded=[x for x in now.links if x.utilization > 1.0],
-        offered_bps=offered, delivered_bps=delivered,
-        loss_pct=100.0 * (1.0 - delivered / offered) if offered > 0.0 else 0.0,
-        unreachable=len(demands) - len(reach),
-        mean_latency_ms=sum(d.rate_bps * (d.latency_ms or 0.0) for d in reach) / weight
-        if weight > 0.0 else 0.0,
+        offered_bps=totals.offered_bps, delivered_bps=totals.delivered_bps,
+        loss_pct=totals.loss_pct, unreachable=totals.unreachable,
+        mean_latency_ms=totals.mean_latency_ms,
         routes_changed=_routes_changed(now, base, sources),
     )
 
