@@ -64,7 +64,7 @@ from shadowd.store.recovery import SNAPSHOT_DIR
 from shadowd.store.snapshot import Offsets, SnapshotStore
 from shadowd.tiers.guide import Guide
 from shadowd.tiers.mirror import LabMirror, ModelView, model_view
-from shadowd.tiers.monitor import ProbeMonitor, observed_max_util
+from shadowd.tiers.monitor import Monitor, ProbeMonitor, ShadowMonitor, observed_max_util
 from shadowd.tiers.policy import Policies
 from shadowd.tiers.ports import MirrorLab, ShadowModel
 from shadowd.tiers.predict_restore import SIDECAR, WatchRecovery
@@ -89,6 +89,7 @@ class Daemon:
     ) -> None:
         self.config = config
         self._guided = guided
+        self._gate: ShadowMonitor | None = None  # the dry run's gates
         self._config_path = config_path
         self._notifier = notifier if notifier is not None else Notifier()
         self._stop = asyncio.Event()
@@ -113,7 +114,9 @@ class Daemon:
         self.predictor = self._predictor(state, watch.watch)
         self.predictor.resume()  # the spikes the log owes runs: before any new event
         self.policies = self._policies(state)
-        self.guide = Guide(state, self.policies, self._write_report) if self._guided else None
+        self.guide = Guide(state, self.policies, self._write_report,
+                           predict=self._gate.predict if self._gate else None) \
+            if self._guided else None
         self.ingest = Ingest(state, self.committer, on_accepted=self._accepted,
                              max_in_flight=2 * self.config.log.max_batch_events)
         self._last_snapshot = state.lsn
@@ -305,17 +308,22 @@ class Daemon:
     def _policies(self, state: State) -> Policies:
         c = self.config.policy
         driver: Driver
+        monitor: Monitor
         if c.driver == "frr":
             pathspaces = {r.name: r.pathspace if r.pathspace is not None else r.namespace
                           for r in c.routers}
             target: Target = AgentLinkTarget(pathspaces)
             driver = FrrDriver(target, c.igp, self.config.state_path / "rollouts")
+            if not c.probes:
+                log.info("rollout gates watch utilisation only: no [[policy.probes]] "
+                         "configured")
+            monitor = ProbeMonitor(c.probes, lambda: observed_max_util(self.ingest.state))
         else:  # links spelled by their ids: what it would do, readable without production
             dry = DryRunDriver(self.config.state_path / c.dry_run_dir, igp=c.igp)
             driver, target = dry, dry.target
-        if not c.probes:
-            log.info("rollout gates watch utilisation only: no [[policy.probes]] configured")
-        monitor = ProbeMonitor(c.probes, lambda: observed_max_util(self.ingest.state))
+            log.info("dry run: rollout gates measure what the shadow predicts for each step"
+                     + (" ([[policy.probes]] are not used)" if c.probes else ""))
+            monitor = self._gate = ShadowMonitor(lambda: self.ingest.state, dry.in_effect)
         lab = MirrorValidator(self.lab, timeout_s=self.config.lab.converge_timeout_s)
         return Policies(c, state, recorder=self.recorder, driver=driver, monitor=monitor,
                         target=lambda: target, lab=lab, running=driver.running)

@@ -66,8 +66,9 @@ class Sample(msgspec.Struct, frozen=True, kw_only=True, gc=False):
                 "loss_pct": clamp(self.loss_pct, 100.0), "max_util": clamp(self.max_util, 1e6)}
 
     def __str__(self) -> str:
-        return (f"latency {self.latency_ms:g} ms, throughput {self.throughput_bps:g} bit/s, "
-                f"loss {self.loss_pct:g}%, max util {self.max_util:g}")
+        return (f"max util {self.max_util:.0%}, loss {self.loss_pct:.2g}%, "
+                f"latency {self.latency_ms:.3g} ms, "
+                f"throughput {self.throughput_bps / 1e9:.3g} Gbit/s")
 
 
 class Condition(msgspec.Struct, frozen=True, gc=False):

@@ -21,7 +21,7 @@ import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Final, Literal, Protocol
+from typing import Final, Literal, Protocol, TypeVar
 
 import msgspec
 
@@ -188,9 +188,11 @@ class DryRunDriver:
     """Writes what it would apply or restore under ``out_dir/POLICY/`` (``NNN-ACTION
     .vtysh`` and ``.diff`` per call, numbered on from what is there), records every call
     in ``calls``, and keeps its own idea of each router's running config (``configs``,
-    empty text if not given). That idea (``out_dir/running.json``) and the configs saved
-    before a policy touched a router (``out_dir/saved/``) are written durably, so a
-    rollout recovered after a restart restores what it applied, as with FRR."""
+    empty text if not given). That idea (``out_dir/running.json``), the changes it holds
+    applied (``in_effect()``, from ``out_dir/in-effect.json``: what the dry run's gates
+    measure in the shadow) and the configs saved before a policy touched a router
+    (``out_dir/saved/``) are written durably, so a rollout recovered after a restart
+    restores what it applied, as with FRR."""
 
     name = "dry-run"
 
@@ -199,12 +201,18 @@ class DryRunDriver:
         self.out_dir = out_dir
         self.target: Target = target if target is not None else _Named()
         self.igp = igp
-        self.configs = {**(configs or {}), **_load_running(out_dir / _RUNNING)}
+        self.configs = {**(configs or {}), **_load(out_dir / _RUNNING, dict[str, str])}
+        self.applied = _load(out_dir / _IN_EFFECT, dict[str, list[PolicyChange]])
         self.calls: list[DryRunCall] = []
         self.saved = SavedConfigs(out_dir, "saved")
 
     async def running(self, router: str) -> str:
         return self.configs.get(router, "")
+
+    def in_effect(self) -> list[PolicyChange]:
+        """Every change the dry run holds applied: policy by policy, in the order they were
+        first applied, each on the routers it has reached."""
+        return [c for changes in self.applied.values() for c in changes]
 
     async def apply(self, policy: PolicyProposed, routers: Sequence[str]) -> None:
         lines, diffs = {}, {}
@@ -218,6 +226,7 @@ class DryRunDriver:
             after = with_policy(before, changes, self.target, self.igp)
             diffs[router] = unified(router, before, after, f"with-{policy.policy_id}")
             self.configs[router] = after
+        self._hold(policy, routers, add=True)
         self._record("apply", policy, routers, lines, diffs)
 
     async def restore(self, policy: PolicyProposed, routers: Sequence[str]) -> None:
@@ -230,12 +239,25 @@ class DryRunDriver:
             diffs[router] = unified(router, self.configs.get(router, ""), saved, "restored")
             self.configs[router] = saved
             self.saved.retire(policy.policy_id, router)
+        self._hold(policy, routers, add=False)
         self._record("restore", policy, routers, lines, diffs)
+
+    def _hold(self, policy: PolicyProposed, routers: Sequence[str], *, add: bool) -> None:
+        """``policy``'s changes on ``routers`` now (add) or no longer (not add) applied."""
+        touched = set(routers)
+        kept = [c for c in self.applied.get(policy.policy_id, []) if c.router not in touched]
+        if add:
+            kept += [c for c in policy.changes if c.router in touched]
+        if kept:
+            self.applied[policy.policy_id] = kept
+        else:
+            self.applied.pop(policy.policy_id, None)
 
     def _record(self, action: Literal["apply", "restore"], policy: PolicyProposed,
                 routers: Sequence[str], lines: dict[str, list[str]],
                 diffs: dict[str, str]) -> None:
         write_durably(self.out_dir / _RUNNING, msgspec.json.encode(self.configs))
+        write_durably(self.out_dir / _IN_EFFECT, msgspec.json.encode(self.applied))
         where = self.out_dir / safe_name(policy.policy_id)
         where.mkdir(parents=True, exist_ok=True)
         stem = where / f"{_next_number(where):03d}-{action}"
@@ -252,17 +274,19 @@ class DryRunDriver:
 
 
 _RUNNING: Final = "running.json"  # the dry-run driver's idea of each router's config
+_IN_EFFECT: Final = "in-effect.json"  # ... and of the policy changes it holds applied
+_T = TypeVar("_T", dict[str, str], dict[str, list[PolicyChange]])
 
 
-def _load_running(path: Path) -> dict[str, str]:
+def _load(path: Path, kind: type[_T]) -> _T:
     try:
-        return msgspec.json.decode(path.read_bytes(), type=dict[str, str])
+        return msgspec.json.decode(path.read_bytes(), type=kind)
     except FileNotFoundError:
-        return {}
+        return kind()
     except (OSError, msgspec.DecodeError) as err:
-        log.warning("dry-run running configs not read; starting from none", path=str(path),
+        log.warning("dry-run record not read; starting from none", path=str(path),
                     reason=str(err))
-        return {}
+        return kind()
 
 
 def _next_number(where: Path) -> int:

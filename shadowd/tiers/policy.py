@@ -171,8 +171,8 @@ class Policies:
         """An operator's own metric changes, assessed, validated and deployable like
         a generated proposal (and refused like one, if validation finds them wanting)."""
         c = self.config
-        top = OSPF_MAX_COST if c.igp == "ospf" else ISIS_MAX_COST
-        changes = [_own_change(state, router, link, cost, top) for router, link, cost in metrics]
+        changes = [_own_change(state, router, link, cost, self.max_cost)
+                   for router, link, cost in metrics]
         found = await asyncio.to_thread(assess_changes, state, changes,
                                         target_util=c.target_util, failure_set=c.failure_set,
                                         demand_scale=state.demand_scale)
@@ -269,8 +269,10 @@ class Policies:
             outcome = await runner.run(list(actions))
         finally:
             self.runners.pop(runner.policy.policy_id, None)
-        if outcome == "completed":
-            self._rollouts.put_nowait(lambda: self._feedback(runner.policy))
+        if outcome == "completed":  # later, and without holding up the next rollout
+            asyncio.get_running_loop().call_later(
+                self.config.feedback_after_s, self._rollouts.put_nowait,
+                lambda: self._feedback(runner.policy))
 
     async def _recover(self) -> None:
         for rollout_id, entries in sorted(self._state.open_rollouts.items()):
@@ -289,7 +291,6 @@ class Policies:
     # --- feedback ------------------------------------------------------------------------
 
     async def _feedback(self, policy: PolicyProposed) -> None:
-        await asyncio.sleep(self.config.feedback_after_s)
         state = self._state
         found = await asyncio.to_thread(feedback.compare, state, policy)
         if found is None:
@@ -308,6 +309,11 @@ class Policies:
     @property
     def driver_name(self) -> str:
         return self._driver.name
+
+    @property
+    def max_cost(self) -> int:
+        """The highest metric production's IGP takes."""
+        return OSPF_MAX_COST if self.config.igp == "ospf" else ISIS_MAX_COST
 
     def entries(self) -> list[PolicyEntry]:
         return list(self._state.policies.values())

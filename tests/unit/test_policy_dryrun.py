@@ -86,6 +86,25 @@ async def test_a_dry_run_survives_a_restart(tmp_path: Path) -> None:
     assert await DryRunDriver(tmp_path).running("r1") == RUNNING
 
 
+async def test_the_dry_run_knows_which_changes_it_holds_applied(tmp_path: Path) -> None:
+    """What its gates measure in the shadow: each policy's changes on the routers it has
+    reached, across a restart, until they are restored."""
+    r1_changes, r2_changes = list(policy().changes[:2]), list(policy().changes[2:])
+    driver = DryRunDriver(tmp_path, configs={"r1": RUNNING})
+    assert driver.in_effect() == []
+    await driver.apply(policy(), ["r1"])
+    assert driver.in_effect() == r1_changes
+    await driver.apply(policy(), ["r2", "r1"])  # r1 again: held once
+    assert driver.in_effect() == r1_changes + r2_changes
+    fresh = DryRunDriver(tmp_path)
+    assert fresh.in_effect() == r1_changes + r2_changes
+    await fresh.restore(policy(), ["r1"])
+    assert fresh.in_effect() == r2_changes
+    await fresh.restore(policy(), ["r2"])
+    assert fresh.in_effect() == []
+    assert DryRunDriver(tmp_path).in_effect() == []
+
+
 async def test_a_damaged_dry_run_record_starts_empty(tmp_path: Path) -> None:
     (tmp_path / "running.json").write_text("{not json")
     assert await DryRunDriver(tmp_path, configs={"r1": RUNNING}).running("r1") == RUNNING

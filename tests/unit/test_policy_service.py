@@ -18,7 +18,10 @@ from shadowd.core.events import AnyEvent, LinkUtilization, PolicyProposed, Scena
 from shadowd.core.state import State, apply_valid
 from shadowd.policy.bgp import BgpPolicy
 from shadowd.policy.conditions import Sample
+from shadowd.policy.drain import worst_drain
 from shadowd.policy.drivers import DryRunDriver
+from shadowd.policy.effect import gate_sample
+from shadowd.tiers.monitor import Monitor, ShadowMonitor
 from shadowd.tiers.policy import LabValidator, Policies, PolicyRefused
 from shadowd.tiers.recorder import Recorder
 from shadowd.tiers.validation import Validation
@@ -66,14 +69,17 @@ class DivergingLab:
 
 
 @asynccontextmanager
-async def service(state: State, monitor: ScriptedMonitor, out: Path,
+async def service(state: State, monitor: Monitor | None, out: Path,
                   cfg: PolicyConfig | None = None,
                   lab: LabValidator | None = None) -> AsyncIterator[Policies]:
+    """``monitor`` None: the dry run's own gates, measuring in the shadow."""
     def append(events: list[AnyEvent]) -> None:
         _, rejected = apply_valid(state, events)
         assert not rejected, rejected
 
     driver = DryRunDriver(out)
+    if monitor is None:
+        monitor = ShadowMonitor(lambda: state, driver.in_effect, round_s=0.001)
     policies = Policies(cfg or config(), state, recorder=Recorder(state, append),
                         driver=driver, monitor=monitor, target=lambda: driver.target, lab=lab,
                         running=driver.running, clock=lambda: 1_800_000_000.0)
@@ -159,6 +165,43 @@ async def test_a_lossy_gate_rolls_back_and_restores_exactly(state: State,
         assert [s.verdict for s in measured] == ["failure"]
         assert {r: driver.configs.get(r, "") for r in before} == before
         assert all(text == "" for text in driver.configs.values())
+
+
+async def test_dry_run_gates_measure_what_the_shadow_predicts_for_each_step(
+        state: State, tmp_path: Path) -> None:
+    """No production to watch: each gate is the model with the steps so far applied. A
+    good policy passes them all; the worst drain fails its first and is rolled back."""
+    async with service(state, None, tmp_path) as policies:
+        entry = await policies.propose()
+        assert entry is not None
+        good = entry.proposal
+        await policies.deploy(good.policy_id)
+        await until(lambda: policies.entry(good.policy_id).feedback is not None)
+        assert policies.entry(good.policy_id).status == "deployed"
+        measured = [s for s in policies.history(good.policy_id) if s.phase == "measured"]
+        assert [s.verdict for s in measured] == ["success"] * len(measured)
+        last = gate_sample(state, good.changes, 1.0)
+        assert measured[-1].max_util == pytest.approx(last.max_util)
+        assert measured[-1].latency_ms == pytest.approx(last.latency_ms)
+        assert measured[-1].throughput_bps == pytest.approx(last.throughput_bps)
+
+        # a drain of A at twice the traffic: A->B squeezed onto the thin A-C
+        state.demand_scale = 2.0
+        drain = worst_drain(state, max_metric=policies.max_cost, demand_scale=2.0)
+        assert drain is not None
+        bad = await policies.propose("drain", [(c.router, c.target, c.new)
+                                               for c in drain.changes])
+        assert bad is not None
+        await policies.deploy(bad.proposal.policy_id)
+        await until(lambda: policies.entry(bad.proposal.policy_id).status == "rolled_back")
+        gate = next(s for s in policies.history(bad.proposal.policy_id)
+                    if s.phase == "measured")
+        assert gate.verdict == "failure"
+        assert gate.loss_pct == pytest.approx(drain.predicted.loss_pct)
+        assert gate.loss_pct >= 2.0
+        driver = policies._driver
+        assert isinstance(driver, DryRunDriver)
+        assert driver.in_effect() == list(good.changes)  # the drain restored, the good kept
 
 
 async def test_an_inconclusive_gate_holds_until_the_operator_decides(state: State,
