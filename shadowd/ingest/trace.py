@@ -6,8 +6,13 @@ then, every ``interval_s``, sends what a production collector would: the traffic
 the link counters that result from routing that matrix, and now and then a link flap
 (down for a few intervals, then up again; the counters show the traffic moving).
 
-Link capacities: the topology has none (SNDlib as shipped by topohub), so each link gets
-the smallest standard rate that keeps its no-failure peak at or under ``peak_util``.
+Link capacities: the topology has none (SNDlib as shipped by topohub), so each link is
+sized the way operators size a backbone: the smallest standard rate (from
+``min_rate_bps``: a backbone's links are 10 Gbit/s and up) that keeps its
+weekday peak at or under ``peak_util`` with nothing failed *and* at or under
+``failure_util`` under its worst single link failure (``failure_util`` 0: the first rule
+alone). Such a network rides out any one failure at its normal peak; surges are what
+break that.
 ``demand_total_bps`` rescales the matrix first (topohub's germany50 and nobel-eu sum to a
 few Mbit/s in GEANT's units); 0 keeps it as given.
 
@@ -71,6 +76,8 @@ class TraceSpec(msgspec.Struct, frozen=True, kw_only=True):
     seed: int = 1
     flaps: int = 4
     peak_util: float = 0.45
+    failure_util: float = 0.75  # 0: size for the no-failure peak alone
+    min_rate_bps: float = 10e9  # the thinnest link
     noise: float = 0.05  # std-dev of the demands' log-noise
     start_ts: float = TRACE_EPOCH
     demand_total_bps: float = 0.0  # rescale the matrix to this sum; 0: as the topology has it
@@ -163,14 +170,30 @@ def _with_capacities(
     topology: list[AnyEvent], base: State, link_loads: LinkLoads, spec: TraceSpec
 ) -> list[AnyEvent]:
     peak = link_loads(base)  # the matrix as given is the weekday peak
+    needed = {link: max(loads) / spec.peak_util for link, loads in peak.items()}
+    if spec.failure_util > 0.0:
+        for link, load in _worst_single_failure(base, link_loads).items():
+            needed[link] = max(needed.get(link, 0.0), load / spec.failure_util)
 
     def sized(event: AnyEvent) -> AnyEvent:
         if not isinstance(event, LinkAdded):
             return event
-        needed = max(peak.get(event.link, (0.0, 0.0))) / spec.peak_util
-        return msgspec.structs.replace(event, capacity_bps=_rate_for(needed))
+        rate = _rate_for(max(needed.get(event.link, 0.0), spec.min_rate_bps))
+        return msgspec.structs.replace(event, capacity_bps=rate)
 
     return [sized(e) for e in topology]
+
+
+def _worst_single_failure(base: State, link_loads: LinkLoads) -> dict[str, float]:
+    """Each link's highest load (either direction) when any one other link is down."""
+    worst: dict[str, float] = {}
+    for failed in sorted(base.links):
+        state = base.fork()
+        state.links[failed].up = False
+        for link, loads in link_loads(state).items():
+            if link != failed:
+                worst[link] = max(worst.get(link, 0.0), *loads)
+    return worst
 
 
 def _rate_for(needed_bps: float) -> float:

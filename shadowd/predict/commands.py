@@ -1,7 +1,8 @@
 """``shadowd backtest``: replay a telemetry trace through the forecaster and score it.
 
     shadowd backtest --trace PATH|builtin:KEY [--days N] [--seed N] [--surges-per-week N]
-                     [--demand-total-bps BPS] [--peak-util U] [--lead-s 900] [--horizon-s 1800]
+                     [--demand-total-bps BPS] [--peak-util U] [--failure-util U]
+                     [--min-rate-bps BPS] [--lead-s 900] [--horizon-s 1800]
                      [--threshold 0.8] [--warmup-s 259200] [--tolerance-s 1800] [--json]
 
 A trace file is replayed as recorded; its ground truth is the spike episodes in its own
@@ -43,6 +44,11 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--peak-util", type=float, default=TraceSpec().peak_util,
                    help="builtin: size capacities for this weekday-peak utilisation "
                         "(over --threshold: the diurnal peaks themselves are spikes)")
+    p.add_argument("--failure-util", type=float, default=TraceSpec().failure_util,
+                   help="builtin: ... and for this one under any single link failure "
+                        "(0: the no-failure peak alone)")
+    p.add_argument("--min-rate-bps", type=float, default=TraceSpec().min_rate_bps,
+                   help="builtin: the thinnest link's rate")
     p.add_argument("--lead-s", type=float, default=900.0,
                    help="how long before a spike it must be predicted (default 900)")
     p.add_argument("--horizon-s", type=float, default=1800.0,
@@ -76,7 +82,8 @@ def _trace(args: argparse.Namespace, config: BacktestConfig
     key = args.trace.removeprefix(BUILTIN)
     spec = TraceSpec(topology=ALIASES.get(key, key), days=args.days, seed=args.seed,
                      surges_per_week=args.surges_per_week,
-                     demand_total_bps=args.demand_total_bps, peak_util=args.peak_util)
+                     demand_total_bps=args.demand_total_bps, peak_util=args.peak_util,
+                     failure_util=args.failure_util, min_rate_bps=args.min_rate_bps)
     topology = topohub_topology(spec.topology, source=spec.source, ts=spec.start_ts,
                                 demand_unit_bps=TRACE_DEMAND_UNIT_BPS)
     plan = surges(spec, topology, link_loads)

@@ -124,7 +124,11 @@ def test_geant_with_surges_meets_recall_and_coverage(capsys: pytest.CaptureFixtu
     The false-alarm target (<= 5%) is not met: surges that stop short of the threshold
     look exactly like those that cross it until they stop. The ramp oracle, which knows
     everything but the ramps' lengths, cannot meet it either at 90% recall; the
-    forecaster is held to within 20 points of it at the recall it reaches."""
+    forecaster is held to within 30 points of it at the recall it reaches. (On GEANT
+    sized for its no-failure peak alone, 13 surge pairs crossed and the gap was 16 points
+    (43% against 28%); sized for single failures and 10 Gbit/s and up, as operators size
+    a backbone, 8 cross and it is 30 (50% against 20%): the surges that stop short on
+    the fatter links are the ones the forecaster cannot tell from those that cross.)"""
     assert main(["backtest", "--trace", "builtin:geant", "--days", "7", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["surges"] == 14
@@ -134,18 +138,20 @@ def test_geant_with_surges_meets_recall_and_coverage(capsys: pytest.CaptureFixtu
     assert abs(doc["coverage"] - 0.95) <= 0.03
     assert doc["mape"] < 0.1
     bound = doc["bound"]
-    assert bound["crossing"] >= 10
+    assert bound["crossing"] >= 8
     assert not bound["target_pair_reachable"]
     assert bound["false_alarm_rate_at_recall_0.9"] > 0.05
-    assert doc["false_alarm_rate"] <= bound["false_alarm_rate_at_forecaster_recall"] + 0.2
+    assert doc["false_alarm_rate"] <= bound["false_alarm_rate_at_forecaster_recall"] + 0.3
 
 
 @pytest.mark.slow
 def test_diurnal_peaks_over_the_threshold_are_predicted(
         capsys: pytest.CaptureFixture[str]) -> None:
-    """No surges, capacities sized for an 85% weekday peak: the spikes are the diurnal
-    peaks themselves, the easy class; recall is asserted, false alarms only reported."""
+    """No surges, capacities sized for an 85% weekday peak (and nothing else: no failure
+    headroom, links from 1 Gbit/s): the spikes are the diurnal peaks themselves, the easy
+    class; recall is asserted, false alarms only reported."""
     assert main(["backtest", "--trace", "builtin:geant", "--peak-util", "0.85",
+                 "--failure-util", "0", "--min-rate-bps", "1e9",
                  "--surges-per-week", "0", "--json"]) == 0
     doc = json.loads(capsys.readouterr().out)
     assert doc["surges"] == 0
