@@ -14,6 +14,7 @@ import os
 import re
 import shutil
 import sys
+import textwrap
 import time
 from collections import Counter
 from collections.abc import Callable
@@ -38,9 +39,7 @@ def configure(level: str = "info", fmt: str = "auto", stream: TextIO | None = No
     out = stream if stream is not None else sys.stderr
     console = fmt == "console" or (fmt == "auto" and out.isatty())
     renderer: list[Any] = (
-        [_brief, structlog.dev.ConsoleRenderer(colors=out.isatty()),
-         _Fit(out) if out.isatty() else _as_is]
-        if console
+        [_brief, _Console(out)] if console
         else [structlog.processors.JSONRenderer()]  # the JSON log keeps every detail
     )
     structlog.configure(
@@ -70,22 +69,31 @@ def _brief(logger: Any, method: str, event: dict[str, Any]) -> dict[str, Any]:
     return event
 
 
-def _as_is(logger: Any, method: str, line: str) -> str:
-    return line
+NARRATOR: Final = "guide"  # its lines are wrapped on a terminal, never cut
 
 
-class _Fit:
-    """Each rendered line cut to the terminal's width (an exception's lines too), so that
-    progress lines never wrap; the JSON log, for machines, is never cut."""
+class _Console:
+    """The console line; on a terminal, within its width so that progress lines never
+    wrap: cut with "…" (an exception's lines too), or, for the guide's narration, wrapped
+    at spaces with the rest indented. The JSON log, for machines, is never cut."""
 
     def __init__(self, out: TextIO) -> None:
         self._out = out
+        self._render = structlog.dev.ConsoleRenderer(colors=out.isatty())
 
-    def __call__(self, logger: Any, method: str, line: str) -> str:
+    def __call__(self, logger: Any, method: str, event: dict[str, Any]) -> str:
+        narration = event.get("component") == NARRATOR
+        line: str = self._render(logger, method, event)
+        if not self._out.isatty():
+            return line
         try:
             width = os.get_terminal_size(self._out.fileno()).columns
         except (OSError, ValueError, io.UnsupportedOperation):
             width = shutil.get_terminal_size().columns
+        if narration:
+            return "\n".join(textwrap.fill(_ANSI.sub("", part), max(width, 20),
+                                            subsequent_indent="    ", break_on_hyphens=False)
+                             for part in line.split("\n"))
         return "\n".join(_cut(part, width) for part in line.split("\n"))
 
 

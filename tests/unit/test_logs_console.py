@@ -43,3 +43,19 @@ def test_the_json_log_keeps_every_change() -> None:
     logs.configure("info", "auto", stream=pipe)
     logs.get_logger().info("lab applied", lab_id="shadow", changes=CHANGES)
     assert json.loads(pipe.getvalue())["changes"] == CHANGES
+
+
+@pytest.mark.parametrize("columns", [60, 100])
+def test_the_guides_narration_is_wrapped_not_cut(monkeypatch: pytest.MonkeyPatch,
+                                                 columns: int) -> None:
+    monkeypatch.setenv("COLUMNS", str(columns))
+    screen = Terminal()
+    logs.configure("info", "auto", stream=screen)
+    text = ("[4/6 policy] policy p10 (" + ", ".join(CHANGES[:4]) + ") takes the worst case "
+            "from 96% to 74% (target 80%); confirmed in the lab")
+    logs.get_logger(component="guide").info(text)
+    lines = screen.getvalue().splitlines()
+    assert len(lines) > 1
+    assert all(len(line) <= columns for line in lines)
+    assert all(line.startswith("    ") for line in lines[1:])
+    assert " ".join(" ".join(line.split()) for line in lines).count("confirmed in the lab") == 1
