@@ -2,9 +2,11 @@
 config (`config/shadowd.toml`, the embedded GEANT default) run as `make run` runs it
 (`shadowd run --guided`), with two changes: the lab is off (the lab tier has its own tests,
 and this one should not need root), and the paths point into a temporary directory. The
-guide must narrate all five stages, write the report and a summary naming it; the report
-must render in headless Chromium with the network's map; `shadowctl status` must answer;
-SIGTERM must stop it cleanly.
+guide must narrate all six stages and end on a verdict a network engineer believes: a
+proposal that meets its target, validated, rolled out in dry run with every gate passed
+as the shadow predicts it; then a deliberately bad change, rolled back by its gate. It
+writes the report and a summary naming it; the report must render in headless Chromium
+with the network's map; `shadowctl status` must answer; SIGTERM must stop it cleanly.
 """
 
 from __future__ import annotations
@@ -51,10 +53,20 @@ def test_make_run_narrates_the_loop_and_leaves_a_report(tmp_path: Path) -> None:
         done = poll("the guide's summary", lambda: summary(d), interval=1.0, guard_s=900.0)
         stages = [r["event"].split("]")[0] + "]" for r in d.log_records()
                   if r.get("component") == "guide" and r["event"].startswith("[")]
-        assert stages == ["[1/5 ingest]", "[2/5 predict]", "[3/5 scenarios]", "[4/5 policy]",
-                          "[5/5 rollout]"], d.log_text()[-4000:]
-        assert done["stages_seen"] == "5/5"
-        assert done["policies_validated"] >= 1
+        assert stages == ["[1/6 ingest]", "[2/6 predict]", "[3/6 scenarios]", "[4/6 policy]",
+                          "[5/6 rollout]", "[6/6 rollback]"], d.log_text()[-4000:]
+        assert done["stages_seen"] == "6/6"
+        good, bad = done["policy"].split(": "), done["bad_change"].split(": ")
+        assert good[1] == "completed"
+        assert bad[1] == "rolled_back"
+        proposed = {r["policy"]: r for r in d.log_records() if r.get("event") == "policy proposed"}
+        assert proposed[good[0]]["wc_after"] <= 0.9 < proposed[good[0]]["wc_before"]
+        steps = [r for r in d.log_records() if r.get("event") == "rollout step"
+                 and r.get("phase") == "measured"]
+        assert {r["policy_id"]: r["verdict"] for r in steps} == {good[0]: "success",
+                                                                 bad[0]: "failure"}
+        assert all(r["max_util"] > 0 and r["latency_ms"] > 0 and r["throughput_bps"] > 0
+                   for r in steps)  # measured in the shadow, not zeros
         page = Path(done["report"])
         assert page.is_file()
         dom = Dom.of(chromium_dom(page, tmp_path / "profile") if CHROMIUM is not None

@@ -1,31 +1,47 @@
-"""The guided main job narrates the loop from the log and rolls the first validated
-policy out with the dry-run driver, then writes the report and a summary."""
+"""The guided main job, wired as the daemon wires it (every record the policies make
+reaches the guide through the log's hook), on the dry run's own gates: it narrates the
+loop, rolls the first proposal that meets its target out, then a deliberately bad change
+that its gate rolls back, and sums up with the verdict."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator, MutableMapping
+from collections.abc import AsyncIterator, Iterator, MutableMapping, Sequence
+from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
 
+import msgspec
 import pytest
 import structlog
 
-from shadowd.core.events import LinkUtilization, ScenarioRan, SpikePredicted
-from shadowd.core.state import State
-from shadowd.tiers.guide import Guide
-from tests.unit.test_policy_generate import detour_net
-from tests.unit.test_policy_service import GOOD, ScriptedMonitor, service, until
+from shadowd.config import PolicyConfig, RolloutConfig
+from shadowd.core.events import (
+    AnyEvent,
+    LinkUtilization,
+    PolicyChange,
+    ScenarioRan,
+    SpikePredicted,
+)
+from shadowd.core.state import State, apply_valid
+from shadowd.policy.conditions import Sample
+from shadowd.policy.drivers import DryRunDriver
+from shadowd.tiers.guide import Guide, Predict
+from shadowd.tiers.monitor import ShadowMonitor
+from shadowd.tiers.policy import Policies
+from shadowd.tiers.recorder import Recorder
+from tests.unit.test_policy_drain import squeeze_net
+from tests.unit.test_policy_service import until
 
 Logged = list[MutableMapping[str, Any]]
 
-SPIKE = SpikePredicted(source="shadowd", seq=1, ts=10.0, link="ac", direction="ab",
-                       peak_ts=900.0, predicted_bps=9.0, threshold_bps=8.0,
-                       predicted_util=0.9, made_at=10.0, worst_failure="link:ab",
-                       extreme_util=0.95)
-RUN = ScenarioRan(source="shadowd", seq=2, ts=20.0, run_id="run-2", scenario="wc-link-ab",
+TELEMETRY = LinkUtilization(source="agent", seq=1, ts=1.0, link="ab", ab_bps=1.0, ba_bps=1.0)
+SPIKE = SpikePredicted(source="", seq=1, ts=10.0, link="ac", direction="ab", peak_ts=900.0,
+                       predicted_bps=9.0, threshold_bps=8.0, predicted_util=0.9, made_at=10.0,
+                       worst_failure="link:ab", extreme_util=1.25)
+RUN = ScenarioRan(source="", seq=2, ts=20.0, run_id="run-2", scenario="wc-link-ab",
                   kind="link_cut", trigger="spike:ac ab", tier="model", injected_ts=20.0,
-                  worst_link="ac A->C", worst_util=0.95)
+                  worst_link="ac A->C", worst_util=1.25)
 
 
 @pytest.fixture
@@ -38,57 +54,126 @@ def said(logged: Logged) -> list[str]:
     return [str(e["event"]) for e in logged if e.get("component") == "guide"]
 
 
-async def test_the_guide_narrates_deploys_in_dry_run_and_sums_up(tmp_path: Path,
-                                                                   logged: Logged) -> None:
-    state: State = detour_net()
-    reports: list[Path] = []
+class Wired:
+    """The daemon's wiring, small: the log's hook hands every record to the policies and
+    the guide; the dry run's gates measure the shadow."""
 
-    async def report() -> Path:
-        reports.append(tmp_path / "report" / "index.html")
-        return reports[-1]
+    def __init__(self, state: State, out: Path, predict: Predict | None = None) -> None:
+        self.state = state
+        self.reports: list[Path] = []
+        self.driver = DryRunDriver(out / "dry-run")
+        gates = ShadowMonitor(lambda: state, self.driver.in_effect, round_s=0.001)
+        config = PolicyConfig(propose_on="scenario", feedback_after_s=3600.0,
+                              rollout=RolloutConfig(rollout_percentage=50.0))
+        self.recorder = Recorder(state, self.append)
+        self.policies = Policies(config, state, recorder=self.recorder, driver=self.driver,
+                                 monitor=gates, target=lambda: self.driver.target,
+                                 running=self.driver.running, clock=lambda: 1_800_000_000.0)
+        self.guide = Guide(state, self.policies, self.report, predict or gates.predict,
+                           interval_s=0.01)
 
-    async with service(state, ScriptedMonitor(GOOD), tmp_path) as policies:
-        guide = Guide(state, policies, report)
-        worker = asyncio.create_task(guide.run())
+    def append(self, events: list[AnyEvent]) -> None:
+        _, rejected = apply_valid(self.state, events)
+        assert not rejected, rejected
+        self.policies.note(events)
+        self.guide.note(events)
+
+    def record(self, event: AnyEvent) -> None:
+        self.recorder.record(lambda s: msgspec.structs.replace(
+            event, source=s.source, seq=s.seq, ts=s.ts), ts=event.ts)
+
+    async def report(self) -> Path:
+        self.reports.append(Path("report") / "index.html")
+        return self.reports[-1]
+
+
+@asynccontextmanager
+async def running(state: State, out: Path,
+                  predict: Predict | None = None) -> AsyncIterator[Wired]:
+    wired = Wired(state, out, predict)
+    async with asyncio.TaskGroup() as tg:
+        tasks = [tg.create_task(wired.policies.run()), tg.create_task(wired.guide.run())]
         try:
-            guide.note([LinkUtilization(source="agent", seq=1, ts=1.0, link="ab", ab_bps=1.0,
-                                        ba_bps=1.0), SPIKE, RUN])
-            entry = await policies.propose("scenario")
-            assert entry is not None
-            assert entry.validation is not None
-            guide.note([entry.proposal, entry.validation])  # as the log hook hands them on
-            pid = entry.proposal.policy_id
-            await until(lambda: policies.entry(pid).status == "deployed")
-            guide.note(list(policies.history(pid)))
-            await until(lambda: bool(reports))
-            await until(lambda: any(t.startswith("report: file://") for t in said(logged)))
+            yield wired
         finally:
-            worker.cancel()
+            for task in tasks:
+                task.cancel()
+
+
+def summary(logged: Logged) -> MutableMapping[str, Any] | None:
+    return next((e for e in logged if e["event"] == "summary"), None)
+
+
+async def test_a_good_policy_completes_and_a_bad_change_is_rolled_back_by_its_gate(
+        tmp_path: Path, logged: Logged) -> None:
+    state = squeeze_net()
+    async with running(state, tmp_path) as wired:
+        wired.append([TELEMETRY])
+        wired.record(SPIKE)
+        wired.record(RUN)  # over target: the policies propose, the guide takes it on
+        await until(lambda: summary(logged) is not None)
+        await until(lambda: any(t.startswith("report: file://") for t in said(logged)))
     lines = said(logged)
     assert [t.split("]")[0] for t in lines if t.startswith("[")] == [
-        "[1/5 ingest", "[2/5 predict", "[3/5 scenarios", "[4/5 policy", "[5/5 rollout"]
-    assert any("dry-run driver" in t for t in lines)
-    summary = next(e for e in logged if e["event"] == "summary")
-    assert summary["stages_seen"] == "5/5"
-    assert summary["policies_validated"] == 1
-    assert summary["report"] == str(reports[0])
+        "[1/6 ingest", "[2/6 predict", "[3/6 scenarios", "[4/6 policy", "[5/6 rollout",
+        "[6/6 rollback"]
+    policies = list(state.policies.values())
+    good, bad = policies
+    assert good.proposal.reason.startswith("scenario:")
+    assert good.proposal.wc_after <= good.proposal.target_util < good.proposal.wc_before
+    assert good.status == "deployed"
+    assert bad.proposal.reason.startswith("operator: a deliberately bad change: A drained")
+    assert bad.status == "rolled_back"
+    gates = [s for s in bad.steps if s.phase == "measured"]
+    assert [s.verdict for s in gates] == ["failure"]
+    assert gates[0].loss_pct >= 2.0  # the shipped failure condition
+    assert gates[0].max_util > 1.0
+    rollout = next(t for t in lines if t.startswith("[5/6 rollout]"))
+    assert "completed" in rollout
+    assert "step 1 success: max util" in rollout
+    rollback = next(t for t in lines if t.startswith("[6/6 rollback]"))
+    assert "rolled back" in rollback
+    assert "step 1 failure" in rollback
+    assert any(t.startswith(f"now a deliberately bad change, {bad.proposal.policy_id}")
+               for t in lines)
+    done = summary(logged)
+    assert done is not None
+    assert done["stages_seen"] == "6/6"
+    assert done["policy"] == f"{good.proposal.policy_id}: completed"
+    assert done["bad_change"] == f"{bad.proposal.policy_id}: rolled_back"
+    assert wired.driver.in_effect() == list(good.proposal.changes)
+
+
+async def test_a_bad_change_that_cannot_hurt_is_not_rolled_out(tmp_path: Path,
+                                                               logged: Logged) -> None:
+    """At a night's trough no drain overloads anything: the guide waits for traffic that
+    makes it hurt, and when the replay ends first, rolls nothing out."""
+    async def calm(changes: Sequence[PolicyChange]) -> Sample:
+        return Sample(latency_ms=1.0, throughput_bps=2.5, loss_pct=0.0, max_util=0.3)
+
+    state = squeeze_net()
+    async with running(state, tmp_path, calm) as wired:
+        wired.append([TELEMETRY])
+        wired.record(RUN)
+        await until(lambda: any("would pass its gate" in t for t in said(logged)))
+        wired.guide.source_finished("replay")
+        await until(lambda: summary(logged) is not None)
+    assert any("no drain hurts at the replay" in t for t in said(logged))
+    (good,) = state.policies.values()  # no bad change proposed, none rolled out
+    assert good.status == "deployed"
+    done = summary(logged)
+    assert done is not None
+    assert done["bad_change"] == "none"
+    assert done["stages_not_reached"] == ["predict", "rollback"]
 
 
 async def test_the_end_of_the_replay_sums_up_what_was_reached(tmp_path: Path,
                                                               logged: Logged) -> None:
-    state: State = detour_net()
-
-    async def report() -> Path:
-        return tmp_path / "index.html"
-
-    async with service(state, ScriptedMonitor(GOOD), tmp_path) as policies:
-        guide = Guide(state, policies, report)
-        worker = asyncio.create_task(guide.run())
-        try:
-            guide.source_finished("replay")
-            await until(lambda: any(e["event"] == "summary" for e in logged))
-        finally:
-            worker.cancel()
-    summary = next(e for e in logged if e["event"] == "summary")
-    assert summary["stages_not_reached"] == ["ingest", "predict", "scenarios", "policy",
-                                             "rollout"]
+    async with running(squeeze_net(), tmp_path) as wired:
+        wired.guide.source_finished("replay")
+        await until(lambda: summary(logged) is not None)
+    done = summary(logged)
+    assert done is not None
+    assert done["stages_not_reached"] == ["ingest", "predict", "scenarios", "policy",
+                                          "rollout", "rollback"]
+    assert done["policy"] == done["bad_change"] == "none"
