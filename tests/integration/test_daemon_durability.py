@@ -50,6 +50,7 @@ def tear_last_segment(state_dir: Path) -> int:
     return len(torn)
 
 
+@pytest.mark.adversarial
 def test_sigkill_mid_ingest_loses_nothing_acknowledged(
     daemons: Callable[..., Daemon], tmp_path: Path
 ) -> None:
@@ -149,6 +150,7 @@ def test_sigterm_drains_and_exits_zero(daemons: Callable[..., Daemon], tmp_path:
     assert stopped[-1]["seq"] == stopped[-1]["durable_seq"]
 
 
+@pytest.mark.adversarial
 def test_a_log_cut_short_under_a_later_snapshot_refuses_to_start_and_repair_says_why(
     daemons: Callable[..., Daemon], tmp_path: Path
 ) -> None:

@@ -54,6 +54,7 @@ def test_bad_config_is_one_clear_line_and_nothing_starts(
     assert not sock.exists()
 
 
+@pytest.mark.adversarial
 def test_control_socket_survives_garbage_and_serves_200_clients(
     daemons: Callable[..., Daemon], tmp_path: Path
 ) -> None:
@@ -153,6 +154,7 @@ def test_a_copied_config_that_lost_its_scenario_library_says_so_at_start(
     assert shadowctl_json(d, "scenarios", "list")["directory"] == str(library)
 
 
+@pytest.mark.adversarial
 def test_a_yaml_bomb_in_the_library_is_refused_and_the_daemon_answers_on(
     daemons: Callable[..., Daemon], tmp_path: Path
 ) -> None:
@@ -175,6 +177,7 @@ def test_a_yaml_bomb_in_the_library_is_refused_and_the_daemon_answers_on(
     assert d.status().seq == 0  # and it answers on
 
 
+@pytest.mark.adversarial
 def test_1100_idle_control_connections_at_ulimit_1024_leave_the_daemon_answering(
     daemons: Callable[..., Daemon]
 ) -> None:
@@ -198,6 +201,7 @@ def test_1100_idle_control_connections_at_ulimit_1024_leave_the_daemon_answering
     assert "too many open files" not in d.log_text().lower()
 
 
+@pytest.mark.adversarial
 def test_started_with_umask_000_the_daemon_leaves_nothing_for_other_users(
     daemons: Callable[..., Daemon]
 ) -> None:
@@ -211,6 +215,7 @@ def test_started_with_umask_000_the_daemon_leaves_nothing_for_other_users(
     assert len(list(d.state_dir.rglob("*"))) >= 3  # the log, a segment, a snapshot at least
 
 
+@pytest.mark.adversarial
 def test_ten_snapshots_asked_at_once_all_succeed(
     daemons: Callable[..., Daemon], tmp_path: Path
 ) -> None:

@@ -44,6 +44,7 @@ def dead_reasons(d: Daemon) -> list[str]:
     return [msgspec.json.decode(line)["reason"] for line in lines]
 
 
+@pytest.mark.adversarial
 async def test_spoofed_sources_and_forged_records_are_refused_and_change_nothing(
         mosquitto: Mosquitto, daemons: Callable[..., Daemon], tmp_path: Path) -> None:
     prefix = f"t{uuid.uuid4().hex[:8]}"
@@ -117,6 +118,7 @@ reconnect_max_s = 1.0
 """
 
 
+@pytest.mark.adversarial
 async def test_a_broker_locked_down_as_the_readme_says_carries_the_collector_alone(
         locked: LockedMosquitto, daemons: Callable[..., Daemon], tmp_path: Path) -> None:
     secret = tmp_path / "mqtt.password"
@@ -158,6 +160,7 @@ def small_disk(tmp_path: Path) -> Iterator[Path]:
         subprocess.run(["umount", "-l", str(mount)], check=False)
 
 
+@pytest.mark.adversarial
 async def test_dead_letters_on_a_full_disk_cost_letters_never_the_daemon(
         mosquitto: Mosquitto, daemons: Callable[..., Daemon], tmp_path: Path,
         small_disk: Path) -> None:
@@ -192,6 +195,7 @@ async def test_dead_letters_on_a_full_disk_cost_letters_never_the_daemon(
     assert json.loads(from_zero.stdout)["digest"] == d.replay_json()["digest"]
 
 
+@pytest.mark.adversarial
 async def test_a_full_disk_holds_the_log_and_loses_nothing_when_space_returns(
         mosquitto: Mosquitto, daemons: Callable[..., Daemon], tmp_path: Path,
         small_disk: Path) -> None:

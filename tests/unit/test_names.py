@@ -44,6 +44,7 @@ def delta(**event: object) -> bytes:
       "capacity_bps": 1e9, "srlgs": ["duct\t7"]}, "$.events[0].srlgs[0]"),
     ({"loopback": "10.0.0.1/32\n!"}, "$.events[0].loopback"),
 ])
+@pytest.mark.adversarial
 def test_a_control_character_in_a_name_is_refused_on_the_wire(
     event: dict[str, object], path: str
 ) -> None:
@@ -80,6 +81,7 @@ def test_names_from_other_scripts_and_with_spaces_are_names() -> None:
         assert isinstance(decode_message(delta(router=name)), DeltaBatch)
 
 
+@pytest.mark.adversarial
 def test_a_topology_file_with_such_a_name_is_refused_naming_it(tmp_path: Path) -> None:
     path = tmp_path / "net.json"
     path.write_text(json.dumps({"directed": False, "graph": {}, "nodes": [
@@ -99,6 +101,7 @@ def _configs(r1: str, link: str) -> list[str]:
     return [render(lab, router, settings) for router in (r1, "r2")]
 
 
+@pytest.mark.adversarial
 def test_the_frr_config_cannot_be_injected_even_past_the_schema() -> None:
     """Events built in code skip the schema: the renderer holds the line anyway."""
     injected = _configs(INJECTION, "l\nip address 192.0.2.98/32")
@@ -108,6 +111,7 @@ def test_the_frr_config_cannot_be_injected_even_past_the_schema() -> None:
         assert not [ln for ln in mine.splitlines() if "ip address 192.0.2.9" in ln.lstrip()[:20]]
 
 
+@pytest.mark.adversarial
 def test_a_terminal_table_shows_control_characters_escaped() -> None:
     out = table([Column("ROUTER"), Column("STATE")], [["r1\nr9  up", "up"]])
     assert out.splitlines()[1] == "r1\\nr9  up  up"

@@ -20,6 +20,7 @@ BOMB = "name: bomb\nkind: link_flap\nlink: a--b\nperiod_s: 60\ncount: 1\n" + "".
 ).replace("*l0", "x")
 
 
+@pytest.mark.adversarial
 def test_a_yaml_anchor_bomb_is_refused_without_expanding_it() -> None:
     tracemalloc.start()
     with pytest.raises(ScenarioError) as caught:
@@ -50,6 +51,7 @@ def test_a_big_file_is_refused_before_it_is_read(tmp_path: Path) -> None:
     assert (library.names, [e.file for e in library.errors]) == ([], [str(path)])
 
 
+@pytest.mark.adversarial
 def test_deep_nesting_is_a_clean_error() -> None:
     deep = "name: deep\nkind: link_cut\nlink: " + "[" * 50_000 + "]" * 50_000 + "\n"
     with pytest.raises(ScenarioError) as caught:
