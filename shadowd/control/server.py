@@ -115,6 +115,7 @@ class ControlServer:
         self._max_unread = max_unread_bytes
         self._unread = 0  # bytes of replies written and not yet drained, over all peers
         self._noise = Throttle()  # bad frames and requests: 10 lines a minute, then a count
+        self._crowd = Throttle()  # the same for connections refused, evicted or forbidden
         # Open connections, oldest first: each one's writer, and whether it waits idle.
         self._open: dict[asyncio.StreamWriter, bool] = {}
         self._identity: tuple[int, int] | None = None  # (st_dev, st_ino) of our socket file
@@ -197,7 +198,9 @@ class ControlServer:
             writer.close()
             return
         if not self._make_room():
-            log.warning("control.busy", open=len(self._open), pid=peer.pid)
+            if (held := self._crowd.allow()) is not None:
+                log.warning("control.busy", open=len(self._open), pid=peer.pid,
+                            held_back=held)
             writer.write(frame(encode(ErrorReply(code=BUSY, message=(
                 f"shadowd has {len(self._open)} control connections busy; try again")))))
             writer.close()
@@ -229,7 +232,8 @@ class ControlServer:
         if idle is None:
             return False
         del self._open[idle]
-        log.info("control.idle_closed", open=self._max_connections)
+        if (held := self._crowd.allow()) is not None:
+            log.info("control.idle_closed", open=self._max_connections, held_back=held)
         idle.transport.abort()
         return True
 
@@ -237,7 +241,9 @@ class ControlServer:
         self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter, peer: Peer
     ) -> None:
         if not self._allowed(peer):
-            log.warning("control.forbidden", uid=peer.uid, gid=peer.gid, pid=peer.pid)
+            if (held := self._crowd.allow()) is not None:
+                log.warning("control.forbidden", uid=peer.uid, gid=peer.gid, pid=peer.pid,
+                            held_back=held)
             reply = ErrorReply(code=FORBIDDEN, message=self._refusal(peer))
             await self._send_last(reader, writer, reply)
             return

@@ -288,6 +288,20 @@ async def test_a_new_connection_closes_the_longest_idle_one_at_the_cap(
             sock.close()
 
 
+async def test_a_crowd_of_connections_logs_a_few_lines_and_a_count(
+        tmp_path: Path, service: FakeService) -> None:
+    """200 idle connections over a cap of 2: 198 evictions, 10 lines about them."""
+    with structlog.testing.capture_logs() as logged:
+        async with running(ControlServer(tmp_path / "s", service, max_connections=2)) as srv:
+            peers = [await _idle_peer(srv.path) for _ in range(200)]
+            assert (await status(srv.path)).seq == 13
+            for sock in peers:
+                sock.close()
+    evicted = [e for e in logged if e["event"] == "control.idle_closed"]
+    assert len(evicted) == 10
+    assert all(e["held_back"] == 0 for e in evicted)
+
+
 async def test_when_every_connection_is_mid_request_a_new_one_is_told_busy(
         tmp_path: Path, service: FakeService) -> None:
     async with running(ControlServer(tmp_path / "s", service, max_connections=2)) as srv:
