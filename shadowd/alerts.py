@@ -19,8 +19,8 @@ from typing import Any, Final, Literal, TypeAlias, get_args
 Severity: TypeAlias = Literal["info", "warning", "critical"]
 FieldType: TypeAlias = Literal["str", "int", "float", "bool", "list[str]"]
 Kind: TypeAlias = Literal[
-    "log_truncated", "snapshot_skipped", "disk_full", "delta_rejected", "sequence_gap",
-    "sequence_reset", "source_finished",
+    "log_truncated", "log_damaged", "snapshot_skipped", "disk_full", "delta_rejected",
+    "sequence_gap", "sequence_reset", "source_finished",
     "resync_requested", "digest_mismatch", "dead_letter", "source_lost", "source_restored",
     "predicted_overload", "scenario_library_missing", "lab_unavailable", "lab_divergence",
     "policy_rejected", "rollout_held", "rollout_failed_gate", "rollout_rolled_back",
@@ -63,6 +63,8 @@ _SPECS: Final = (
     Spec("log_truncated", "warning", {"segment": "str", "offset": "int",
                                       "dropped_bytes": "int", "reason": "str",
                                       "applied": "bool"}),
+    Spec("log_damaged", "critical", {"segment": "str", "offset": "int", "reason": "str",
+                                      "first_lsn": "int", "last_lsn": "int"}),
     Spec("snapshot_skipped", "warning", {"path": "str", "reason": "str"}),
     Spec("disk_full", "critical", {"path": "str", "error": "str"}),
     Spec("delta_rejected", "warning", {"source": "str", "seq": "int", "event_type": "str",

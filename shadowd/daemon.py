@@ -106,7 +106,7 @@ class Daemon:
         state, self._start_offsets, self.backend, problems = await open_backend(
             state_dir, self.config.log, watch if self.config.predict.enabled else None)
         for item in problems:
-            logs.alert(log, item.kind, "warning", item.message, **item.fields)
+            logs.alert(log, item.kind, item.severity, item.message, **item.fields)
         self.committer = self.backend.committer
         self.model = ModelShadow(state)
         self.lab = self._lab_mirror()

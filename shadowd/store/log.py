@@ -6,6 +6,13 @@ tail is cut off (or, read-only, ignored) and described in ``truncation``; damage
 else raises ``LogCorrupt`` naming the segment and offset, never skipped.
 
 One process writes a log directory at a time (an ``flock`` on it says so).
+
+A start reads only the segments after the newest snapshot. So that damage in the older
+ones is not silent either, each segment is *sealed* when the log rolls past it: its size
+and mtime go into ``sealed.json``. ``check_sealed`` (the daemon's start) scans every
+earlier segment whose size or mtime no longer match its seal (or that has none yet) and
+reports damage there as ``SealedDamage``; what matches is not read again. Bit rot that
+leaves both alone is found by ``shadowd log inspect``, which reads everything.
 """
 
 from __future__ import annotations
@@ -21,10 +28,12 @@ from pathlib import Path
 from types import TracebackType
 from typing import Final
 
+import msgspec
+
 from shadowd.core.errors import LogCorrupt, ShadowdError
 from shadowd.core.events import AnyEvent, decode_batch
-from shadowd.store.files import Fsync, write_all
-from shadowd.store.frames import Buffer, record_frame
+from shadowd.store.files import Fsync, write_all, write_durably
+from shadowd.store.frames import Buffer, Damage, record_frame
 from shadowd.store.segments import (
     Batch,
     BatchScan,
@@ -61,6 +70,26 @@ class Truncation:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class SealedDamage:
+    """Damage in a segment the start did not read: ``lsns`` is the range it holds."""
+
+    segment: str
+    offset: int
+    reason: str
+    lsns: tuple[int, int]
+
+    def __str__(self) -> str:
+        first, last = self.lsns
+        return (f"damaged log segment {self.segment} at offset {self.offset} ({self.reason}): "
+                f"events {first}..{last} are covered by a later snapshot, so the shadow is "
+                "whole, but history through them cannot be replayed")
+
+
+SEALS: Final = "sealed.json"  # segment name -> (size, mtime_ns) when it was sealed
+_Seals = dict[str, tuple[int, int]]
+
+
 @dataclass(slots=True)
 class _Segment:
     first_lsn: int
@@ -77,6 +106,11 @@ class _Segment:
         """``(first lsn, offset)`` of an indexed record at or before ``lsn``."""
         at = bisect.bisect_right(self.index, (lsn, sys.maxsize)) - 1
         return self.index[at] if at >= 0 else (self.first_lsn, 0)
+
+
+def _stamp(path: Path) -> tuple[int, int]:
+    st = path.stat()
+    return st.st_size, st.st_mtime_ns
 
 
 def _corrupt(path: Path, offset: int, reason: str) -> LogCorrupt:
@@ -243,7 +277,45 @@ class EventLog:
     def _roll(self) -> None:
         self._durable(self._fd)
         os.close(self._fd)
+        self._seal([self._segments[-1]])
         self._start_segment(self.last_lsn + 1)
+
+    # --- seals ---------------------------------------------------------------------
+
+    def check_sealed(self) -> list[SealedDamage]:
+        """Scan every segment but the last (``open`` scans that one) whose size or mtime
+        differ from its seal; seal those found whole (unless read-only)."""
+        seals = self._seals()
+        damaged, whole = [], []
+        following = [s.first_lsn for s in self._segments[1:]]
+        for segment, next_first in zip(self._segments[:-1], following, strict=True):
+            if seals.get(segment.path.name) == _stamp(segment.path):
+                continue
+            scan = scan_segment(_read(segment), segment.first_lsn)
+            if scan.damage is not None or scan.next_lsn != next_first:
+                damage = scan.damage or Damage(scan.end, f"ends at lsn {scan.next_lsn - 1}, "
+                                               f"the next segment starts at {next_first}")
+                damaged.append(SealedDamage(segment.path.name, damage.offset, damage.reason,
+                                            (segment.first_lsn, next_first - 1)))
+            else:
+                whole.append(segment)
+        if whole and not self._readonly:
+            self._seal(whole)
+        return damaged
+
+    def _seals(self) -> _Seals:
+        try:
+            return msgspec.json.decode((self.directory / SEALS).read_bytes(), type=_Seals)
+        except (OSError, msgspec.DecodeError):  # none yet, or unreadable: check everything
+            return {}
+
+    def _seal(self, segments: list[_Segment]) -> None:
+        seals = self._seals()
+        seals.update({s.path.name: _stamp(s.path) for s in segments})
+        present = {s.path.name for s in self._segments}
+        write_durably(self.directory / SEALS,
+                      msgspec.json.encode({k: v for k, v in seals.items() if k in present}),
+                      self._fsync)
 
     def _undo_partial_write(self, size: int, err: OSError) -> None:
         try:

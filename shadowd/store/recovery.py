@@ -11,6 +11,7 @@ right after they are folded, as the daemon's accepted-events hook was told them 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import gc
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -22,13 +23,13 @@ from typing import Final, Literal, Protocol, TypeAlias
 from shadowd.core.errors import LogCorrupt
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, fold
-from shadowd.store.log import EventLog, Truncation
+from shadowd.store.log import EventLog, SealedDamage, Truncation
 from shadowd.store.snapshot import Offsets, SnapshotProblem, SnapshotStore
 
 LOG_DIR: Final = "log"
 SNAPSHOT_DIR: Final = "snapshots"
 
-ProblemKind: TypeAlias = Literal["log_truncated", "snapshot_skipped"]  # alert kinds
+ProblemKind: TypeAlias = Literal["log_truncated", "log_damaged", "snapshot_skipped"]
 
 _SOURCE: Final = attrgetter("source")
 
@@ -48,6 +49,7 @@ class Problem:
     kind: ProblemKind
     message: str
     fields: dict[str, object]
+    severity: Literal["warning", "critical"] = "warning"
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,6 +60,7 @@ class RecoveryReport:
     truncation: Truncation | None
     skipped_snapshots: tuple[SnapshotProblem, ...]
     offsets: Offsets = field(default_factory=dict)  # broker offsets the snapshot recorded
+    damaged: tuple[SealedDamage, ...] = ()  # in segments the start did not read
 
     def problems(self) -> list[Problem]:
         """Nothing recovery works around is silently accepted: here is all of it."""
@@ -70,6 +73,10 @@ class RecoveryReport:
                 "reason": t.reason, "applied": t.applied,
             }
             found.insert(0, Problem("log_truncated", str(t), fields))
+        found += [Problem("log_damaged", str(d), {"segment": d.segment, "offset": d.offset,
+                                                  "reason": d.reason, "first_lsn": d.lsns[0],
+                                                  "last_lsn": d.lsns[1]}, "critical")
+                  for d in self.damaged]
         return found
 
 
@@ -94,6 +101,9 @@ def recover(state_dir: str | Path, until: int | None = None, *,
     changing nothing, unless ``accept_loss`` (``shadowd log repair``): the log is kept as
     far as it is intact and the later snapshots are set aside (``*.orphan``). Without
     ``use_snapshots`` the whole log is folded from the first event (a cross-check).
+    ``repair`` (the daemon's start) also checks the segments it did not read against
+    their seals (``EventLog.check_sealed``): damage there is reported, not refused, since
+    the snapshot it lies under stands in for it.
     """
     root = Path(state_dir)
     snapshots = SnapshotStore(root / SNAPSHOT_DIR)
@@ -101,7 +111,11 @@ def recover(state_dir: str | Path, until: int | None = None, *,
         _refuse_lost_history(root, snapshots)
     with EventLog.open(root / LOG_DIR, readonly=not repair) as log:
         orphans = snapshots.beyond(log.last_lsn, set_aside=repair) if until is None else []
-        return _replay(log, snapshots if use_snapshots else None, until, orphans, follower)
+        state, report = _replay(log, snapshots if use_snapshots else None, until, orphans,
+                                follower)
+        if repair:
+            report = dataclasses.replace(report, damaged=tuple(log.check_sealed()))
+        return state, report
 
 
 def _refuse_lost_history(root: Path, snapshots: SnapshotStore) -> None:

@@ -181,3 +181,31 @@ def test_a_log_cut_short_under_a_later_snapshot_refuses_to_start_and_repair_says
     from_zero = d.cli("log", "replay", "--state-dir", str(d.state_dir), "--until", str(kept),
                       "--from-zero", "--json")
     assert d.replay_json(until=kept)["digest"] == json.loads(from_zero.stdout)["digest"]
+
+
+@pytest.mark.adversarial
+def test_damage_under_a_later_snapshot_starts_with_a_critical_alert(
+    daemons: Callable[..., Daemon], tmp_path: Path
+) -> None:
+    """The newest snapshot stands in for the segments before it, so the daemon starts,
+    and says, naming the segment, that their history is damaged."""
+    config = write_config(tmp_path, days=1, snapshot_every=1_000_000)
+    config.write_text(config.read_text().replace("[log]\n", "[log]\nsegment_mb = 1\n"))
+    d = daemons(config)
+    d.start().wait_ready()
+    d.wait_seq(100_000)
+    call_sync(SnapshotRequest(), path=d.socket)
+    d.stop()
+    segments = sorted((d.state_dir / "log").glob("*.seg"))
+    assert len(segments) > 3
+    victim = segments[1]
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(data)
+    d.start()
+    seq = d.wait_ready().seq
+    assert seq >= 100_000
+    alerts = [r for r in d.log_records() if r.get("kind") == "log_damaged"]
+    assert [(a["severity"], a["segment"]) for a in alerts] == [("critical", victim.name)]
+    assert alerts[0]["first_lsn"] == int(victim.stem)
+    d.stop()

@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import tempfile
 from itertools import accumulate
 from pathlib import Path
@@ -162,6 +163,46 @@ def test_corruption_in_the_middle_of_the_log_stops_recovery(tmp_path: Path) -> N
     with pytest.raises(LogCorrupt) as caught:
         recover(tmp_path)
     assert caught.value.segment == str(first)
+
+
+def test_damage_under_a_later_snapshot_is_reported_at_start_not_silent(
+        tmp_path: Path) -> None:
+    """The start reads only what follows the newest snapshot; a segment before it that
+    changed since it was sealed is scanned, and its damage is a critical problem."""
+    _build(tmp_path, EVENTS, snapshot_at=(len(EVENTS) - 10,))
+    segments = sorted((tmp_path / LOG_DIR).glob("*.seg"))
+    assert len(segments) > 2
+    state, report = recover(tmp_path, repair=True)  # sealed as it rolled: nothing to say
+    assert report.problems() == []
+    second = segments[1]
+    data = bytearray(second.read_bytes())
+    data[40] ^= 0x01
+    second.write_bytes(data)
+    again, report = recover(tmp_path, repair=True)
+    assert digest(again) == digest(state) == digest(fold(EVENTS))  # the snapshot stands in
+    (problem,) = report.problems()
+    assert (problem.kind, problem.severity) == ("log_damaged", "critical")
+    assert problem.fields["segment"] == second.name
+    assert problem.fields["offset"] == 0  # the frame at 0 holds byte 40
+    assert problem.fields["first_lsn"] == int(second.stem)
+    assert problem.fields["last_lsn"] == int(segments[2].stem) - 1
+    assert "cannot be replayed" in problem.message
+    _, report = recover(tmp_path, repair=True)  # still damaged: said at every start
+    assert [p.kind for p in report.problems()] == ["log_damaged"]
+
+
+def test_a_segment_without_a_seal_is_scanned_once_and_sealed(tmp_path: Path) -> None:
+    _build(tmp_path, EVENTS, snapshot_at=(len(EVENTS) - 10,))
+    seals = tmp_path / LOG_DIR / "sealed.json"
+    sealed = json.loads(seals.read_text())
+    seals.unlink()  # a state dir from before seals
+    _, report = recover(tmp_path, repair=True)
+    assert report.problems() == []
+    assert json.loads(seals.read_text()) == sealed
+    first = sorted((tmp_path / LOG_DIR).glob("*.seg"))[0]
+    first.write_bytes(first.read_bytes()[:-5])  # cut short: the next segment starts later
+    (problem,) = recover(tmp_path, repair=True)[1].problems()
+    assert problem.fields["segment"] == first.name
 
 
 def test_snapshots_keep_the_newest_k_and_hold_their_position(tmp_path: Path) -> None:
