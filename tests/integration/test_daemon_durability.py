@@ -23,6 +23,7 @@ from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, digest, fold
 from shadowd.ingest.builtin import builtin_batches, trace_spec
 from shadowd.store.log import EventLog
+from tests.alerts import assert_alert
 from tests.integration.harness import Daemon, poll, write_config
 
 pytestmark = pytest.mark.integration
@@ -205,7 +206,7 @@ def test_damage_under_a_later_snapshot_starts_with_a_critical_alert(
     d.start()
     seq = d.wait_ready().seq
     assert seq >= 100_000
-    alerts = [r for r in d.log_records() if r.get("kind") == "log_damaged"]
-    assert [(a["severity"], a["segment"]) for a in alerts] == [("critical", victim.name)]
-    assert alerts[0]["first_lsn"] == int(victim.stem)
+    assert_alert(d.log_records(), "log_damaged", segment=victim.name,
+                 first_lsn=int(victim.stem))
+    assert len([r for r in d.log_records() if r.get("kind") == "log_damaged"]) == 1
     d.stop()

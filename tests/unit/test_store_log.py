@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import json
 import tempfile
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from shadowd.core.errors import LogCorrupt
 from shadowd.core.events import AnyEvent
 from shadowd.store import log as log_module
 from shadowd.store.frames import HEADER_SIZE
-from shadowd.store.log import EventLog, LogUnavailable
+from shadowd.store.log import SEALS, EventLog, LogUnavailable
 from shadowd.store.segments import scan_segment
 from shadowd.store.testing import FakeFsync, ring, telemetry
 
@@ -96,7 +97,11 @@ def test_a_roll_seals_the_full_segment_with_an_fsync(tmp_path: Path) -> None:
         calls = fsync.calls
         while len(log.segments()) == 1:
             log.write(EVENTS[log.last_lsn : log.last_lsn + 5])
-        assert fsync.calls == calls + 2  # the full segment, then the directory
+        # the full segment; its seal (file, directory); the new segment's directory entry
+        assert fsync.calls == calls + 4
+    assert json.loads((tmp_path / SEALS).read_text()) == {
+        path.name: [path.stat().st_size, path.stat().st_mtime_ns]
+        for _, path in log.segments()[:1]}
 
 
 def test_a_torn_last_frame_is_cut_off_at_every_byte(tmp_path: Path) -> None:
