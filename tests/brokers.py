@@ -32,6 +32,7 @@ import pwd
 import shutil
 import signal
 import socket
+import ssl
 import subprocess
 import tempfile
 import time
@@ -389,32 +390,52 @@ class Kafka(Broker):
 
 
 class SaslKafka(Kafka):
-    """The same node with one SASL_PLAINTEXT listener (mechanism PLAIN) and a user per
+    """The same node with one SASL listener (mechanism PLAIN), over TLS when ``tls`` (a
+    CA made here, a certificate for 127.0.0.1, as ``LockedMosquitto``'s), and a user per
     entry of ``users``; ``admin`` is the broker's own, for talking to itself."""
 
     name = "kafka-sasl"
 
-    def __init__(self, directory: Path, jars: Path, users: dict[str, str]) -> None:
+    def __init__(self, directory: Path, jars: Path, users: dict[str, str], *,
+                 tls: bool = False) -> None:
         super().__init__(directory, jars)
         self.users = {"admin": "admin-secret", **users}
+        self.tls = tls
+        self.protocol = "SASL_SSL" if tls else "SASL_PLAINTEXT"
+        self.ca = directory / "ca.pem"
+
+    def prepare(self) -> None:
+        if self.tls:
+            _make_certificates(self.dir)
+            keystore = (self.dir / "broker.key").read_text() + (self.dir / "broker.pem").read_text()
+            (self.dir / "keystore.pem").write_text(keystore)
+        super().prepare()
 
     def properties(self) -> str:
         accounts = " ".join(f'user_{u}="{p}"' for u, p in self.users.items())
-        text = super().properties().replace("=PLAINTEXT://", "=SASL_PLAINTEXT://")
-        text = text.replace("map=PLAINTEXT:PLAINTEXT,", "map=SASL_PLAINTEXT:SASL_PLAINTEXT,")
+        protocol = self.protocol
+        text = super().properties().replace("=PLAINTEXT://", f"={protocol}://")
+        text = text.replace("map=PLAINTEXT:PLAINTEXT,", f"map={protocol}:{protocol},")
         text = text.replace("inter.broker.listener.name=PLAINTEXT",
-                            "inter.broker.listener.name=SASL_PLAINTEXT")
+                            f"inter.broker.listener.name={protocol}")
+        if self.tls:
+            text += (f"ssl.keystore.type=PEM\nssl.keystore.location={self.dir}/keystore.pem\n"
+                     f"ssl.truststore.type=PEM\nssl.truststore.location={self.ca}\n")
         return text + (
             "sasl.enabled.mechanisms=PLAIN\n"
             "sasl.mechanism.inter.broker.protocol=PLAIN\n"
-            "listener.name.sasl_plaintext.plain.sasl.jaas.config="
+            f"listener.name.{protocol.lower()}.plain.sasl.jaas.config="
             "org.apache.kafka.common.security.plain.PlainLoginModule required "
             f'username="admin" password="admin-secret" {accounts};\n')
 
     def client_options(self, user: str = "admin", password: str | None = None) -> dict[str, Any]:
-        return {"security_protocol": "SASL_PLAINTEXT", "sasl_mechanism": "PLAIN",
-                "sasl_plain_username": user,
-                "sasl_plain_password": self.users[user] if password is None else password}
+        options: dict[str, Any] = {
+            "security_protocol": self.protocol, "sasl_mechanism": "PLAIN",
+            "sasl_plain_username": user,
+            "sasl_plain_password": self.users[user] if password is None else password}
+        if self.tls:
+            options["ssl_context"] = ssl.create_default_context(cafile=str(self.ca))
+        return options
 
 
 def _kafka_cluster_id() -> str:

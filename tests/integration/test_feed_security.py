@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import json
 import os
+import ssl
 import subprocess
 import tempfile
 import uuid
@@ -115,6 +116,8 @@ ca_file = "{ca}"
 sources = ["edge1"]
 reconnect_initial_s = 0.1
 reconnect_max_s = 1.0
+tls = {tls}
+ca_file = "{ca_file}"
 """
 
 
@@ -226,10 +229,10 @@ async def test_a_full_disk_holds_the_log_and_loses_nothing_when_space_returns(
     assert replayed["digest"] == d.replay_json()["digest"]
 
 
-@pytest.fixture
-def sasl_kafka() -> Iterator[SaslKafka]:
+@pytest.fixture(params=[False, True], ids=["sasl", "sasl-over-tls"])
+def sasl_kafka(request: pytest.FixtureRequest) -> Iterator[SaslKafka]:
     broker = SaslKafka(Path(tempfile.mkdtemp(prefix="shadowd-kafka-sasl-")), kafka_jars(),
-                       {"shadowd": "s3cret-d", "edge1": "s3cret-1"})
+                       {"shadowd": "s3cret-d", "edge1": "s3cret-1"}, tls=request.param)
     with running(broker):
         yield broker
 
@@ -249,6 +252,8 @@ sasl_mechanism = "PLAIN"
 sources = ["edge1"]
 reconnect_initial_s = 0.1
 reconnect_max_s = 1.0
+tls = {tls}
+ca_file = "{ca_file}"
 """
 
 
@@ -257,7 +262,8 @@ async def test_a_kafka_feed_speaks_sasl_to_a_broker_that_wants_it(
     secret = tmp_path / "kafka.password"
     secret.write_text("s3cret-d\n")
     d = await start_kafka(daemons(daemon_config(tmp_path, SASL_SOURCE.format(
-        bootstrap=sasl_kafka.bootstrap, password_file=secret))))
+        bootstrap=sasl_kafka.bootstrap, password_file=secret,
+        tls=str(sasl_kafka.tls).lower(), ca_file=sasl_kafka.ca if sasl_kafka.tls else ""))))
     producer = AIOKafkaProducer(bootstrap_servers=sasl_kafka.bootstrap, acks="all",
                                 **sasl_kafka.client_options("edge1"))
     await producer.start()
@@ -272,6 +278,12 @@ async def test_a_kafka_feed_speaks_sasl_to_a_broker_that_wants_it(
     with pytest.raises(KafkaError):  # the broker wants the right password
         await wrong.start()
     await wrong.stop()
+    if sasl_kafka.tls:  # and the certificate is checked: the system's CAs do not know it
+        untrusted = AIOKafkaProducer(bootstrap_servers=sasl_kafka.bootstrap, **{
+            **sasl_kafka.client_options("edge1"), "ssl_context": ssl.create_default_context()})
+        with pytest.raises(KafkaError):
+            await untrusted.start()
+        await untrusted.stop()
 
 
 async def start_kafka(d: Daemon) -> Daemon:
