@@ -179,10 +179,16 @@ class Guide:
             good = seen.ended.get(seen.deploying)
             if good is not None and not bad_tried:
                 bad_tried = True
-                if good.phase == "held":  # one at a time: it would hold up the bad change
-                    log.info(f"the guide does not approve on an operator's behalf: it rolls "
-                             f"{good.policy_id} back ({self._policies.rollback(good.policy_id)})")
-                await self._bad_change()
+                try:
+                    if good.phase == "held":  # one at a time: it would hold up the bad one
+                        log.info("the guide does not approve on an operator's behalf: it "
+                                 f"rolls {good.policy_id} back "
+                                 f"({self._policies.rollback(good.policy_id)})")
+                    await self._bad_change()
+                except Exception as err:  # the daemon runs on without its demo
+                    log.error("the guide's bad change failed",
+                              error=f"{type(err).__name__}: {err}")
+                    self._summary_due()
             if seen.summary_due:
                 seen.summary_due = False
                 await self._summary()

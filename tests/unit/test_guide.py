@@ -6,7 +6,7 @@ that its gate rolls back, and sums up with the verdict."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Iterator, MutableMapping, Sequence
+from collections.abc import AsyncIterator, Callable, Iterator, MutableMapping, Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Any
@@ -71,6 +71,7 @@ class Wired:
                                  running=self.driver.running, clock=lambda: 1_800_000_000.0)
         self.guide = Guide(state, self.policies, self.report, predict or gates.predict,
                            interval_s=0.01)
+        self.guide_task_done: Callable[[], bool] = lambda: False
 
     def append(self, events: list[AnyEvent]) -> None:
         _, rejected = apply_valid(self.state, events)
@@ -93,6 +94,7 @@ async def running(state: State, out: Path,
     wired = Wired(state, out, predict)
     async with asyncio.TaskGroup() as tg:
         tasks = [tg.create_task(wired.policies.run()), tg.create_task(wired.guide.run())]
+        wired.guide_task_done = tasks[1].done
         try:
             yield wired
         finally:
@@ -177,3 +179,20 @@ async def test_the_end_of_the_replay_sums_up_what_was_reached(tmp_path: Path,
     assert done["stages_not_reached"] == ["ingest", "predict", "scenarios", "policy",
                                           "rollout", "rollback"]
     assert done["policy"] == done["bad_change"] == "none"
+
+
+async def test_a_bad_change_that_fails_to_propose_costs_the_demo_not_the_daemon(
+        tmp_path: Path, logged: Logged) -> None:
+    async def broken(changes: Sequence[PolicyChange]) -> Sample:
+        raise RuntimeError("the model is gone")
+
+    async with running(squeeze_net(), tmp_path, broken) as wired:
+        wired.append([TELEMETRY])
+        wired.record(RUN)
+        await until(lambda: summary(logged) is not None)
+        assert not wired.guide_task_done()
+    failed = next(e for e in logged if e["event"] == "the guide's bad change failed")
+    assert failed["error"] == "RuntimeError: the model is gone"
+    done = summary(logged)
+    assert done is not None
+    assert done["bad_change"] == "none"
