@@ -26,7 +26,7 @@ from shadowd.agent.testing import StreamFolder
 from shadowd.agent.view import view_digest
 from shadowd.core.diff import Deadband
 from shadowd.core.events import tag_of
-from shadowd.ingest.wire import DeltaBatch, Format, encode_message
+from shadowd.core.wire import DeltaBatch, Format, encode_message
 
 BANDS = (0.0, 0.01, 0.05, 0.10)
 

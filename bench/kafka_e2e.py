@@ -26,8 +26,8 @@ from aiokafka import AIOKafkaProducer
 from shadowd.config import ReplaySourceConfig
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import fold, view_digest
+from shadowd.core.wire import DeltaBatch, encode_message
 from shadowd.ingest.builtin import builtin_batches, trace_spec
-from shadowd.ingest.wire import DeltaBatch, encode_message
 from tests.brokers import Kafka, kafka_jars, running
 from tests.integration.harness import Daemon, poll
 from tests.integration.test_ingest_kafka import Topics

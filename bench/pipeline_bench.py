@@ -29,9 +29,9 @@ import uvloop
 from shadowd.config import ReplaySourceConfig
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, digest, fold
+from shadowd.core.wire import DeltaBatch, Format, decode_message, encode_message
 from shadowd.ingest.builtin import builtin_batches, trace_spec
 from shadowd.ingest.pipeline import Ingest
-from shadowd.ingest.wire import DeltaBatch, Format, decode_message, encode_message
 from shadowd.store.commit import GroupCommitter
 from shadowd.store.log import EventLog
 

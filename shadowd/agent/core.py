@@ -23,7 +23,7 @@ from shadowd.agent.view import view_digest
 from shadowd.core.diff import NO_DEADBAND, Deadband, diff, snapshot_events
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, fold
-from shadowd.ingest.wire import (
+from shadowd.core.wire import (
     AnyMessage,
     DeltaBatch,
     Digest,

@@ -25,7 +25,7 @@ from shadowd.agent.core import AgentCore, Outbox, message_seq
 from shadowd.agent.position import PositionFile
 from shadowd.agent.reader import Reader
 from shadowd.agent.transport import Transport
-from shadowd.ingest.wire import (
+from shadowd.core.wire import (
     AnyMessage,
     Format,
     ResyncRequest,

@@ -7,7 +7,7 @@ import msgspec
 
 from shadowd.agent.view import view_digest
 from shadowd.core.state import State, fold
-from shadowd.ingest.wire import AnyMessage, DeltaBatch, Digest, Snapshot, decode_message
+from shadowd.core.wire import AnyMessage, DeltaBatch, Digest, Snapshot, decode_message
 
 
 class StreamFolder(msgspec.Struct, kw_only=True):

@@ -27,14 +27,14 @@ from shadowd.core.events import (
 )
 from shadowd.core.state import State, apply, validate, view_sources
 
-REASON_GAP: Final = "gap"  # the same words as ``shadowd.ingest.wire``'s REASON_*
+REASON_GAP: Final = "gap"  # the same words as ``shadowd.core.wire``'s REASON_*
 REASON_STARTUP: Final = "startup"
 REASON_DIGEST_MISMATCH: Final = "digest_mismatch"
 REASON_RESET: Final = "reset"  # the source numbers from an old seq again
 
 
 class SnapshotLike(Protocol):
-    """What ``reconcile`` reads of a snapshot (``shadowd.ingest.wire.Snapshot`` has it)."""
+    """What ``reconcile`` reads of a snapshot (``shadowd.core.wire.Snapshot`` has it)."""
 
     @property
     def source(self) -> str: ...

@@ -43,10 +43,7 @@ from shadowd.core.resync import (
 )
 from shadowd.core.state import view_digest, view_sources
 from shadowd.core.sync import SourceCounters, position
-from shadowd.ingest.deadletter import DeadLetter, DeadLetterFile
-from shadowd.ingest.pipeline import Ingest
-from shadowd.ingest.trust import refusal
-from shadowd.ingest.wire import (
+from shadowd.core.wire import (
     DeltaBatch,
     Digest,
     Format,
@@ -57,6 +54,9 @@ from shadowd.ingest.wire import (
     encode_message,
     sniff,
 )
+from shadowd.ingest.deadletter import DeadLetter, DeadLetterFile
+from shadowd.ingest.pipeline import Ingest
+from shadowd.ingest.trust import refusal
 
 log = logs.get_logger()
 

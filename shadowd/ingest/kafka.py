@@ -25,10 +25,10 @@ from aiokafka.errors import KafkaError
 
 from shadowd import logs
 from shadowd.config import KafkaSourceConfig
+from shadowd.core.wire import encode_message
 from shadowd.ingest.credentials import kafka_options
 from shadowd.ingest.differential import Differential, Outcome
 from shadowd.ingest.source import Backoff, Connection, FeedStats
-from shadowd.ingest.wire import encode_message
 
 log = logs.get_logger()
 

@@ -23,11 +23,11 @@ import aiomqtt
 
 from shadowd import logs
 from shadowd.config import MqttSourceConfig
+from shadowd.core.wire import encode_message
 from shadowd.ingest.credentials import mqtt_options
 from shadowd.ingest.differential import Differential, Outcome
 from shadowd.ingest.source import Backoff, Connection, FeedStats
 from shadowd.ingest.trust import topic_source
-from shadowd.ingest.wire import encode_message
 
 log = logs.get_logger()
 

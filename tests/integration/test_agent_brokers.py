@@ -20,7 +20,7 @@ from shadowd.agent.run import Agent
 from shadowd.agent.testing import StreamFolder
 from shadowd.agent.transport import Transport
 from shadowd.agent.view import view_digest
-from shadowd.ingest.wire import ResyncRequest, Snapshot, encode_message
+from shadowd.core.wire import ResyncRequest, Snapshot, encode_message
 from tests.brokers import (
     HANG_GUARD_S,
     Kafka,

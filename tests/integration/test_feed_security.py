@@ -21,7 +21,7 @@ from aiokafka import AIOKafkaProducer
 from aiokafka.errors import KafkaError
 
 from shadowd.core.events import DAEMON_SOURCE, PolicyProposed, RouterAdded
-from shadowd.ingest.wire import DeltaBatch, Snapshot, encode_message
+from shadowd.core.wire import DeltaBatch, Snapshot, encode_message
 from tests.brokers import LockedMosquitto, Mosquitto, SaslKafka, kafka_jars, running
 from tests.integration.harness import Daemon, poll, shadowctl_json
 from tests.integration.test_ingest_mqtt import config, start

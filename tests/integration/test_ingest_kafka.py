@@ -15,7 +15,7 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
 from shadowd.control.protocol import StatusReply
-from shadowd.ingest.wire import ResyncRequest, decode_message
+from shadowd.core.wire import ResyncRequest, decode_message
 from tests.brokers import (
     Kafka,
 )

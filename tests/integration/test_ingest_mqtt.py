@@ -15,7 +15,7 @@ import aiomqtt
 import msgspec
 import pytest
 
-from shadowd.ingest.wire import DeltaBatch, ResyncRequest, decode_message, encode_message
+from shadowd.core.wire import DeltaBatch, ResyncRequest, decode_message, encode_message
 from tests.alerts import assert_alert
 from tests.brokers import (
     Mosquitto,

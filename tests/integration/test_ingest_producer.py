@@ -24,8 +24,7 @@ from shadowd.core.events import (
     AnyEvent,
 )
 from shadowd.core.state import State, apply, view_digest
-from shadowd.ingest.builtin import builtin_batches, trace_spec
-from shadowd.ingest.wire import (
+from shadowd.core.wire import (
     AnyMessage,
     DeltaBatch,
     Digest,
@@ -34,6 +33,7 @@ from shadowd.ingest.wire import (
     encode_message,
     split_deltas,
 )
+from shadowd.ingest.builtin import builtin_batches, trace_spec
 from shadowd.store.log import EventLog
 from tests.integration.harness import CONFIG, Daemon, poll
 

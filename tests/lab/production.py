@@ -33,7 +33,7 @@ import aiomqtt
 from shadowd.agent.frr import link_id
 from shadowd.core.events import AnyEvent, DemandSet, LinkAdded, RouterAdded
 from shadowd.core.state import State, fold
-from shadowd.ingest.wire import DeltaBatch, encode_message
+from shadowd.core.wire import DeltaBatch, encode_message
 from shadowd.lab import cleanup
 from shadowd.lab.lab import Lab
 from shadowd.lab.plan import LabPlan

@@ -24,7 +24,7 @@ import aiomqtt
 import pytest
 
 from shadowd.core.events import AnyEvent, LinkStatus
-from shadowd.ingest.wire import DeltaBatch, encode_message
+from shadowd.core.wire import DeltaBatch, encode_message
 from shadowd.lab import cleanup, daemons
 from shadowd.lab.netlink import NETNS_DIR
 from shadowd.topology import load_topology

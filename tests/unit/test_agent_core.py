@@ -20,7 +20,7 @@ from shadowd.core.diff import snapshot_events
 from shadowd.core.errors import ConfigError
 from shadowd.core.events import LinkStatus
 from shadowd.core.state import Link, Router, State
-from shadowd.ingest.wire import (
+from shadowd.core.wire import (
     DeltaBatch,
     Digest,
     ResyncRequest,

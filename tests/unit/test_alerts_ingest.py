@@ -15,12 +15,12 @@ import structlog
 
 from shadowd.core.events import LinkAdded
 from shadowd.core.state import State
+from shadowd.core.wire import DeltaBatch, Digest, encode_message
 from shadowd.ingest.deadletter import DeadLetterFile
 from shadowd.ingest.differential import Differential
 from shadowd.ingest.pipeline import Ingest
 from shadowd.ingest.replay import ReplaySource
 from shadowd.ingest.source import Connection, FeedStats, ReplayFeed
-from shadowd.ingest.wire import DeltaBatch, Digest, encode_message
 from tests.alerts import assert_alert
 from tests.unit.test_ingest_differential import MemoryLog, _r, delta
 

@@ -18,10 +18,10 @@ from shadowd.core.events import (
     SpikePredicted,
 )
 from shadowd.core.state import State, fold, view_digest
+from shadowd.core.wire import DeltaBatch, Digest, ResyncRequest, Snapshot, encode_message
 from shadowd.ingest.deadletter import DeadLetterFile, read_letters
 from shadowd.ingest.differential import Differential
 from shadowd.ingest.pipeline import Ingest
-from shadowd.ingest.wire import DeltaBatch, Digest, ResyncRequest, Snapshot, encode_message
 from tests.alerts import assert_alert
 
 

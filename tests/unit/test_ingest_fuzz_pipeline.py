@@ -17,18 +17,18 @@ from typing import Final
 from shadowd.config import ReplaySourceConfig
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State
-from shadowd.ingest.builtin import builtin_batches, trace_spec
-from shadowd.ingest.deadletter import DeadLetterFile
-from shadowd.ingest.differential import Differential
-from shadowd.ingest.pipeline import Ingest
-from shadowd.ingest.trace import TRACE_EPOCH
-from shadowd.ingest.wire import (
+from shadowd.core.wire import (
     DeltaBatch,
     Format,
     WireError,
     decode_message,
     encode_message,
 )
+from shadowd.ingest.builtin import builtin_batches, trace_spec
+from shadowd.ingest.deadletter import DeadLetterFile
+from shadowd.ingest.differential import Differential
+from shadowd.ingest.pipeline import Ingest
+from shadowd.ingest.trace import TRACE_EPOCH
 from tests.unit.test_ingest_differential import MemoryLog
 from tests.unit.test_ingest_wire_fuzz import invalid, message
 

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from shadowd.core.events import LinkUtilization, RouterAdded
 from shadowd.core.state import digest, fold
-from shadowd.ingest.wire import (
+from shadowd.core.wire import (
     AnyMessage,
     DeltaBatch,
     Digest,

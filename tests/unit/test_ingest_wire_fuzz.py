@@ -30,7 +30,7 @@ from shadowd.core.events import (
     RouterHealth,
     RouterRemoved,
 )
-from shadowd.ingest.wire import (
+from shadowd.core.wire import (
     INT64_MAX,
     AnyMessage,
     DeltaBatch,

@@ -21,7 +21,7 @@ from shadowd.core.events import (
     RouterAdded,
 )
 from shadowd.core.state import fold, validate
-from shadowd.ingest.wire import DeltaBatch, WireError, decode_message
+from shadowd.core.wire import DeltaBatch, WireError, decode_message
 from shadowd.lab.frrconf import render
 from shadowd.lab.plan import LabSettings, plan
 from shadowd.topology import load_topology
