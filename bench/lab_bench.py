@@ -33,7 +33,7 @@ from shadowd.lab import cleanup
 from shadowd.lab.lab import Lab, LabUnavailable, check_available
 from shadowd.lab.netlink import Netlink
 from shadowd.lab.plan import Igp, LabPlan, LabSettings, plan
-from shadowd.tiers.drill import failure_drill, run_steps
+from shadowd.services.drill import failure_drill, run_steps
 from shadowd.topology import topohub_topology
 
 LAB_ID = "bench"

@@ -47,13 +47,13 @@ from shadowd.ingest.builtin import builtin_batches
 from shadowd.ingest.trace import TraceSpec
 from shadowd.predict.forecast import ForecastParams
 from shadowd.predict.watch import encode_watch
+from shadowd.services.predict_restore import SIDECAR, WatchRecovery
+from shadowd.services.predictor import watch_settings
 from shadowd.store.commit import DEFAULT_WINDOW_S, GroupCommitter
 from shadowd.store.log import EventLog
 from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, RecoveryReport, recover
 from shadowd.store.snapshot import SnapshotStore
 from shadowd.store.testing import ring, telemetry
-from shadowd.tiers.predict_restore import SIDECAR, WatchRecovery
-from shadowd.tiers.predictor import watch_settings
 
 ROUTERS = 100
 DELTA_BATCH = 500  # events per source batch, as a Kafka poll or an MQTT burst brings them

@@ -51,26 +51,26 @@ from shadowd.ingest.pipeline import Ingest
 from shadowd.ingest.source import Feed, ReplayFeed
 from shadowd.lab.plan import LabSettings
 from shadowd.metrics_source import DaemonMetrics, http_endpoint
-from shadowd.model import ModelShadow
 from shadowd.notify import Notifier
 from shadowd.policy.drivers import Driver, DryRunDriver, FrrDriver
 from shadowd.policy.render import AgentLinkTarget, Target
 from shadowd.predict.forecast import ForecastParams
 from shadowd.predict.watch import SpikeWatch, WatchState, encode_watch
-from shadowd.report import gather
 from shadowd.report.write import write_report
+from shadowd.services import report as reporting
+from shadowd.services.guide import Guide
+from shadowd.services.mirror import LabMirror, ModelView, model_view
+from shadowd.services.model import ModelShadow
+from shadowd.services.monitor import Monitor, ProbeMonitor, ShadowMonitor, observed_max_util
+from shadowd.services.policy import Policies
+from shadowd.services.ports import MirrorLab, ShadowModel
+from shadowd.services.predict_restore import SIDECAR, WatchRecovery
+from shadowd.services.predictor import Predictor, watch_settings
+from shadowd.services.recorder import Recorder
+from shadowd.services.validate import MirrorValidator
 from shadowd.store.backend import open_backend
 from shadowd.store.recovery import SNAPSHOT_DIR
 from shadowd.store.snapshot import Offsets, SnapshotStore
-from shadowd.tiers.guide import Guide
-from shadowd.tiers.mirror import LabMirror, ModelView, model_view
-from shadowd.tiers.monitor import Monitor, ProbeMonitor, ShadowMonitor, observed_max_util
-from shadowd.tiers.policy import Policies
-from shadowd.tiers.ports import MirrorLab, ShadowModel
-from shadowd.tiers.predict_restore import SIDECAR, WatchRecovery
-from shadowd.tiers.predictor import Predictor, watch_settings
-from shadowd.tiers.recorder import Recorder
-from shadowd.tiers.validate import MirrorValidator
 
 log = logs.get_logger()
 
@@ -330,7 +330,7 @@ class Daemon:
 
     async def _write_report(self) -> Path:
         """The report of the shadow as it is now, under STATE_DIR/report/."""
-        data = await gather.collect(self.ingest.state, ShadowModel(self.model), self.predictor,
+        data = await reporting.collect(self.ingest.state, ShadowModel(self.model), self.predictor,
                                     title="shadowd", forecasts=8, runs=100,
                                     generated_ts=time.time())
         return await asyncio.to_thread(write_report, data, self.config.state_path / "report")

@@ -84,13 +84,13 @@ from shadowd.core.state import digest, view_digest
 from shadowd.core.sync import SourceCounters, position
 from shadowd.engine.incremental import Engine
 from shadowd.lab.lab import LabUnavailable
-from shadowd.report import gather
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Scenario, validate
 from shadowd.scenario.timeline import label, timeline
-from shadowd.tiers.mirror import ConvergenceRecord
-from shadowd.tiers.ports import ShadowModel
-from shadowd.tiers.predictor import NoLibrary, NotFound
+from shadowd.services import report as reporting
+from shadowd.services.mirror import ConvergenceRecord
+from shadowd.services.ports import ShadowModel
+from shadowd.services.predictor import NoLibrary, NotFound
 from shadowd.version import VERSION
 
 if TYPE_CHECKING:
@@ -335,7 +335,7 @@ class DaemonHandlers(Handlers):
 
     async def on_report(self, request: ReportRequest, peer: Peer) -> ReportReply:
         d = self._daemon
-        data = await gather.collect(
+        data = await reporting.collect(
             d.ingest.state, ShadowModel(d.model), d.predictor, title=request.title,
             forecasts=request.forecasts, runs=request.runs, generated_ts=time.time())
         return ReportReply(data=data)

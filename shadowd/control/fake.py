@@ -89,7 +89,7 @@ from shadowd.core.events import DAEMON_SOURCE, AnyEvent, ScenarioRan
 from shadowd.core.state import digest, fold
 from shadowd.metrics import MetricsInputs, families, render
 from shadowd.predict.extreme import analyse
-from shadowd.report import gather
+from shadowd.report import rows as report_rows
 from shadowd.report.model import ReportData
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Library, Scenario, validate
@@ -312,8 +312,8 @@ class FakeService(Handlers):
         wc = analyse(s)[1] if s.links else None
         return ReportReply(data=ReportData(
             title=request.title, generated_ts=self._clock(), seq=s.lsn, log_ts=self._clock(),
-            failures=gather.failure_set(), routers=gather.routers(s),
-            links=gather.link_rows(s, wc), runs=self.runs[-request.runs:] if request.runs
+            failures=report_rows.failure_set(), routers=report_rows.routers(s),
+            links=report_rows.link_rows(s, wc), runs=self.runs[-request.runs:] if request.runs
             else [], policies=sorted(s.policies.values(), key=lambda e: e.proposal.seq)))
 
     async def on_metrics(self, request: MetricsRequest, peer: Peer) -> MetricsReply:

@@ -1,7 +1,7 @@
 """``shadowctl policies ...`` answered from a policy book: the daemon's and the fake's alike.
 
 ``PolicyBook`` is what the control side needs from the daemon's policy service
-(``shadowd.tiers.policy``): its entries, their rendering, and the commands that propose,
+(``shadowd.services.policy``): its entries, their rendering, and the commands that propose,
 deploy, approve and roll back. The ``answer_*`` functions turn one request into its reply
 or an ``ErrorReply`` the operator can act on: an unknown id is ``not_found`` and lists the
 known ones; a command the book refuses is ``policy_refused`` with the book's reason.
@@ -52,7 +52,7 @@ class Rendered(Protocol):
 
 
 class PolicyBook(Protocol):
-    """The daemon's policies (``shadowd.tiers.policy.Policies``); errors are ``ShadowdError``s
+    """The daemon's policies (``shadowd.services.policy.Policies``); errors are ``ShadowdError``s
     (``NotFound``, ``PolicyRefused``)."""
 
     def entries(self) -> Sequence[PolicyEntry]: ...  # oldest first

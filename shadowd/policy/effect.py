@@ -8,7 +8,7 @@
 - ``predicted_utilisation``: the model's utilisation per link direction with a policy
   applied and nothing failed, the figure production's counters are compared with;
 - ``gate_sample``: what a rollout gate would measure with some changes applied, as the
-  model predicts it (the dry run's gates: ``shadowd.tiers.monitor.ShadowMonitor``).
+  model predicts it (the dry run's gates: ``shadowd.services.monitor.ShadowMonitor``).
 
 Only ``attr == "metric"`` changes are the IGP's; ``local_pref``, ``med`` and ``prepend``
 act on BGP routes (``shadowd.policy.bgp``) and are left alone here.

@@ -16,7 +16,7 @@ the predictor resumes, or says it lost.
 
 ``snapshot(lsn)`` is a ``WatchState``: the feed, the next check and the open spikes,
 tagged with the lsn of the state it was taken at. The daemon saves it beside each snapshot
-of the state (``shadowd.tiers.predict_restore``); ``mismatch`` says why a saved watch
+of the state (``shadowd.services.predict_restore``); ``mismatch`` says why a saved watch
 cannot continue on a state with the configured parameters, and ``SpikeWatch.restore``
 continues one.
 """

@@ -6,5 +6,5 @@
 - ``diff``: where the tiers disagree, ``diff(model_result, lab_result) -> TierDiff``.
 
 Everything but ``library``'s file reading is pure. The lab tier, ``await run_lab(lab,
-scenario, state, ...) -> LabResult``, is in ``shadowd.tiers.labrun``: it does the lab's I/O.
+scenario, state, ...) -> LabResult``, is in ``shadowd.services.labrun``: it does the lab's I/O.
 """

@@ -2,7 +2,7 @@
 
 A model run (``shadowd.scenario.run.run_model``) gives a ``ScenarioResult``: the baseline
 (the network without the scenario), one ``StepSummary`` per timeline entry, and what
-changed against the baseline. A lab run (``shadowd.tiers.labrun.run_lab``) gives a
+changed against the baseline. A lab run (``shadowd.services.labrun.run_lab``) gives a
 ``LabResult``: per step, the lab's convergence and RIB agreement with the model, and
 probes between a few demand pairs. ``shadowd.scenario.diff.diff`` compares the two.
 

@@ -4,7 +4,7 @@
 The events are ordinary log events (``LinkStatus``, ``RouterHealth``, ``LinkCapacity``,
 ``DemandSet``) stamped with the scenario's source (``scenario:NAME``), sequence numbers
 from ``first_seq`` and ``ts = start ts + offset``, so one timeline drives the model
-(``shadowd.scenario.run``) and the lab (``shadowd.tiers.drill.Step`` holds events) alike.
+(``shadowd.scenario.run``) and the lab (``shadowd.services.drill.Step`` holds events) alike.
 
 Every change is undone at the end of its action by a *restoration*: the value ``state``
 had before (a link that was already down stays down; a demand that did not exist is

@@ -24,7 +24,7 @@ from shadowd.ingest.builtin import builtin_batches
 from shadowd.ingest.trace import TraceSpec
 from shadowd.predict.extreme import analyse
 from shadowd.predict.feed import LinkForecasts
-from shadowd.report import gather
+from shadowd.report import rows as report_rows
 from shadowd.report.model import ReportData
 from shadowd.report.write import write_report
 from tests.integration.harness import CONFIG, REPLAY, Daemon, poll, shadowctl_json
@@ -50,9 +50,9 @@ def _geant_report() -> ReportData:
     _, wc = analyse(state)
     return ReportData(
         title="GEANT", generated_ts=time.time(), seq=state.lsn, log_ts=feed.clock,
-        failures=gather.failure_set(), routers=gather.routers(state),
-        links=gather.link_rows(state, wc),
-        forecasts=gather.forecast_series(state, feed, horizon_s=1800.0, top=6))
+        failures=report_rows.failure_set(), routers=report_rows.routers(state),
+        links=report_rows.link_rows(state, wc),
+        forecasts=report_rows.forecast_series(state, feed, horizon_s=1800.0, top=6))
 
 
 def _check_map_and_tables(dom: Dom, routers: int, directions: int) -> None:

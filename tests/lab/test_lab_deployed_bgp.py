@@ -14,7 +14,7 @@ from shadowd.lab.shell import vtysh
 from shadowd.policy.bgp import policy_of, propose_bgp
 from shadowd.policy.deployed import deployed_bgp, lab_route_maps
 from shadowd.predict.records import Stamp
-from shadowd.tiers.validate_bgp import validate_bgp_in_lab
+from shadowd.services.validate_bgp import validate_bgp_in_lab
 from tests.lab.labs import needs_lab, running_lab
 from tests.lab.test_lab_bgp import model_egress, two_egress, until_egress
 from tests.lab.test_policy_validate import configs

@@ -17,7 +17,7 @@ from shadowd.core.events import LinkAdded, LinkCapacity, LinkMetric, LinkRemoved
 from shadowd.core.state import fold
 from shadowd.lab.plan import Igp
 from shadowd.lab.shell import run
-from shadowd.tiers.drill import Step, failure_drill, run_steps
+from shadowd.services.drill import Step, failure_drill, run_steps
 from shadowd.topology import load_topology, topohub_topology
 from tests.lab.labs import needs_lab, running_lab
 

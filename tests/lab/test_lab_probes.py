@@ -16,7 +16,7 @@ from shadowd.core.events import LinkCapacity, LinkStatus
 from shadowd.core.state import fold
 from shadowd.lab.lab import Lab
 from shadowd.lab.probe import rtt, throughput
-from shadowd.tiers.drill import Step, run_steps
+from shadowd.services.drill import Step, run_steps
 from shadowd.topology import load_topology
 from tests.lab.labs import needs_lab, running_lab
 

@@ -25,8 +25,8 @@ from shadowd.policy.actions import Journal
 from shadowd.policy.drivers import FrrDriver
 from shadowd.policy.render import LabTarget
 from shadowd.policy.rollout import Segment, deploy_policy
-from shadowd.tiers.monitor import ProbeMonitor
-from shadowd.tiers.rollouts import RolloutRunner
+from shadowd.services.monitor import ProbeMonitor
+from shadowd.services.rollouts import RolloutRunner
 from shadowd.topology import load_topology
 from tests.lab.labs import needs_lab, running_lab
 

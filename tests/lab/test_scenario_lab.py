@@ -13,7 +13,7 @@ from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.scenario.diff import diff
 from shadowd.scenario.library import parse_text
 from shadowd.scenario.run import run_model
-from shadowd.tiers.labrun import ProbeSettings, run_lab
+from shadowd.services.labrun import ProbeSettings, run_lab
 from shadowd.topology import load_topology
 from tests.lab.labs import needs_lab, running_lab
 

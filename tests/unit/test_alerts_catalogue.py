@@ -18,8 +18,8 @@ import yaml
 
 from shadowd import alerts, logs
 from shadowd.policy.actions import AlertKind
+from shadowd.services import rollouts
 from shadowd.store.recovery import ProblemKind
-from shadowd.tiers import rollouts
 
 ROOT = Path(__file__).resolve().parents[2]
 DOC = ROOT / "docs" / "alerts.md"
@@ -28,7 +28,7 @@ PIPELINE = ROOT / "docs" / "log-pipeline"
 # Call sites whose kind is a variable, and the types that bound it (mypy checks the rest).
 INDIRECT = {
     "shadowd/daemon.py": frozenset(get_args(ProblemKind)),
-    "shadowd/tiers/rollouts.py": frozenset(get_args(AlertKind)),
+    "shadowd/services/rollouts.py": frozenset(get_args(AlertKind)),
 }
 
 

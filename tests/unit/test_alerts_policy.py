@@ -13,7 +13,7 @@ import structlog
 
 from shadowd.core.state import State
 from shadowd.policy.conditions import Sample
-from shadowd.tiers.policy import Policies
+from shadowd.services.policy import Policies
 from tests.alerts import assert_alert
 from tests.unit.test_policy_generate import detour_net
 from tests.unit.test_policy_service import (

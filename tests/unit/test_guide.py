@@ -26,10 +26,10 @@ from shadowd.core.events import (
 from shadowd.core.state import State, apply_valid
 from shadowd.policy.conditions import Sample
 from shadowd.policy.drivers import DryRunDriver
-from shadowd.tiers.guide import Guide, Predict
-from shadowd.tiers.monitor import ShadowMonitor
-from shadowd.tiers.policy import Policies
-from shadowd.tiers.recorder import Recorder
+from shadowd.services.guide import Guide, Predict
+from shadowd.services.monitor import ShadowMonitor
+from shadowd.services.policy import Policies
+from shadowd.services.recorder import Recorder
 from tests.unit.test_policy_drain import squeeze_net
 from tests.unit.test_policy_service import until
 

@@ -25,9 +25,9 @@ from shadowd.core.state import State, apply, fold
 from shadowd.lab.fidelity import FidelityReport, RouteDiff, Table
 from shadowd.lab.lab import Convergence, LabStatus, LabUnavailable
 from shadowd.lab.plan import LabError, LabSettings
-from shadowd.model import ModelShadow
-from shadowd.tiers.labloop import LabLoop, OnLoop
-from shadowd.tiers.mirror import LabMirror, ModelView, model_view
+from shadowd.services.labloop import LabLoop, OnLoop
+from shadowd.services.mirror import LabMirror, ModelView, model_view
+from shadowd.services.model import ModelShadow
 from tests.alerts import assert_alert
 
 LOOP_TURNS = 10_000

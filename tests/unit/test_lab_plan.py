@@ -17,7 +17,7 @@ from shadowd.lab.fidelity import compare, lab_table
 from shadowd.lab.frrconf import cost_commands, interface_commands, render
 from shadowd.lab.lab import LabUnavailable, check_available
 from shadowd.lab.plan import LabError, LabSettings, loopback_net, namespace, plan
-from shadowd.tiers.drill import failure_drill
+from shadowd.services.drill import failure_drill
 from shadowd.topology import load_topology
 
 DATA = Path(__file__).parent.parent / "data"

@@ -93,7 +93,7 @@ def test_no_import_cycle_beyond_the_known_ones() -> None:
 @pytest.mark.parametrize(("source", "target"), [
     ("shadowd.core.state", "shadowd.engine.loads"),
     ("shadowd.engine.spf", "shadowd.store.log"),
-    ("shadowd.policy.rollout", "shadowd.tiers.policy"),
+    ("shadowd.policy.rollout", "shadowd.services.policy"),
 ])
 def test_the_rule_forbids_an_upward_import(source: str, target: str) -> None:
     assert forbidden(source, target)

@@ -8,7 +8,7 @@ from shadowd.core.events import AnyEvent, DemandSet, LinkMetric, LinkStatus
 from shadowd.core.state import State, apply, fold
 from shadowd.engine.incremental import Engine
 from shadowd.handlers import DaemonHandlers
-from shadowd.model import ModelShadow
+from shadowd.services.model import ModelShadow
 from shadowd.topology import topohub_topology
 
 

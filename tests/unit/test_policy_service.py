@@ -21,10 +21,10 @@ from shadowd.policy.conditions import Sample
 from shadowd.policy.drain import worst_drain
 from shadowd.policy.drivers import DryRunDriver
 from shadowd.policy.effect import gate_sample
-from shadowd.tiers.monitor import Monitor, ShadowMonitor
-from shadowd.tiers.policy import LabValidator, Policies, PolicyRefused
-from shadowd.tiers.recorder import Recorder
-from shadowd.tiers.validation import Validation
+from shadowd.services.monitor import Monitor, ShadowMonitor
+from shadowd.services.policy import LabValidator, Policies, PolicyRefused
+from shadowd.services.recorder import Recorder
+from shadowd.services.validation import Validation
 from tests.unit.test_policy_generate import detour_net
 
 GOOD = Sample(latency_ms=5.0, throughput_bps=9e6, loss_pct=0.0, max_util=0.5)

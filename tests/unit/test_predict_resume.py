@@ -16,13 +16,13 @@ import structlog
 from shadowd.config import PredictConfig
 from shadowd.core.events import DAEMON_SOURCE, LinkRemoved, ScenarioRan, SpikePredicted
 from shadowd.predict.watch import encode_watch
+from shadowd.services.predict_restore import SIDECAR, WatchRecovery
+from shadowd.services.predictor import watch_settings
+from shadowd.services.scenario_runs import iso
 from shadowd.store.log import EventLog
 from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, recover
 from shadowd.store.snapshot import SnapshotStore
 from shadowd.store.testing import FakeFsync
-from shadowd.tiers.predict_restore import SIDECAR, WatchRecovery
-from shadowd.tiers.predictor import watch_settings
-from shadowd.tiers.scenario_runs import iso
 from tests.predict_world import SHORT, triangle
 from tests.unit.test_predict_service import (
     CONFIG,

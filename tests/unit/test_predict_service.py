@@ -30,9 +30,9 @@ from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Scenario
 from shadowd.scenario.results import LabResult, LabStep, Probe, ScenarioResult
 from shadowd.scenario.run import run_model
-from shadowd.tiers.mirror import LabMirror
-from shadowd.tiers.predictor import NotFound, Predictor
-from shadowd.tiers.recorder import Recorder
+from shadowd.services.mirror import LabMirror
+from shadowd.services.predictor import NotFound, Predictor
+from shadowd.services.recorder import Recorder
 from tests.alerts import assert_alert
 from tests.predict_world import SHORT, STEP, T0, triangle
 from tests.unit.test_lab_mirror import FakeLab as MirrorFakeLab

@@ -17,7 +17,8 @@ from shadowd.predict.extreme import analyse
 from shadowd.predict.feed import LinkForecasts
 from shadowd.predict.forecast import Forecaster, ForecastParams
 from shadowd.predict.history import ForecastHistory
-from shadowd.report import gather, svg
+from shadowd.report import rows as report_rows
+from shadowd.report import svg
 from shadowd.report.html import page
 from shadowd.report.layout import place
 from shadowd.report.model import (
@@ -237,7 +238,7 @@ def _geant() -> State:
 def test_link_rows_have_every_direction_with_its_worst_case_highest_first() -> None:
     state = _geant()
     _, wc = analyse(state)
-    rows = gather.link_rows(state, wc)
+    rows = report_rows.link_rows(state, wc)
     assert len(rows) == 2 * len(state.links)
     assert [r.wc_util for r in rows] == sorted((r.wc_util for r in rows), reverse=True)
     top = rows[0]
@@ -245,7 +246,7 @@ def test_link_rows_have_every_direction_with_its_worst_case_highest_first() -> N
     assert (top.load_bps, top.wc_load_bps, top.wc_failure) == (load, wc_load, failure)
     assert top.wc_util == pytest.approx(wc_load / state.links[top.link].capacity_bps)
     assert all(r.wc_util >= r.util - 1e-9 for r in rows)
-    without = gather.link_rows(state, None)
+    without = report_rows.link_rows(state, None)
     assert {r.wc_failure for r in without} == {"-"}
 
 
@@ -272,7 +273,7 @@ def _two_routers() -> State:
 
 def test_forecast_series_take_the_busiest_directions_with_history_and_the_way_ahead() -> None:
     state, feed = _sine_feed(3.0)
-    series = gather.forecast_series(state, feed, horizon_s=1800.0, top=1)
+    series = report_rows.forecast_series(state, feed, horizon_s=1800.0, top=1)
     assert len(series) == 1
     s = series[0]
     assert (s.link, s.direction, s.ready) == ("a--b", "ab", True)
@@ -283,7 +284,7 @@ def test_forecast_series_take_the_busiest_directions_with_history_and_the_way_ah
     assert last.mean_bps is not None
     assert last.mean_bps == pytest.approx(last.observed_bps, rel=0.1)  # it learnt the sine
     assert [x.ts for x in s.history] == sorted(x.ts for x in s.history)
-    both = gather.forecast_series(state, feed, horizon_s=1800.0, top=5)
+    both = report_rows.forecast_series(state, feed, horizon_s=1800.0, top=5)
     assert [x.direction for x in both] == ["ab", "ba"]
 
 

@@ -69,9 +69,9 @@ from shadowd.scenario.library import (
     validate,
 )
 from shadowd.scenario.results import ScenarioResult
-from shadowd.tiers.ports import LabPort, ModelPort, RunModel, model_in_thread
-from shadowd.tiers.recorder import Recorder
-from shadowd.tiers.scenario_runs import RunCounts, ScenarioRunner, iso
+from shadowd.services.ports import LabPort, ModelPort, RunModel, model_in_thread
+from shadowd.services.recorder import Recorder
+from shadowd.services.scenario_runs import RunCounts, ScenarioRunner, iso
 
 log = logs.get_logger()
 

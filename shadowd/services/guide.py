@@ -38,7 +38,7 @@ from shadowd.core.events import (
 from shadowd.core.state import State
 from shadowd.policy.conditions import Sample, parse_conditions, verdict
 from shadowd.policy.drain import Drain, worst_drain
-from shadowd.tiers.policy import Policies, PolicyRefused
+from shadowd.services.policy import Policies, PolicyRefused
 
 log = logs.get_logger(component="guide")
 

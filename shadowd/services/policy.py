@@ -5,7 +5,7 @@ when a pre-spike scenario run finds a link over target, at most every
 ``propose_every_s`` of log time) on a fork of the state, with demands scaled by the
 feedback calibration (and the spike's factor); it is logged (``policy_proposed``),
 validated in the shadow lab when it is up, else in the model (``policy_validated``), and
-only a validated policy may be deployed: a phased rollout (``tiers.rollouts``) whose
+only a validated policy may be deployed: a phased rollout (``services.rollouts``) whose
 journal is the log's ``rollout_step`` records. On start, every rollout the log leaves open
 is recovered (``policy.journal.recover``: resume or roll back, and it says which). A
 completed rollout is followed, ``feedback_after_s`` later, by the comparison of what
@@ -49,12 +49,12 @@ from shadowd.policy.journal import recover
 from shadowd.policy.render import Target, diff_running, render_frr, render_json
 from shadowd.policy.rollout import Rollout, RolloutError, Segment, deploy_policy
 from shadowd.predict.records import Stamp
-from shadowd.tiers.monitor import Monitor
-from shadowd.tiers.recorder import Recorder
-from shadowd.tiers.rollouts import Command, RolloutRunner
-from shadowd.tiers.validate import validate_in_model
-from shadowd.tiers.validate_bgp import validate_bgp_in_model
-from shadowd.tiers.validation import Validation
+from shadowd.services.monitor import Monitor
+from shadowd.services.recorder import Recorder
+from shadowd.services.rollouts import Command, RolloutRunner
+from shadowd.services.validate import validate_in_model
+from shadowd.services.validate_bgp import validate_bgp_in_model
+from shadowd.services.validation import Validation
 
 log = logs.get_logger()
 

@@ -19,7 +19,7 @@ from shadowd.policy.actions import Alert, AnyAction, Apply, Done, Journal, Measu
 from shadowd.policy.conditions import Sample
 from shadowd.policy.drivers import Driver
 from shadowd.policy.rollout import Rollout, RolloutError
-from shadowd.tiers.monitor import Monitor
+from shadowd.services.monitor import Monitor
 
 log = logs.get_logger()
 

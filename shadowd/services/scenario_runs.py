@@ -25,8 +25,8 @@ from shadowd.predict.records import RunContext, Stamp, failed_record, lab_record
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Scenario, validate
 from shadowd.scenario.results import ScenarioResult
-from shadowd.tiers.ports import LabPort, RunModel
-from shadowd.tiers.recorder import Recorder
+from shadowd.services.ports import LabPort, RunModel
+from shadowd.services.recorder import Recorder
 
 log = logs.get_logger()
 

@@ -29,9 +29,9 @@ from shadowd.lab import probe
 from shadowd.lab.lab import Convergence, Lab
 from shadowd.policy.bgp import BgpPolicy
 from shadowd.policy.forwarding import Tables, Walk, walk
-from shadowd.tiers.mirror import LabMirror
-from shadowd.tiers.validate_bgp import validate_bgp_in_lab
-from shadowd.tiers.validation import Validation
+from shadowd.services.mirror import LabMirror
+from shadowd.services.validate_bgp import validate_bgp_in_lab
+from shadowd.services.validation import Validation
 
 SOURCE = "validate"
 PROBES = 5  # pings along the heaviest demands once the policy is in

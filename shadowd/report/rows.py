@@ -1,13 +1,10 @@
-"""``ReportData`` from the daemon's parts: the state, the model's worst cases, the predictor.
-
-``link_rows`` and ``forecast_series`` are pure (the state, the worst cases and the
-forecaster's history in, rows out); ``collect`` is the daemon's side: it sweeps the model
-(in a worker thread, through ``ModelPort``) and reads the predictor on the event loop.
-"""
+"""The report's rows from the shadow's state, its worst cases and the forecaster's
+history: pure (they in, rows out). ``shadowd.services.report.collect`` gathers the inputs
+from the daemon's parts."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Final
+from typing import Final
 
 import numpy as np
 
@@ -16,30 +13,10 @@ from shadowd.core.state import State
 from shadowd.predict.extreme import SWEPT, WorstCases
 from shadowd.predict.feed import LinkForecasts
 from shadowd.predict.history import HistoryPoint
-from shadowd.report.model import ForecastPoint, ForecastSeries, ReportData, ReportLink, ReportRouter
-
-if TYPE_CHECKING:
-    from shadowd.tiers.ports import ModelPort
-    from shadowd.tiers.predictor import Predictor
+from shadowd.report.model import ForecastPoint, ForecastSeries, ReportLink, ReportRouter
 
 DIRECTIONS: Final[tuple[Direction, Direction]] = ("ab", "ba")
 FAILURES: Final = {"links": "single links", "nodes": "single routers", "srlg": "SRLGs"}
-
-
-async def collect(state: State, model: ModelPort, predictor: Predictor, *, title: str,
-                  forecasts: int, runs: int, generated_ts: float) -> ReportData:
-    """Everything the report shows, as the daemon has it now."""
-    wc = await model.worst_cases()
-    feed = predictor.feed
-    return ReportData(
-        title=title, generated_ts=generated_ts, seq=state.lsn, log_ts=feed.clock,
-        failures=failure_set(),
-        threshold_util=predictor.config.threshold_util,
-        routers=routers(state), links=link_rows(state, wc),
-        forecasts=forecast_series(state, feed, horizon_s=predictor.config.horizon_s,
-                                  top=forecasts),
-        runs=list(predictor.runs)[-runs:] if runs else [], spikes=predictor.counters.spikes,
-        policies=sorted(state.policies.values(), key=lambda e: e.proposal.seq))
 
 
 def failure_set() -> str:

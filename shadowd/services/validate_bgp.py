@@ -28,7 +28,7 @@ from shadowd.lab.plan import Igp
 from shadowd.policy.bgp import BgpPolicy, IgpCosts, apply_changes, evaluate
 from shadowd.policy.drivers import FrrDriver
 from shadowd.policy.render import LabTarget
-from shadowd.tiers.validation import Validation
+from shadowd.services.validation import Validation
 
 POLL_S = 0.1
 TOLERANCE = 1e-6

@@ -16,7 +16,7 @@ daemon; what a SIGKILL leaves behind, the next ``Lab.up`` of the same lab id rem
 Nothing here ever raises out of ``run``: a lab that cannot be built or changed is
 reported (``last_error``, logs) while the model tier keeps serving.
 
-The lab's I/O runs on a loop of its own (``shadowd.tiers.labloop``). The mirror builds it
+The lab's I/O runs on a loop of its own (``shadowd.services.labloop``). The mirror builds it
 with ``policy.deployed.lab_route_maps``, so the BGP policies deployed to production are
 route-map settings on the lab's egress routers as well, set and cleared by ``apply`` as
 policies complete their rollouts or are rolled back.
@@ -41,7 +41,7 @@ from shadowd.lab.fidelity import FidelityReport, Table
 from shadowd.lab.lab import Lab, LabStatus, LabUnavailable, check_available
 from shadowd.lab.plan import Igp, LabSettings
 from shadowd.policy.deployed import lab_route_maps
-from shadowd.tiers.labloop import LabLike, LabLoop, OnLoop
+from shadowd.services.labloop import LabLike, LabLoop, OnLoop
 
 log = logs.get_logger()
 T = TypeVar("T")
@@ -209,7 +209,7 @@ class LabMirror:
     async def run_exclusive(self, use: Callable[[Any], Coroutine[Any, Any, T]]) -> T | None:
         """``use(lab)`` with the running lab to itself (no apply runs meanwhile), on the
         lab's own loop, then re-apply the latest state; ``None`` when the lab is not up.
-        For what-if runs (``shadowd.tiers.labrun.run_lab`` with the ``Lab``), which
+        For what-if runs (``shadowd.services.labrun.run_lab`` with the ``Lab``), which
         change the lab and put it back as the state they were given says."""
         async with self._lock:
             lab = self._lab

@@ -1,7 +1,7 @@
 """Run a scenario in the lab tier: the same timeline through real FRR routers, with probes.
 
 ``run_lab(lab, scenario, state)`` takes a running ``Lab`` that mirrors ``state`` and, on a
-copy of ``state``, goes through the scenario's timeline with ``shadowd.tiers.drill.run_steps``:
+copy of ``state``, goes through the scenario's timeline with ``shadowd.services.drill.run_steps``:
 each entry's events change the lab (a link down is a veth down, a capacity a tc rate, a
 failed router's daemons stop; demands change nothing in the lab) and the step lasts until
 the lab's RIBs agree with the model's routes for the new state. The timeline's offsets
@@ -35,7 +35,7 @@ from shadowd.scenario.library import Scenario
 from shadowd.scenario.results import LabResult, LabStep, PairSample, Probe, ScenarioResult
 from shadowd.scenario.run import run_model
 from shadowd.scenario.timeline import label, timeline
-from shadowd.tiers.drill import Step, StepResult, run_steps
+from shadowd.services.drill import Step, StepResult, run_steps
 
 MIN_UDP_BPS = 64e3
 MAX_UDP_BPS = 100e6

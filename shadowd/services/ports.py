@@ -13,13 +13,13 @@ from typing import Protocol
 from shadowd.core.events import Direction
 from shadowd.core.state import State
 from shadowd.lab.lab import Lab
-from shadowd.model import ModelShadow
 from shadowd.predict.extreme import LinkView, WorstCases, analyse, link_views
 from shadowd.scenario.library import Scenario
 from shadowd.scenario.results import LabResult, ScenarioResult
 from shadowd.scenario.run import run_model
-from shadowd.tiers.labrun import ProbeSettings, run_lab
-from shadowd.tiers.mirror import LabMirror
+from shadowd.services.labrun import ProbeSettings, run_lab
+from shadowd.services.mirror import LabMirror
+from shadowd.services.model import ModelShadow
 
 RunModel = Callable[[Scenario, State, float], Awaitable[ScenarioResult]]
 
