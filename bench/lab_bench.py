@@ -27,12 +27,13 @@ import time
 from pathlib import Path
 from typing import Any
 
+from shadowd.core.igp import Igp
 from shadowd.core.state import State, fold
 from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab import cleanup
 from shadowd.lab.lab import Lab, LabUnavailable, check_available
 from shadowd.lab.netlink import Netlink
-from shadowd.lab.plan import Igp, LabPlan, LabSettings, plan
+from shadowd.lab.plan import LabPlan, LabSettings, plan
 from shadowd.services.drill import failure_drill, run_steps
 from shadowd.topology import topohub_topology
 

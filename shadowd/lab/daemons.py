@@ -16,7 +16,7 @@ import signal
 from pathlib import Path
 from typing import Final
 
-from shadowd.lab.plan import Igp
+from shadowd.core.igp import Igp
 from shadowd.lab.shell import run
 
 FRR_RUN: Final = Path("/var/run/frr")

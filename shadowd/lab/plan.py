@@ -35,18 +35,16 @@ import hashlib
 import ipaddress
 import re
 from dataclasses import dataclass
-from typing import Final, Literal
+from typing import Final
 
 import msgspec
 
 from shadowd.core.errors import ShadowdError
+from shadowd.core.igp import MAX_COST, Igp
 from shadowd.core.state import State
-
-Igp = Literal["ospf", "isis"]
 
 LAB_ID: Final = re.compile(r"^[a-z0-9]{1,12}$")
 MAX_NS_NAME: Final = 64  # /var/run/frr/NAME/zserv.api must fit a unix socket path
-MAX_COST: Final[dict[str, int]] = {"ospf": 65_535, "isis": 16_777_215}
 MIN_RATE_BPS: Final = 64_000.0
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_-]")  # FRR's -N takes no dots or slashes
 
@@ -271,7 +269,7 @@ class _Fresh:
 
 def _cost(igp: Igp, link_id: str, metric: int) -> int:
     if not 1 <= metric <= MAX_COST[igp]:
-        hint = " (IS-IS wide metrics reach 16777215: --igp isis)" if igp == "ospf" else ""
+        hint = " (IS-IS wide metrics reach 16777214: --igp isis)" if igp == "ospf" else ""
         raise LabError(f"link {link_id!r}: metric {metric} is outside {igp.upper()}'s "
                        f"1..{MAX_COST[igp]}{hint}")
     return metric

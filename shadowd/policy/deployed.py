@@ -22,8 +22,9 @@ from dataclasses import dataclass
 from typing import Final, TypeAlias
 
 from shadowd.core.events import PolicyChange, PolicyProposed
+from shadowd.core.igp import Igp
 from shadowd.core.state import PolicyEntry, State
-from shadowd.lab.plan import Igp, LabPlan
+from shadowd.lab.plan import LabPlan
 from shadowd.lab.route_maps import RouteMapSync
 from shadowd.policy.bgp import BGP_ATTRS, BgpAttr, PeerPolicy, policy_of
 from shadowd.policy.render import commands, refresh, slot

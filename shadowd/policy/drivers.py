@@ -28,7 +28,7 @@ import msgspec
 from shadowd import logs
 from shadowd.core.errors import CommandFailed, ShadowdError
 from shadowd.core.events import PolicyChange, PolicyProposed
-from shadowd.lab.plan import Igp
+from shadowd.core.igp import Igp
 from shadowd.lab.shell import run, vtysh_cmd
 from shadowd.policy.render import (
     commands,

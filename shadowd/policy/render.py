@@ -4,7 +4,7 @@ vendor-neutral JSON, and a diff against a router's running config.
 What each change sets, on FRR 8.4 (checked against a real FRR):
 
 - ``metric``: the router's outgoing cost on the link, under its interface:
-  ``ip ospf cost N`` (1..65535) or ``isis metric N`` (both levels; 1..16777215 with
+  ``ip ospf cost N`` (1..65535) or ``isis metric N`` (both levels; 1..16777214 with
   the lab's wide metrics). ``no ip ospf cost`` / ``no isis metric`` is the default.
 - ``local_pref`` / ``med`` / ``prepend``: on routes learnt from BGP peer P, in the stanza
   ``route-map PEER-P-in permit 10`` that every eBGP neighbour has inbound
@@ -29,7 +29,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any, Final
 
 from shadowd.core.events import PolicyChange, PolicyProposed
-from shadowd.lab.plan import MAX_COST, Igp
+from shadowd.core.igp import MAX_COST, Igp
 from shadowd.policy.runconf import Slot, peer_neighbors, set_slot, slot_lines
 from shadowd.policy.targets import AgentLinkTarget, LabTarget, RenderError, Target
 

@@ -35,11 +35,12 @@ import msgspec
 
 from shadowd import logs
 from shadowd.core.events import RECORD_TYPES, AnyEvent, DemandSet, LinkUtilization
+from shadowd.core.igp import Igp
 from shadowd.core.state import State
 from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab.fidelity import FidelityReport, Table
 from shadowd.lab.lab import Lab, LabStatus, LabUnavailable, check_available
-from shadowd.lab.plan import Igp, LabSettings
+from shadowd.lab.plan import LabSettings
 from shadowd.policy.deployed import lab_route_maps
 from shadowd.services.labloop import LabLike, LabLoop, OnLoop
 

@@ -38,6 +38,7 @@ from shadowd.core.events import (
     RolloutStep,
     ScenarioRan,
 )
+from shadowd.core.igp import MAX_COST
 from shadowd.core.state import PolicyEntry, State
 from shadowd.policy import feedback
 from shadowd.policy.actions import AnyAction, Journal
@@ -58,8 +59,6 @@ from shadowd.services.validation import Validation
 
 log = logs.get_logger()
 
-OSPF_MAX_COST: Final = 65_535
-ISIS_MAX_COST: Final = 16_777_214  # wide metrics
 _PLACEHOLDER: Final = Stamp(seq=1, ts=0.0)  # replaced when the proposal is recorded
 
 
@@ -313,7 +312,7 @@ class Policies:
     @property
     def max_cost(self) -> int:
         """The highest metric production's IGP takes."""
-        return OSPF_MAX_COST if self.config.igp == "ospf" else ISIS_MAX_COST
+        return MAX_COST[self.config.igp]
 
     def entries(self) -> list[PolicyEntry]:
         return list(self._state.policies.values())

@@ -21,10 +21,10 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from shadowd.core.events import PolicyProposed
+from shadowd.core.igp import Igp
 from shadowd.core.state import State
 from shadowd.lab.bgpread import BgpBest
 from shadowd.lab.lab import Lab
-from shadowd.lab.plan import Igp
 from shadowd.policy.bgp import BgpPolicy, IgpCosts, apply_changes, evaluate
 from shadowd.policy.drivers import FrrDriver
 from shadowd.policy.render import LabTarget

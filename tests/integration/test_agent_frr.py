@@ -19,10 +19,11 @@ from shadowd.agent.config import FrrRouterConfig
 from shadowd.agent.core import AgentCore, AgentSettings
 from shadowd.agent.frr import FrrReader, link_id
 from shadowd.core.events import AnyEvent, LinkAdded, LinkStatus, RouterAdded
+from shadowd.core.igp import Igp
 from shadowd.core.state import State, fold
 from shadowd.core.wire import DeltaBatch
 from shadowd.lab.lab import Lab
-from shadowd.lab.plan import Igp, LinkPlan
+from shadowd.lab.plan import LinkPlan
 from tests.lab.labs import needs_lab, running_lab
 
 pytestmark = needs_lab

@@ -11,11 +11,12 @@ from typing import Any
 
 import pytest
 
+from shadowd.core.igp import Igp
 from shadowd.core.state import State
 from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab import cleanup
 from shadowd.lab.lab import Lab
-from shadowd.lab.plan import Igp, LabSettings
+from shadowd.lab.plan import LabSettings
 from shadowd.lab.route_maps import RouteMapSync
 
 needs_lab = [

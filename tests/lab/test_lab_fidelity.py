@@ -14,8 +14,8 @@ from pathlib import Path
 import pytest
 
 from shadowd.core.events import LinkAdded, LinkCapacity, LinkMetric, LinkRemoved
+from shadowd.core.igp import Igp
 from shadowd.core.state import fold
-from shadowd.lab.plan import Igp
 from shadowd.lab.shell import run
 from shadowd.services.drill import Step, failure_drill, run_steps
 from shadowd.topology import load_topology, topohub_topology

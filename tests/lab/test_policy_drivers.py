@@ -27,9 +27,10 @@ from shadowd.core.events import (
     PolicyProposed,
     RouterAdded,
 )
+from shadowd.core.igp import Igp
 from shadowd.core.state import State, fold
 from shadowd.lab.lab import Lab
-from shadowd.lab.plan import Igp, LabPlan
+from shadowd.lab.plan import LabPlan
 from shadowd.lab.shell import vtysh, vtysh_json
 from shadowd.policy.drivers import FrrDriver, RestoreMismatch
 from shadowd.policy.render import AgentLinkTarget, LabTarget
