@@ -40,6 +40,9 @@ from shadowd.control.server import ControlServer
 from shadowd.core.errors import ShadowdError
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, digest
+from shadowd.drivers.base import Driver
+from shadowd.drivers.dryrun import DryRunDriver
+from shadowd.drivers.frr import FrrDriver
 from shadowd.handlers import DaemonHandlers
 from shadowd.ingest.builtin import replay_source
 from shadowd.ingest.deadletter import FILE_NAME as DEAD_LETTERS
@@ -52,7 +55,6 @@ from shadowd.ingest.source import Feed, ReplayFeed
 from shadowd.lab.plan import LabSettings
 from shadowd.metrics_source import DaemonMetrics, http_endpoint
 from shadowd.notify import Notifier
-from shadowd.policy.drivers import Driver, DryRunDriver, FrrDriver
 from shadowd.policy.render import AgentLinkTarget, Target
 from shadowd.predict.forecast import ForecastParams
 from shadowd.predict.watch import SpikeWatch, WatchState, encode_watch

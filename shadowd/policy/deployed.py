@@ -11,8 +11,8 @@ differ between two such maps, and ``edit_lines`` the vtysh lines that make them,
 by the same renderer the FRR driver uses on production (``render.commands`` and
 ``render.refresh``); a setting back at its default is cleared (``no set ...``), so a lab
 whose policies are all rolled back runs the bare stanzas it started with.
-``lab_route_maps()`` is the lab's side (``shadowd.lab.route_maps.RouteMapSync``) wired to
-these functions.
+``shadowd.services.mirror.lab_route_maps()`` wires them to the lab's side
+(``shadowd.lab.route_maps.RouteMapSync``).
 """
 
 from __future__ import annotations
@@ -24,11 +24,9 @@ from typing import Final, TypeAlias
 from shadowd.core.events import PolicyChange, PolicyProposed
 from shadowd.core.igp import Igp
 from shadowd.core.state import PolicyEntry, State
-from shadowd.lab.plan import LabPlan
-from shadowd.lab.route_maps import RouteMapSync
 from shadowd.policy.bgp import BGP_ATTRS, BgpAttr, PeerPolicy, policy_of
 from shadowd.policy.render import commands, refresh, slot
-from shadowd.policy.targets import LabTarget, Target
+from shadowd.policy.targets import Target
 
 RouteMaps: TypeAlias = dict[tuple[str, str], PeerPolicy]  # (egress router, peer) -> settings
 DEFAULT: Final = PeerPolicy()
@@ -103,13 +101,3 @@ def _lines(edit: Edit, target: Target, igp: Igp) -> list[str]:
         return commands(change, target, igp)
     where = slot(change, target, igp)
     return [where.header, f"no {where.key}", "exit"]
-
-
-def lab_lines(have: Mapping[tuple[str, str], PeerPolicy],
-              want: Mapping[tuple[str, str], PeerPolicy], lab: LabPlan) -> dict[str, list[str]]:
-    return edit_lines(edits(have, want), LabTarget(lab), lab.igp)
-
-
-def lab_route_maps() -> RouteMapSync[PeerPolicy]:
-    """The lab's route-map reconciler for the deployed BGP policies of a state."""
-    return RouteMapSync(route_maps, lab_lines)

@@ -17,7 +17,7 @@ What each change sets, on FRR 8.4 (checked against a real FRR):
   "Can't find rule" (and do it), so a prepend is always cleared first. A route-map
   change takes effect after ``clear bgp ipv4 unicast ADDR soft in`` (``refresh``).
 
-The public API: ``Target`` (and ``LabTarget``, ``AgentLinkTarget``), ``commands``,
+The public API: ``Target`` (and ``AgentLinkTarget``), ``commands``,
 ``refresh``, ``restore_commands``, ``render_frr``, ``render_json``, ``with_policy``,
 ``diff_running``, ``RenderError``.
 """
@@ -31,9 +31,9 @@ from typing import Any, Final
 from shadowd.core.events import PolicyChange, PolicyProposed
 from shadowd.core.igp import MAX_COST, Igp
 from shadowd.policy.runconf import Slot, peer_neighbors, set_slot, slot_lines
-from shadowd.policy.targets import AgentLinkTarget, LabTarget, RenderError, Target
+from shadowd.policy.targets import AgentLinkTarget, RenderError, Target
 
-__all__ = ["AgentLinkTarget", "LabTarget", "RenderError", "Target", "commands",
+__all__ = ["AgentLinkTarget", "RenderError", "Target", "commands",
            "diff_running", "refresh", "render_frr", "render_json", "restore_commands",
            "route_map", "with_policy"]
 

@@ -1,10 +1,11 @@
 """Where a policy's changes land on real routers: a ``Target`` names a router's vtysh
 pathspace, its interface on a link and a BGP peer's address on it.
 
-Two kinds of link names reach the policy code: the lab's own link ids (``LabTarget``,
-resolved through a ``LabPlan``: interface ``lN``, pathspace ``ID-ROUTER``) and the FRR
-agent's ``a:IFACE--b:IFACE`` (``AgentLinkTarget``: production as the agent reports it,
-where the interface is spelled in the link's name). BGP peers are given as a mapping
+Two kinds of link names reach the policy code: the lab's own link ids
+(``shadowd.services.lab_target.LabTarget``, resolved through a ``LabPlan``: interface
+``lN``, pathspace ``ID-ROUTER``) and the FRR agent's ``a:IFACE--b:IFACE``
+(``AgentLinkTarget``: production as the agent reports it, where the interface is spelled
+in the link's name). BGP peers are given as a mapping
 ``(router, peer) -> address`` (a lab plan with peers answers for its own; a driver falls
 back on the router's ``neighbor ADDR route-map PEER-<peer>-in in``).
 """
@@ -15,7 +16,6 @@ from collections.abc import Mapping
 from typing import Protocol
 
 from shadowd.core.errors import ShadowdError
-from shadowd.lab.plan import LabPlan
 
 
 class RenderError(ShadowdError):
@@ -30,7 +30,9 @@ class Target(Protocol):
     def neighbor(self, router: str, peer: str) -> str: ...  # peer's address on router
 
 
-class _Peers:
+class Peers:
+    """BGP peers' addresses, given as ``(router, peer) -> address``."""
+
     def __init__(self, neighbors: Mapping[tuple[str, str], str] | None) -> None:
         self._neighbors = dict(neighbors or {})
 
@@ -41,34 +43,7 @@ class _Peers:
             raise RenderError(f"router {router!r} has no BGP neighbour for peer {peer!r}") \
                 from None
 
-class LabTarget(_Peers):
-    """Routers and links of a lab plan (lab link ids)."""
-
-    def __init__(self, plan: LabPlan, *,
-                 neighbors: Mapping[tuple[str, str], str] | None = None) -> None:
-        super().__init__(neighbors)
-        self.plan = plan
-
-    def pathspace(self, router: str) -> str:
-        try:
-            return self.plan.routers[router].ns
-        except KeyError:
-            raise RenderError(f"router {router!r} is not in lab {self.plan.lab_id}") from None
-
-    def neighbor(self, router: str, peer: str) -> str:
-        found = self.plan.peers.get(peer)
-        if found is not None and found.router == router:
-            return found.peer_addr
-        return super().neighbor(router, peer)
-
-    def interface(self, router: str, link: str) -> str:
-        found = self.plan.links.get(link)
-        if found is None or router not in (found.a, found.b):
-            raise RenderError(f"router {router!r} has no end on lab link {link!r}")
-        return found.ifname
-
-
-class AgentLinkTarget(_Peers):
+class AgentLinkTarget(Peers):
     """Production as the FRR agent names it: links ``a:IFACE--b:IFACE``, routers found
     through ``pathspaces`` (router -> vtysh ``-N`` name, ``""`` for the default FRR).
     ``interfaces`` resolves the links whose names the agent had to shorten (hashed)."""

@@ -17,7 +17,7 @@ Nothing here ever raises out of ``run``: a lab that cannot be built or changed i
 reported (``last_error``, logs) while the model tier keeps serving.
 
 The lab's I/O runs on a loop of its own (``shadowd.services.labloop``). The mirror builds it
-with ``policy.deployed.lab_route_maps``, so the BGP policies deployed to production are
+with ``lab_route_maps``, so the BGP policies deployed to production are
 route-map settings on the lab's egress routers as well, set and cleared by ``apply`` as
 policies complete their rollouts or are rolled back.
 """
@@ -28,7 +28,7 @@ import asyncio
 import dataclasses
 import time
 from collections import deque
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Mapping
 from typing import Any, Final, TypeVar
 
 import msgspec
@@ -40,8 +40,11 @@ from shadowd.core.state import State
 from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab.fidelity import FidelityReport, Table
 from shadowd.lab.lab import Lab, LabStatus, LabUnavailable, check_available
-from shadowd.lab.plan import LabSettings
-from shadowd.policy.deployed import lab_route_maps
+from shadowd.lab.plan import LabPlan, LabSettings
+from shadowd.lab.route_maps import RouteMapSync
+from shadowd.policy.bgp import PeerPolicy
+from shadowd.policy.deployed import edit_lines, edits, route_maps
+from shadowd.services.lab_target import LabTarget
 from shadowd.services.labloop import LabLike, LabLoop, OnLoop
 
 log = logs.get_logger()
@@ -325,3 +328,14 @@ def _divergence(lab_id: str, report: FidelityReport, timeout_s: float) -> None:
                f"{report.routes} routes after {timeout_s:g} s",
                lab_id=lab_id, seq=report.lsn, differing=len(report.differences),
                routes=report.routes, agreement=round(report.agreement, 4), examples=examples)
+
+
+def lab_lines(have: Mapping[tuple[str, str], PeerPolicy],
+              want: Mapping[tuple[str, str], PeerPolicy], lab: LabPlan) -> dict[str, list[str]]:
+    """The vtysh lines, per lab router, from one map of route-map settings to another."""
+    return edit_lines(edits(have, want), LabTarget(lab), lab.igp)
+
+
+def lab_route_maps() -> RouteMapSync[PeerPolicy]:
+    """The lab's route-map reconciler for the deployed BGP policies of a state."""
+    return RouteMapSync(route_maps, lab_lines)

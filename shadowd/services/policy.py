@@ -40,11 +40,11 @@ from shadowd.core.events import (
 )
 from shadowd.core.igp import MAX_COST
 from shadowd.core.state import PolicyEntry, State
+from shadowd.drivers.base import Driver
 from shadowd.policy import feedback
 from shadowd.policy.actions import AnyAction, Journal
 from shadowd.policy.bgp import BgpPolicy, policy_of, propose_bgp
 from shadowd.policy.deployed import deployed_bgp
-from shadowd.policy.drivers import Driver
 from shadowd.policy.generate import assess_changes, proposal, propose_metrics
 from shadowd.policy.journal import recover
 from shadowd.policy.render import Target, diff_running, render_frr, render_json

@@ -15,9 +15,9 @@ from typing import Literal
 
 from shadowd import logs
 from shadowd.core.events import PolicyProposed, RolloutStep
+from shadowd.drivers.base import Driver
 from shadowd.policy.actions import Alert, AnyAction, Apply, Done, Journal, Measure, Outcome, Restore
 from shadowd.policy.conditions import Sample
-from shadowd.policy.drivers import Driver
 from shadowd.policy.rollout import Rollout, RolloutError
 from shadowd.services.monitor import Monitor
 

@@ -23,11 +23,11 @@ from pathlib import Path
 from shadowd.core.events import PolicyProposed
 from shadowd.core.igp import Igp
 from shadowd.core.state import State
+from shadowd.drivers.frr import FrrDriver
 from shadowd.lab.bgpread import BgpBest
 from shadowd.lab.lab import Lab
 from shadowd.policy.bgp import BgpPolicy, IgpCosts, apply_changes, evaluate
-from shadowd.policy.drivers import FrrDriver
-from shadowd.policy.render import LabTarget
+from shadowd.services.lab_target import LabTarget
 from shadowd.services.validation import Validation
 
 POLL_S = 0.1

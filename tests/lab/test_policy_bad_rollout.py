@@ -19,12 +19,12 @@ import pytest
 from shadowd.config import ProbeConfig
 from shadowd.core.events import LinkCapacity, PolicyChange, PolicyProposed, RolloutStep
 from shadowd.core.state import apply, fold
+from shadowd.drivers.frr import FrrDriver
 from shadowd.lab.lab import Lab
 from shadowd.lab.shell import vtysh
 from shadowd.policy.actions import Journal
-from shadowd.policy.drivers import FrrDriver
-from shadowd.policy.render import LabTarget
 from shadowd.policy.rollout import Segment, deploy_policy
+from shadowd.services.lab_target import LabTarget
 from shadowd.services.monitor import ProbeMonitor
 from shadowd.services.rollouts import RolloutRunner
 from shadowd.topology import load_topology

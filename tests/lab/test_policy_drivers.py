@@ -29,11 +29,13 @@ from shadowd.core.events import (
 )
 from shadowd.core.igp import Igp
 from shadowd.core.state import State, fold
+from shadowd.drivers.base import RestoreMismatch
+from shadowd.drivers.frr import FrrDriver
 from shadowd.lab.lab import Lab
 from shadowd.lab.plan import LabPlan
 from shadowd.lab.shell import vtysh, vtysh_json
-from shadowd.policy.drivers import FrrDriver, RestoreMismatch
-from shadowd.policy.render import AgentLinkTarget, LabTarget
+from shadowd.policy.render import AgentLinkTarget
+from shadowd.services.lab_target import LabTarget
 from tests.lab.labs import needs_lab, running_lab
 
 pytestmark = needs_lab

@@ -24,8 +24,8 @@ from shadowd.core.events import (
     SpikePredicted,
 )
 from shadowd.core.state import State, apply_valid
+from shadowd.drivers.dryrun import DryRunDriver
 from shadowd.policy.conditions import Sample
-from shadowd.policy.drivers import DryRunDriver
 from shadowd.services.guide import Guide, Predict
 from shadowd.services.monitor import ShadowMonitor
 from shadowd.services.policy import Policies

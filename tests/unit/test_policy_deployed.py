@@ -15,7 +15,7 @@ from shadowd.lab.plan import LabPlan, LabSettings, plan
 from shadowd.lab.route_maps import Key, RouteMapSync
 from shadowd.policy.bgp import PeerPolicy
 from shadowd.policy.deployed import Edit, deployed_bgp, edit_lines, edits, route_maps
-from shadowd.policy.render import LabTarget
+from shadowd.services.lab_target import LabTarget
 from tests.unit.test_policy_bgp import network, peer
 
 Attr = Literal["metric", "local_pref", "med", "prepend"]

@@ -6,8 +6,9 @@ from __future__ import annotations
 from pathlib import Path
 
 from shadowd.core.events import DAEMON_SOURCE, PolicyChange, PolicyProposed
-from shadowd.policy.drivers import DryRunDriver, changes_by_router
-from shadowd.policy.saved import SavedConfigs
+from shadowd.drivers.base import changes_by_router
+from shadowd.drivers.dryrun import DryRunDriver
+from shadowd.drivers.saved import SavedConfigs
 
 RUNNING = """\
 frr defaults traditional

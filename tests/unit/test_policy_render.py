@@ -18,7 +18,6 @@ from shadowd.core.state import State, fold
 from shadowd.lab.plan import LabSettings, plan
 from shadowd.policy.render import (
     AgentLinkTarget,
-    LabTarget,
     RenderError,
     commands,
     diff_running,
@@ -29,6 +28,7 @@ from shadowd.policy.render import (
     with_policy,
 )
 from shadowd.policy.runconf import Slot, peer_neighbors, set_slot, slot_lines
+from shadowd.services.lab_target import LabTarget
 
 OSPF_RUNNING = """\
 Building configuration...
