@@ -44,7 +44,6 @@ from shadowd.config import PredictConfig
 from shadowd.core.events import AnyEvent, decode_batch, encode_batch, tag_of
 from shadowd.core.state import State, digest, fold
 from shadowd.ingest.builtin import builtin_batches
-from shadowd.ingest.trace import TraceSpec
 from shadowd.predict.forecast import ForecastParams
 from shadowd.predict.watch import encode_watch
 from shadowd.services.predict_restore import SIDECAR, WatchRecovery
@@ -54,6 +53,7 @@ from shadowd.store.log import EventLog
 from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, RecoveryReport, recover
 from shadowd.store.snapshot import SnapshotStore
 from shadowd.store.testing import ring, telemetry
+from shadowd.traffic.trace import TraceSpec
 
 ROUTERS = 100
 DELTA_BATCH = 500  # events per source batch, as a Kafka poll or an MQTT burst brings them

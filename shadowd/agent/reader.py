@@ -50,8 +50,8 @@ class TraceReader:
 def trace_reader(trace: str = "builtin:geant", *, days: int = 7, seed: int = 1) -> TraceReader:
     """``builtin:<topohub key>`` (``builtin:geant``) or the path of a trace file."""
     from shadowd.ingest.builtin import ALIASES, BUILTIN, builtin_batches  # noqa: PLC0415
-    from shadowd.ingest.trace import TraceSpec  # noqa: PLC0415
     from shadowd.ingest.tracefile import read_trace  # noqa: PLC0415
+    from shadowd.traffic.trace import TraceSpec  # noqa: PLC0415
 
     if trace.startswith(BUILTIN):
         key = trace.removeprefix(BUILTIN)

@@ -17,9 +17,9 @@ from shadowd.core.state import State
 from shadowd.engine.loads import route
 from shadowd.engine.network import Network, demand_matrix
 from shadowd.ingest.replay import ReplaySource
-from shadowd.ingest.trace import TraceSpec, event_count, generate
 from shadowd.ingest.tracefile import read_trace
 from shadowd.topology import topohub_topology
+from shadowd.traffic.trace import TraceSpec, event_count, generate
 
 BUILTIN: Final = "builtin:"
 ALIASES: Final = {"geant": "sndlib/geant", "germany50": "sndlib/germany50"}

@@ -7,8 +7,8 @@ import json
 from pathlib import Path
 
 from shadowd.ingest.builtin import ALIASES, builtin_batches
-from shadowd.ingest.trace import TraceSpec
 from shadowd.ingest.tracefile import write_trace
+from shadowd.traffic.trace import TraceSpec
 
 
 def configure(trace: argparse.ArgumentParser) -> None:

@@ -39,9 +39,9 @@ import msgspec
 import numpy as np
 
 from shadowd.core.events import AnyEvent, LinkAdded, LinkCapacity, LinkStatus, LinkUtilization
-from shadowd.ingest.trace import DAY, EpisodeFinder, SpikeEpisode, Surge
 from shadowd.predict.forecast import Forecaster, ForecastParams, PredictedSpike
 from shadowd.predict.holtwinters import FloatArray
+from shadowd.traffic.trace import DAY, EpisodeFinder, SpikeEpisode, Surge
 
 
 class BacktestConfig(msgspec.Struct, frozen=True, kw_only=True):

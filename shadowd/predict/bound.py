@@ -1,6 +1,6 @@
 """The best any forecaster could do on a generated trace: a bound to read a backtest against.
 
-A generated trace (``shadowd.ingest.trace``) holds one thing nobody can know in advance:
+A generated trace (``shadowd.traffic.trace``) holds one thing nobody can know in advance:
 how long a surge's ramp lasts. It is drawn from ``surge_ramp_s`` on its own, so until a
 ramp stops it looks the same whether it will stop under the threshold or over it.
 
@@ -36,8 +36,8 @@ from dataclasses import dataclass
 import msgspec
 import numpy as np
 
-from shadowd.ingest.trace import Footprint, Span, Surge
 from shadowd.predict.holtwinters import FloatArray
+from shadowd.traffic.trace import Footprint, Span, Surge
 
 
 class Point(msgspec.Struct, frozen=True, array_like=True):

@@ -26,11 +26,11 @@ import msgspec
 
 from shadowd.core.events import AnyEvent
 from shadowd.ingest.builtin import ALIASES, BUILTIN, TRACE_DEMAND_UNIT_BPS, link_loads
-from shadowd.ingest.trace import DAY, Surge, TraceSpec, footprint, generate, surges
 from shadowd.ingest.tracefile import read_trace
 from shadowd.predict.backtest import BacktestConfig, Report, replay, score
 from shadowd.predict.bound import Bound, ramp_oracle
 from shadowd.topology import topohub_topology
+from shadowd.traffic.trace import DAY, Surge, TraceSpec, footprint, generate, surges
 
 
 def configure(p: argparse.ArgumentParser) -> None:

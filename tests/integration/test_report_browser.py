@@ -21,12 +21,12 @@ import pytest
 
 from shadowd.core.state import State, fold
 from shadowd.ingest.builtin import builtin_batches
-from shadowd.ingest.trace import TraceSpec
 from shadowd.predict.extreme import analyse
 from shadowd.predict.feed import LinkForecasts
 from shadowd.report import rows as report_rows
 from shadowd.report.model import ReportData
 from shadowd.report.write import write_report
+from shadowd.traffic.trace import TraceSpec
 from tests.integration.harness import CONFIG, REPLAY, Daemon, poll, shadowctl_json
 from tests.report_dom import CHROMIUM, Dom, chromium_dom, chromium_screenshot
 

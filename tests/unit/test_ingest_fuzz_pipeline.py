@@ -28,7 +28,7 @@ from shadowd.ingest.builtin import builtin_batches, trace_spec
 from shadowd.ingest.deadletter import DeadLetterFile
 from shadowd.ingest.differential import Differential
 from shadowd.ingest.pipeline import Ingest
-from shadowd.ingest.trace import TRACE_EPOCH
+from shadowd.traffic.trace import TRACE_EPOCH
 from tests.unit.test_ingest_differential import MemoryLog
 from tests.unit.test_ingest_wire_fuzz import invalid, message
 

@@ -16,7 +16,7 @@ from shadowd.core.events import (
 )
 from shadowd.core.state import State, digest, fold
 from shadowd.ingest.replay import ReplaySource
-from shadowd.ingest.trace import TRACE_EPOCH, TraceSpec, diurnal, event_count, generate
+from shadowd.traffic.trace import TRACE_EPOCH, TraceSpec, diurnal, event_count, generate
 
 
 class FakeClock:

@@ -8,9 +8,9 @@ from pathlib import Path
 import pytest
 
 from shadowd.cli import main
-from shadowd.ingest.trace import SpikeEpisode
 from shadowd.predict.backtest import Alert, BacktestConfig, Replayed, matches, score
 from shadowd.predict.forecast import PredictedSpike
+from shadowd.traffic.trace import SpikeEpisode
 
 CONFIG = BacktestConfig(lead_s=900, horizon_s=1800, tolerance_s=1800, warmup_s=1000)
 

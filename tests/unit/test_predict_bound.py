@@ -7,8 +7,8 @@ import math
 import numpy as np
 import pytest
 
-from shadowd.ingest.trace import Footprint, Surge
 from shadowd.predict.bound import Bound, Point, ramp_oracle
+from shadowd.traffic.trace import Footprint, Surge
 
 HOUR = 3600.0
 RAMPS = (1800.0, 5400.0)

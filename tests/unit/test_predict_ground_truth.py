@@ -13,7 +13,7 @@ from shadowd.core.events import (
     RouterAdded,
 )
 from shadowd.core.state import State
-from shadowd.ingest.trace import (
+from shadowd.traffic.trace import (
     TRACE_EPOCH,
     EpisodeFinder,
     Surge,
