@@ -6,7 +6,6 @@ from pathlib import Path
 
 import pytest
 
-from shadowd.agent.commands import build_agent
 from shadowd.agent.config import (
     FrrReaderConfig,
     KafkaPublisherConfig,
@@ -17,6 +16,7 @@ from shadowd.agent.gnmic import GnmicOverlay
 from shadowd.agent.kafka import KafkaTransport
 from shadowd.agent.mqtt import MqttTransport
 from shadowd.cli import build_parser
+from shadowd.cli.agent import build_agent
 from shadowd.core.errors import ConfigError
 
 CONFIG = """

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from shadowd.engine import commands
+from shadowd.cli import analyze as commands
 
 DIAMOND = {
     "directed": False,

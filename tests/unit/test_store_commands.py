@@ -6,8 +6,8 @@ from pathlib import Path
 
 import pytest
 
+from shadowd.cli.log import configure
 from shadowd.core.state import digest, fold
-from shadowd.store.commands import configure
 from shadowd.store.log import EventLog
 from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR
 from shadowd.store.snapshot import SnapshotStore

@@ -17,8 +17,8 @@ from typing import Any
 
 import msgspec
 
+from shadowd.cli.analyze import topology_events
 from shadowd.core.state import fold
-from shadowd.engine.commands import topology_events
 from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab import cleanup
 from shadowd.lab.fidelity import FidelityReport

@@ -30,14 +30,14 @@ class Command(NamedTuple):
 
 
 COMMANDS: Final = (
-    Command("log", "shadowd.store.commands", "inspect the event log, replay it to any lsn"),
-    Command("analyze", "shadowd.engine.commands",
+    Command("log", "shadowd.cli.log", "inspect the event log, replay it to any lsn"),
+    Command("analyze", "shadowd.cli.analyze",
             "route demands over a topology; loads, failure sweeps, worst case"),
-    Command("trace", "shadowd.ingest.commands", "telemetry traces for the replay source"),
-    Command("agent", "shadowd.agent.commands",
+    Command("trace", "shadowd.cli.trace", "telemetry traces for the replay source"),
+    Command("agent", "shadowd.cli.agent",
             "publish production telemetry to shadowd (Kafka/MQTT)"),
-    Command("lab", "shadowd.lab.commands", "the FRR lab: up, fidelity, status, down"),
-    Command("backtest", "shadowd.predict.commands", "score spike forecasts against a trace"),
+    Command("lab", "shadowd.cli.lab", "the FRR lab: up, fidelity, status, down"),
+    Command("backtest", "shadowd.cli.backtest", "score spike forecasts against a trace"),
 )
 EVERY: Final = "*"
 DAEMON_UMASK: Final = 0o027  # files 0640, directories 0750: nothing for other users
