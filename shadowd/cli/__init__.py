@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Final, NamedTuple
 
-from shadowd import completion
+from shadowd.cli import completion
 from shadowd.core.errors import ShadowdError
 
 

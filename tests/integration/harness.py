@@ -160,7 +160,7 @@ class Daemon:
 
 def shadowctl_json(d: Daemon, *args: str) -> dict[str, Any]:
     """``shadowctl ARGS --json`` against ``d``, run as a user would; its JSON answer."""
-    out = subprocess.run([sys.executable, "-m", "shadowd.control.client_cli", "--socket",
+    out = subprocess.run([sys.executable, "-m", "shadowd.cli.shadowctl", "--socket",
                           str(d.socket), *args, "--json"], capture_output=True, text=True,
                          check=False)
     assert out.returncode == 0, out.stderr

@@ -70,7 +70,7 @@ def test_a_real_daemon_serves_its_metrics(daemons: Callable[..., Daemon],
         ("shadowd_worst_case_utilization", (("failures", "links"),))))
     assert wc > 0
 
-    out = subprocess.run([sys.executable, "-m", "shadowd.control.client_cli", "--socket",
+    out = subprocess.run([sys.executable, "-m", "shadowd.cli.shadowctl", "--socket",
                           str(d.socket), "metrics"], capture_output=True, text=True, check=True)
     assert _figures(out.stdout)["shadowd_routers", ()] == 22
 

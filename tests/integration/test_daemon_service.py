@@ -88,7 +88,7 @@ def test_shadowctl_against_the_daemon(daemons: Callable[..., Daemon], tmp_path: 
     d.wait_seq(1000)
 
     def ctl(*args: str) -> subprocess.CompletedProcess[str]:
-        return subprocess.run([sys.executable, "-m", "shadowd.control.client_cli",
+        return subprocess.run([sys.executable, "-m", "shadowd.cli.shadowctl",
                                "--socket", str(d.socket), *args],
                               capture_output=True, text=True, check=False)
 
@@ -221,7 +221,7 @@ def test_ten_snapshots_asked_at_once_all_succeed(
 ) -> None:
     d = daemons(write_config(tmp_path, sources=False)).start()  # all ten at one lsn
     d.wait_ready()
-    shadowctl = [sys.executable, "-m", "shadowd.control.client_cli", "--socket", str(d.socket),
+    shadowctl = [sys.executable, "-m", "shadowd.cli.shadowctl", "--socket", str(d.socket),
                  "snapshot"]
     runs = [subprocess.Popen(shadowctl, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                              text=True) for _ in range(10)]

@@ -110,7 +110,7 @@ def test_shadowctl_report_from_a_running_daemon_renders_in_chromium(
     poll("the replay and its scenario runs to finish", lambda: _replayed(d), interval=0.5)
 
     out_dir = tmp_path / "report"
-    done = subprocess.run([sys.executable, "-m", "shadowd.control.client_cli", "--socket",
+    done = subprocess.run([sys.executable, "-m", "shadowd.cli.shadowctl", "--socket",
                            str(d.socket), "report", "--out", str(out_dir)],
                           capture_output=True, text=True, check=False)
     assert done.returncode == 0, done.stderr

@@ -212,7 +212,7 @@ def _ready_means_ready(notify: NotifySocket, d: Daemon) -> None:
     assert _kinds(before[:-1]) <= {"WATCHDOG", "STATUS"}, before
     # no polling: the moment READY=1 arrives the control socket must already answer
     assert call_sync(StatusRequest(), path=d.socket).digest
-    ctl = subprocess.run([sys.executable, "-m", "shadowd.control.client_cli", "--socket",
+    ctl = subprocess.run([sys.executable, "-m", "shadowd.cli.shadowctl", "--socket",
                           str(d.socket), "status", "--json"],
                          capture_output=True, text=True, check=False)
     assert ctl.returncode == 0, ctl.stderr

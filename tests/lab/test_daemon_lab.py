@@ -96,7 +96,7 @@ class Feed:
 
 
 def ctl(d: Daemon, *args: str, ok: bool = True) -> dict[str, Any]:
-    out = subprocess.run([sys.executable, "-m", "shadowd.control.client_cli", "--socket",
+    out = subprocess.run([sys.executable, "-m", "shadowd.cli.shadowctl", "--socket",
                           str(d.socket), "--json", *args], capture_output=True, text=True,
                          check=False)
     assert (out.returncode == 0) == ok, out.stderr

@@ -42,7 +42,7 @@ def test_shadowd_prints_usage_without_the_heavy_packages(argv: list[str]) -> Non
 @pytest.mark.parametrize("argv", [["--help"], ["status"], ["log", "tail", "-n", "3"]])
 def test_shadowctl_asks_without_the_heavy_packages(argv: list[str], tmp_path: Path) -> None:
     socket = str(tmp_path / "nobody.sock")  # the path to an answer imports the same
-    assert imported("shadowd.control.client_cli", ["--socket", socket, *argv]) == []
+    assert imported("shadowd.cli.shadowctl", ["--socket", socket, *argv]) == []
 
 
 def test_a_command_that_needs_them_still_gets_them() -> None:  # the probe sees imports

@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 import structlog
 
+from shadowd.cli.shadowctl import main
 from shadowd.control import protocol as p
 from shadowd.control import render
-from shadowd.control.client_cli import main
 from shadowd.control.fake import FakeService, serving_in_thread
 from shadowd.core.state import digest, fold
 from tests.unit.samples import SAMPLES

@@ -10,7 +10,7 @@ import pytest
 import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
-from shadowd.control.client_cli import main
+from shadowd.cli.shadowctl import main
 from shadowd.control.fake import FakeService, serving_in_thread
 from shadowd.core.state import fold
 from tests.unit.samples import SAMPLES

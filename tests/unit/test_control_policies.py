@@ -13,9 +13,9 @@ import msgspec
 import pytest
 import structlog
 
+from shadowd.cli.shadowctl import main
 from shadowd.control import protocol as p
 from shadowd.control import render_policy
-from shadowd.control.client_cli import main
 from shadowd.control.fake import FakeService, serving_in_thread
 from shadowd.control.service import Peer
 from shadowd.core.errors import ShadowdError

@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 import structlog
 
+from shadowd.cli.shadowctl import main
 from shadowd.control import protocol as p
 from shadowd.control import render
-from shadowd.control.client_cli import main
 from shadowd.control.fake import FakeService, serving_in_thread
 from shadowd.core.events import LinkStatus, ScenarioRan
 from shadowd.scenario.library import load_library

@@ -11,7 +11,7 @@ import msgspec
 import pytest
 import structlog
 
-from shadowd.control.client_cli import main
+from shadowd.cli.shadowctl import main
 from shadowd.control.fake import FakeService, serving_in_thread
 from shadowd.core.events import PolicyChange, PolicyProposed
 from shadowd.report.model import ReportData

@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeAlias
 
-from shadowd import completion
+from shadowd.cli import completion
 from shadowd.control import render, render_policy
 from shadowd.control.blocking import call_sync
 from shadowd.control.endpoint import DEFAULT_TIMEOUT_S, SOCKET_ENV, default_socket
