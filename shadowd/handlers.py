@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import time
-from typing import TYPE_CHECKING
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Protocol
 
 import msgspec
 
@@ -83,22 +85,48 @@ from shadowd.core.errors import ShadowdError
 from shadowd.core.state import digest, view_digest
 from shadowd.core.sync import SourceCounters, position
 from shadowd.engine.incremental import Engine
+from shadowd.ingest.pipeline import Ingest
+from shadowd.ingest.source import Feed
 from shadowd.lab.lab import LabUnavailable
+from shadowd.metrics_source import DaemonMetrics
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Scenario, validate
 from shadowd.scenario.timeline import label, timeline
 from shadowd.services import report as reporting
-from shadowd.services.mirror import ConvergenceRecord
+from shadowd.services.mirror import ConvergenceRecord, LabMirror
+from shadowd.services.model import ModelShadow
+from shadowd.services.policy import Policies
 from shadowd.services.ports import ShadowModel
-from shadowd.services.predictor import NoLibrary, NotFound
+from shadowd.services.predictor import NoLibrary, NotFound, Predictor
+from shadowd.store.backend import Backend
 from shadowd.version import VERSION
 
-if TYPE_CHECKING:
-    from shadowd.daemon import Daemon
+
+class DaemonParts(Protocol):
+    """What the handlers read of the daemon (``shadowd.daemon.Daemon`` is one)."""
+
+    @property
+    def ingest(self) -> Ingest: ...
+    @property
+    def backend(self) -> Backend: ...
+    @property
+    def feeds(self) -> Mapping[str, Feed]: ...
+    @property
+    def model(self) -> ModelShadow: ...
+    @property
+    def lab(self) -> LabMirror: ...
+    @property
+    def predictor(self) -> Predictor: ...
+    @property
+    def policies(self) -> Policies: ...
+    @property
+    def metrics(self) -> DaemonMetrics: ...
+    def uptime(self) -> float: ...
+    async def snapshot(self) -> tuple[int, Path]: ...
 
 
 class DaemonHandlers(Handlers):
-    def __init__(self, daemon: Daemon) -> None:
+    def __init__(self, daemon: DaemonParts) -> None:
         self._daemon = daemon
 
     async def on_status(self, request: StatusRequest, peer: Peer) -> StatusReply:

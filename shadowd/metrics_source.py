@@ -9,11 +9,12 @@ sweep, so a daemon nobody scrapes spends nothing on it.
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING
+from typing import Protocol
 
 from shadowd import logs
-from shadowd.config import MetricsConfig, parse_listen
+from shadowd.config import Config, MetricsConfig, parse_listen
 from shadowd.engine.incremental import Engine
+from shadowd.ingest.pipeline import Ingest
 from shadowd.metrics import (
     LinkUtil,
     MetricsInputs,
@@ -23,15 +24,31 @@ from shadowd.metrics import (
     render,
 )
 from shadowd.metrics_http import MetricsServer
+from shadowd.services.mirror import LabMirror
+from shadowd.services.model import ModelShadow
+from shadowd.services.predictor import Predictor
 
-if TYPE_CHECKING:
-    from shadowd.daemon import Daemon
+
+class MetricsParts(Protocol):
+    """What the metrics read of the daemon (``shadowd.daemon.Daemon`` is one)."""
+
+    @property
+    def config(self) -> Config: ...
+    @property
+    def ingest(self) -> Ingest: ...
+    @property
+    def predictor(self) -> Predictor: ...
+    @property
+    def model(self) -> ModelShadow: ...
+    @property
+    def lab(self) -> LabMirror: ...
+    def uptime(self) -> float: ...
 
 log = logs.get_logger()
 
 
 class DaemonMetrics:
-    def __init__(self, daemon: Daemon, config: MetricsConfig) -> None:
+    def __init__(self, daemon: MetricsParts, config: MetricsConfig) -> None:
         self._daemon = daemon
         self._config = config
         self._asked = asyncio.Event()  # a scrape came since the last sweep
