@@ -103,7 +103,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `shadowd analyze ... | head`: the reader has had enough
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return code
-
-
-if __name__ == "__main__":
-    sys.exit(main())
