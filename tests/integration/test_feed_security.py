@@ -116,8 +116,6 @@ ca_file = "{ca}"
 sources = ["edge1"]
 reconnect_initial_s = 0.1
 reconnect_max_s = 1.0
-tls = {tls}
-ca_file = "{ca_file}"
 """
 
 
