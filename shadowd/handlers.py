@@ -85,43 +85,33 @@ from shadowd.core.errors import ShadowdError
 from shadowd.core.state import digest, view_digest
 from shadowd.core.sync import SourceCounters, position
 from shadowd.engine.incremental import Engine
-from shadowd.ingest.pipeline import Ingest
 from shadowd.ingest.source import Feed
 from shadowd.lab.lab import LabUnavailable
-from shadowd.metrics_source import DaemonMetrics
+from shadowd.metrics_source import DaemonMetrics, MetricsParts
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Scenario, validate
 from shadowd.scenario.timeline import label, timeline
 from shadowd.services import report as reporting
-from shadowd.services.mirror import ConvergenceRecord, LabMirror
-from shadowd.services.model import ModelShadow
+from shadowd.services.mirror import ConvergenceRecord
 from shadowd.services.policy import Policies
 from shadowd.services.ports import ShadowModel
-from shadowd.services.predictor import NoLibrary, NotFound, Predictor
+from shadowd.services.predictor import NoLibrary, NotFound
 from shadowd.store.backend import Backend
 from shadowd.version import VERSION
 
 
-class DaemonParts(Protocol):
-    """What the handlers read of the daemon (``shadowd.daemon.Daemon`` is one)."""
+class DaemonParts(MetricsParts, Protocol):
+    """What the handlers read of the daemon (``shadowd.daemon.Daemon`` is one): what the
+    metrics read, and the log, the feeds, the policies and the metrics themselves."""
 
-    @property
-    def ingest(self) -> Ingest: ...
     @property
     def backend(self) -> Backend: ...
     @property
     def feeds(self) -> Mapping[str, Feed]: ...
     @property
-    def model(self) -> ModelShadow: ...
-    @property
-    def lab(self) -> LabMirror: ...
-    @property
-    def predictor(self) -> Predictor: ...
-    @property
     def policies(self) -> Policies: ...
     @property
     def metrics(self) -> DaemonMetrics: ...
-    def uptime(self) -> float: ...
     async def snapshot(self) -> tuple[int, Path]: ...
 
 
