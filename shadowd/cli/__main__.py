@@ -2,6 +2,6 @@
 
 import sys
 
-from shadowd.cli import main
+from shadowd.cli.shadowd import main
 
 sys.exit(main())

@@ -15,8 +15,8 @@ from shadowd.agent.config import (
 from shadowd.agent.gnmic import GnmicOverlay
 from shadowd.agent.kafka import KafkaTransport
 from shadowd.agent.mqtt import MqttTransport
-from shadowd.cli import build_parser
 from shadowd.cli.agent import build_agent
+from shadowd.cli.shadowd import build_parser
 from shadowd.core.errors import ConfigError
 
 CONFIG = """

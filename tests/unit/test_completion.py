@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 import pytest
 
-from shadowd import cli
 from shadowd.cli import shadowctl as client_cli
+from shadowd.cli import shadowd as cli
 from shadowd.cli.completion import script, tables
 
 PARSERS = {"shadowctl": client_cli.build_parser, "shadowd": cli.build_parser}

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from shadowd.cli import main
+from shadowd.cli.shadowd import main
 from shadowd.predict.backtest import Alert, BacktestConfig, Replayed, matches, score
 from shadowd.predict.forecast import PredictedSpike
 from shadowd.traffic.trace import SpikeEpisode
