@@ -15,11 +15,10 @@ from shadowd import logs
 from shadowd.core.events import PolicyChange, PolicyProposed
 from shadowd.core.igp import Igp
 from shadowd.drivers.base import apply_lines, changes_by_router, restore_lines, unified
-from shadowd.drivers.saved import SavedConfigs, safe_name, write_durably
-from shadowd.policy.render import (
-    with_policy,
-)
+from shadowd.drivers.saved import SavedConfigs, safe_name
+from shadowd.policy.render import with_policy
 from shadowd.policy.targets import RenderError, Target
+from shadowd.store.files import write_durably
 
 log = logs.get_logger()
 
@@ -121,6 +120,7 @@ class DryRunDriver:
     def _record(self, action: Literal["apply", "restore"], policy: PolicyProposed,
                 routers: Sequence[str], lines: dict[str, list[str]],
                 diffs: dict[str, str]) -> None:
+        self.out_dir.mkdir(parents=True, exist_ok=True)
         write_durably(self.out_dir / _RUNNING, msgspec.json.encode(self.configs))
         write_durably(self.out_dir / _IN_EFFECT, msgspec.json.encode(self.applied))
         where = self.out_dir / safe_name(policy.policy_id)

@@ -9,10 +9,11 @@ later apply of the same policy saves afresh).
 
 from __future__ import annotations
 
-import os
 import re
 from pathlib import Path
 from typing import Final
+
+from shadowd.store.files import fsync_dir, write_durably
 
 _UNSAFE: Final = re.compile(r"[^A-Za-z0-9_.-]")
 
@@ -37,6 +38,7 @@ class SavedConfigs:
 
     def save(self, policy_id: str, router: str, running: str) -> Path:
         path = self.path(policy_id, router)
+        path.parent.mkdir(parents=True, exist_ok=True)
         write_durably(path, running.encode())
         return path
 
@@ -44,24 +46,4 @@ class SavedConfigs:
         """The router runs its saved config again: keep the file as a record only."""
         path = self.path(policy_id, router)
         path.replace(path.with_name(f"{safe_name(router)}.restored.conf"))
-        _fsync_dir(path.parent)
-
-
-def write_durably(path: Path, data: bytes) -> None:
-    """``path`` holds ``data`` whole, or what it held before: never a torn file."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("wb") as out:
-        out.write(data)
-        out.flush()
-        os.fsync(out.fileno())
-    tmp.replace(path)
-    _fsync_dir(path.parent)
-
-
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        fsync_dir(path.parent)
