@@ -281,19 +281,19 @@ def reweigh(
         run.finish()
 
 
-def redemand(routing: Routing, src: int, dst: int, rate: float) -> Change:
-    """The effect of setting the demand ``src -> dst`` to ``rate`` (0 removes it)."""
+def redemand(routing: Routing, keys: IntArray, rates: FloatArray) -> Change:
+    """The effect of setting the demands at pair keys ``keys`` (``src * n + dst``, each
+    once) to ``rates`` (0 removes one): one push for all of them."""
     net = routing.net
-    key = np.array([src * net.size + dst], dtype=np.int64)
-    step = np.array([rate - float(routing.demand[src, dst])])
+    step = rates - routing.demand.reshape(-1)[keys]
     state = (routing.dist.reshape(-1), routing.fan.reshape(-1), net.weight)
-    pushed = push(net, Frame(net.size, net.edge_count), state, key, step)
+    pushed = push(net, Frame(net.size, net.edge_count), state, keys, step)
     return Change(
         scenarios=_EMPTY, edges=_EMPTY, weights=np.zeros(0),
         dist_keys=_EMPTY, dist_values=np.zeros(0),
         fan_keys=_EMPTY, fan_values=np.zeros(0, dtype=np.int32),
         through_keys=pushed.keys, through_amounts=pushed.amounts,
-        load=pushed.load[None], demand_keys=key, demand_values=np.array([rate]),
+        load=pushed.load[None], demand_keys=keys, demand_values=rates,
     )
 
 

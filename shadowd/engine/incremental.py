@@ -7,7 +7,8 @@ It keeps its own copy of the state (folding each event with ``core.state.apply``
   change go through ``delta.reweigh`` (only the routing trees that used or now use them);
 - capacity change: utilisation only, unless the metric scheme derives metrics from
   capacity (``inverse-capacity``), then also the changed weights;
-- demand set: that one demand, pushed down the existing DAG;
+- demand set: that one demand, pushed down the existing DAG (``absorb_all``: each run of
+  demand sets at once, in one push: a telemetry batch sets every demand);
 - router added: the matrices grow by one isolated router;
 - router removed, or a link re-added with its ends swapped: a full rebuild (rare).
 
@@ -17,7 +18,7 @@ property tests check that over random event sequences.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import Any, Final
 
@@ -71,6 +72,7 @@ class Engine:
         self.options = options if options is not None else MetricOptions()
         self._state = state.fork()
         self._build()
+        self.changed_lsn = self._state.lsn  # of the last event that moved routes or loads
 
     def _build(self) -> None:
         net = Network.from_state(self._state, self.options)
@@ -92,7 +94,33 @@ class Engine:
         """Fold ``event`` (already validated) into the model; say what it recomputed."""
         apply(self._state, event)
         handler = _HANDLERS.get(type(event))
-        return handler(self, event) if handler is not None else Impact("none")
+        impact = handler(self, event) if handler is not None else Impact("none")
+        if impact.how != "none":
+            self.changed_lsn = self._state.lsn
+        return impact
+
+    def absorb_all(self, events: Iterable[AnyEvent]) -> None:
+        """``absorb`` each of ``events`` in order, each run of demand sets in one push."""
+        run: dict[int, float] = {}  # pair key -> rate; the last set of a pair wins
+        for event in events:
+            if type(event) is DemandSet:
+                apply(self._state, event)
+                run[self._pair(event)] = event.rate_bps
+                continue
+            self._set_demands(run)
+            self.absorb(event)
+        self._set_demands(run)
+
+    def _set_demands(self, run: dict[int, float]) -> None:
+        if run:
+            keys = np.fromiter(run, dtype=np.int64, count=len(run))
+            rates = np.fromiter(run.values(), dtype=np.float64, count=len(run))
+            commit(self.routing, self._ws, redemand(self.routing, keys, rates))
+            self.changed_lsn = self._state.lsn
+            run.clear()
+
+    def _pair(self, e: DemandSet) -> int:
+        return self.net.index[e.src] * self.net.size + self.net.index[e.dst]
 
     def rebuild(self) -> Impact:
         self._build()
@@ -147,8 +175,7 @@ class Engine:
         return Impact("routes", 1)
 
     def _demand_set(self, e: DemandSet) -> Impact:
-        src, dst = self.net.index[e.src], self.net.index[e.dst]
-        commit(self.routing, self._ws, redemand(self.routing, src, dst, e.rate_bps))
+        self._set_demands({self._pair(e): e.rate_bps})
         return Impact("loads")
 
     # --- reading -------------------------------------------------------------------

@@ -18,11 +18,12 @@ from shadowd.core.events import (
     LinkMetric,
     LinkRemoved,
     LinkStatus,
+    LinkUtilization,
     RouterAdded,
     RouterHealth,
     RouterRemoved,
 )
-from shadowd.core.state import State
+from shadowd.core.state import State, apply
 from shadowd.engine.incremental import Engine
 from shadowd.engine.metrics import MetricOptions
 from shadowd.engine.testing import SOURCE, L, build
@@ -133,6 +134,34 @@ def test_incremental_equals_full_recompute(data: st.DataObject, scheme: str) -> 
     for seq in range(1000, 1000 + data.draw(st.integers(1, 25))):
         engine.absorb(events(data.draw, engine.state, seq))
         assert_same(engine)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_absorbing_a_batch_equals_full_recompute(data: st.DataObject) -> None:
+    """``absorb_all`` pushes each run of demand sets at once (a pair set twice in a run:
+    the last wins) and must still equal the engine built from scratch."""
+    engine = Engine(base_state())
+    scratch = engine.state.fork()  # where the batch is drawn, each event valid in turn
+    batch = []
+    for seq in range(1000, 1000 + data.draw(st.integers(1, 30))):
+        event = events(data.draw, scratch, seq)
+        apply(scratch, event)
+        batch.append(event)
+    engine.absorb_all(batch)
+    assert engine.state.lsn == scratch.lsn
+    assert_same(engine)
+
+
+def test_changed_lsn_moves_only_with_routes_or_loads() -> None:
+    engine = Engine(base_state())
+    start = engine.changed_lsn
+    engine.absorb(LinkUtilization(source=SOURCE, seq=1000, ts=0.0, link="l1", ab_bps=1.0,
+                                  ba_bps=2.0))
+    assert engine.changed_lsn == start  # counters route nothing
+    engine.absorb_all([DemandSet(source=SOURCE, seq=1001, ts=0.0, src="r0", dst="r3",
+                                 rate_bps=5.0)])
+    assert engine.changed_lsn == engine.state.lsn == start + 2
 
 
 def test_down_then_up_restores_exactly() -> None:
