@@ -65,7 +65,7 @@ from shadowd.services.mirror import LabMirror, ModelView, model_view
 from shadowd.services.model import ModelShadow
 from shadowd.services.monitor import Monitor, ProbeMonitor, ShadowMonitor, observed_max_util
 from shadowd.services.policy import Policies
-from shadowd.services.ports import MirrorLab, ShadowModel
+from shadowd.services.ports import MirrorLab
 from shadowd.services.predict_restore import SIDECAR, WatchRecovery
 from shadowd.services.predictor import Predictor, watch_settings
 from shadowd.services.recorder import Recorder
@@ -303,7 +303,7 @@ class Daemon:
             logs.alert(log, "scenario_library_missing", "warning", "scenario library missing",
                        path=str(directory), config=str(self._config_path or ""),
                        key="predict.scenarios_dir")
-        return Predictor(c, state, recorder=self.recorder, model=ShadowModel(self.model),
+        return Predictor(c, state, recorder=self.recorder, model=self.model,
                          lab=MirrorLab(self.lab, timeout_s=self.config.lab.converge_timeout_s),
                          scenarios_dir=directory, watch=watch)
 
@@ -332,7 +332,7 @@ class Daemon:
 
     async def _write_report(self) -> Path:
         """The report of the shadow as it is now, under STATE_DIR/report/."""
-        data = await reporting.collect(self.ingest.state, ShadowModel(self.model), self.predictor,
+        data = await reporting.collect(self.ingest.state, self.model, self.predictor,
                                     title="shadowd", forecasts=8, runs=100,
                                     generated_ts=time.time())
         return await asyncio.to_thread(write_report, data, self.config.state_path / "report")

@@ -94,7 +94,6 @@ from shadowd.scenario.timeline import label, timeline
 from shadowd.services import report as reporting
 from shadowd.services.mirror import ConvergenceRecord
 from shadowd.services.policy import Policies
-from shadowd.services.ports import ShadowModel
 from shadowd.services.predictor import NoLibrary, NotFound
 from shadowd.store.backend import Backend
 from shadowd.version import VERSION
@@ -354,7 +353,7 @@ class DaemonHandlers(Handlers):
     async def on_report(self, request: ReportRequest, peer: Peer) -> ReportReply:
         d = self._daemon
         data = await reporting.collect(
-            d.ingest.state, ShadowModel(d.model), d.predictor, title=request.title,
+            d.ingest.state, d.model, d.predictor, title=request.title,
             forecasts=request.forecasts, runs=request.runs, generated_ts=time.time())
         return ReportReply(data=data)
 

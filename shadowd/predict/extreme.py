@@ -128,15 +128,16 @@ class LinkView:
 
 
 def analyse(state: State) -> tuple[Engine, WorstCases]:
-    """Route ``state`` and sweep single links, routers and SRLGs (seconds on a thousand
-    routers: run it in a worker thread, on a state nobody else changes)."""
+    """Route ``state`` and sweep single links, routers and SRLGs, from scratch (seconds
+    on a thousand routers: in a worker thread). The daemon reads these through its model
+    tier instead, which keeps the engine and caches the sweeps."""
     engine = Engine(state)
     return engine, worst_cases(engine.routing.load, [engine.sweep(k) for k in SWEPT])
 
 
-def link_views(state: State, keys: Sequence[tuple[str, Direction]]) -> list[LinkView]:
-    """``LinkView`` of each (link, direction) of ``state`` (one routing, one sweep)."""
-    engine, wc = analyse(state)
+def link_views(engine: Engine, wc: WorstCases,
+               keys: Sequence[tuple[str, Direction]]) -> list[LinkView]:
+    """``LinkView`` of each (link, direction) of ``engine``, whose worst cases are ``wc``."""
     views = []
     for link, direction in keys:
         edge = edge_of(engine.net, link, direction)
@@ -144,6 +145,6 @@ def link_views(state: State, keys: Sequence[tuple[str, Direction]]) -> list[Link
         views.append(LinkView(
             link=link, direction=direction, capacity_bps=float(engine.net.capacity[edge]),
             load_bps=load, wc_load_bps=wc_load, worst_failure=failure,
-            srlgs=tuple(state.links[link].srlgs),
+            srlgs=tuple(engine.state.links[link].srlgs),
             heaviest_dst=heaviest_destination(engine.routing, edge)))
     return views

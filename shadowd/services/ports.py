@@ -1,5 +1,5 @@
-"""What the predictor needs from the rest of the daemon, as small interfaces, and the real
-adapters: the model tier (``ModelShadow``) and the lab (``LabMirror``).
+"""What the predictor needs from the rest of the daemon, as small interfaces: the model
+(``ModelShadow`` is it, as it is) and the lab (``MirrorLab`` over the ``LabMirror``).
 
 Unit tests hand the predictor fakes of these instead (``tests/unit/test_predict_service``).
 """
@@ -13,13 +13,12 @@ from typing import Protocol
 from shadowd.core.events import Direction
 from shadowd.core.state import State
 from shadowd.lab.lab import Lab
-from shadowd.predict.extreme import LinkView, WorstCases, analyse, link_views
+from shadowd.predict.extreme import LinkView, WorstCases
 from shadowd.scenario.library import Scenario
 from shadowd.scenario.results import LabResult, ScenarioResult
 from shadowd.scenario.run import run_model
 from shadowd.services.labrun import ProbeSettings, run_lab
 from shadowd.services.mirror import LabMirror
-from shadowd.services.model import ModelShadow
 
 RunModel = Callable[[Scenario, State, float], Awaitable[ScenarioResult]]
 
@@ -27,7 +26,8 @@ RunModel = Callable[[Scenario, State, float], Awaitable[ScenarioResult]]
 class ModelPort(Protocol):
     async def views(self, state: State,
                     keys: Sequence[tuple[str, Direction]]) -> list[LinkView]:
-        """Each link direction of ``state`` (a private fork): load, worst case, SRLGs."""
+        """Each link direction at ``state``'s log position (``state``: a fork the caller
+        took): load, worst case, SRLGs."""
         ...
 
     async def worst_cases(self) -> WorstCases:
@@ -47,22 +47,6 @@ class LabPort(Protocol):
 async def model_in_thread(scenario: Scenario, state: State, ts: float) -> ScenarioResult:
     """``run_model`` off the event loop: ``state`` is a fork nobody else changes."""
     return await asyncio.to_thread(run_model, scenario, state, ts=ts)
-
-
-class ShadowModel:
-    """``ModelPort`` over the daemon's model tier; sweeps run in a worker thread."""
-
-    def __init__(self, model: ModelShadow) -> None:
-        self._model = model
-
-    async def views(self, state: State,
-                    keys: Sequence[tuple[str, Direction]]) -> list[LinkView]:
-        return await asyncio.to_thread(link_views, state, list(keys))
-
-    async def worst_cases(self) -> WorstCases:
-        state = await self._model.read(lambda engine: engine.state.fork())
-        _, wc = await asyncio.to_thread(analyse, state)
-        return wc
 
 
 class MirrorLab:

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
-import numpy as np
+from dataclasses import replace
 
-from shadowd.core.events import AnyEvent, DemandSet, LinkMetric, LinkStatus
+import msgspec
+import numpy as np
+import pytest
+
+from shadowd.core.events import AnyEvent, DemandSet, LinkMetric, LinkStatus, LinkUtilization
 from shadowd.core.state import State, apply, fold
 from shadowd.engine.incremental import Engine
 from shadowd.handlers import DaemonHandlers
+from shadowd.predict.extreme import LinkView, analyse, link_views
 from shadowd.services.model import ModelShadow
 from shadowd.topology import topohub_topology
 
@@ -71,6 +76,47 @@ async def test_worst_case_is_cached_per_lsn() -> None:
     later, second = await model.worst_case("links")
     assert later == lsn + 1
     assert second is not first
+
+
+async def test_sweeps_are_kept_while_nothing_routed_changes() -> None:
+    model, state = await _follow(rebuild_after=1_000)
+    _, first = await model.worst_case("links")
+    counters = LinkUtilization(source="t", seq=99_998, ts=0.0, link=sorted(state.links)[0],
+                               ab_bps=1.0, ba_bps=1.0)
+    apply(state, counters)
+    model.note([counters])
+    lsn, again = await model.worst_case("links")
+    assert lsn == state.lsn
+    assert again is first  # counters route nothing
+
+
+async def test_views_at_a_job_position_the_log_has_passed() -> None:
+    """A predictor job's fork lags the log: the engine is brought to the fork's position,
+    not the latest, and answers as a fresh engine on the fork would."""
+    model, state = await _follow(rebuild_after=1_000)
+    fork = state.fork()
+    for change in _changes(state, 9)[3:]:  # the log moves on after the fork was taken
+        event = msgspec.structs.replace(change, seq=change.seq + 50_000)
+        apply(state, event)
+        model.note([event])
+    keys = [(link, "ab") for link in sorted(fork.links)[:4]]
+    ours = await model.views(fork, keys)  # type: ignore[arg-type]
+    engine, wc = analyse(fork)
+    _assert_same_views(ours, link_views(engine, wc, keys))  # type: ignore[arg-type]
+    assert model.private == 0
+    await model.read(lambda engine: None)  # the latest: the engine passes the fork
+    _assert_same_views(await model.views(fork, keys), ours)  # type: ignore[arg-type]
+    assert model.private == 1
+
+
+def _assert_same_views(got: list[LinkView], want: list[LinkView]) -> None:
+    """Equal, floats up to the residue incremental sums leave."""
+    assert len(got) == len(want)
+    for a, b in zip(got, want, strict=True):
+        assert a.load_bps == pytest.approx(b.load_bps, rel=1e-9)
+        assert a.wc_load_bps == pytest.approx(b.wc_load_bps, rel=1e-9)
+        assert replace(a, load_bps=0.0, wc_load_bps=0.0) == \
+            replace(b, load_bps=0.0, wc_load_bps=0.0)
 
 
 def test_the_daemon_answers_every_control_request() -> None:
