@@ -110,17 +110,17 @@ class Daemon:
         for item in problems:
             logs.alert(log, item.kind, item.severity, item.message, **item.fields)
         self.committer = self.backend.committer
+        self.ingest = Ingest(state, self.committer, on_accepted=self._accepted,
+                             max_in_flight=2 * self.config.log.max_batch_events)
         self.model = ModelShadow(state)
         self.lab = self._lab_mirror()
-        self.recorder = Recorder(state, self._append_records)
+        self.recorder = Recorder(state, self.ingest.append)
         self.predictor = self._predictor(state, watch.watch)
         self.predictor.resume()  # the spikes the log owes runs: before any new event
         self.policies = self._policies(state)
         self.guide = Guide(state, self.policies, self._write_report,
                            predict=self._gate.predict if self._gate else None) \
             if self._guided else None
-        self.ingest = Ingest(state, self.committer, on_accepted=self._accepted,
-                             max_in_flight=2 * self.config.log.max_batch_events)
         self._last_snapshot = state.lsn
         self.dead_letters = DeadLetterFile(state_dir / DEAD_LETTERS)
         self.metrics = DaemonMetrics(self, self.config.metrics)
@@ -214,14 +214,6 @@ class Daemon:
         self.policies.note(events)
         if self.guide is not None:
             self.guide.note(events)
-
-    def _append_records(self, events: list[AnyEvent]) -> None:
-        """shadowd's own records join the log as telemetry does: admitted (seq, checks,
-        fold) and queued on the same group committer, so they are as durable."""
-        _, admission = self.ingest.admit(events)
-        if len(admission.accepted) != len(events):
-            log.error("a record was not logged", duplicates=admission.duplicates,
-                      rejected=[err.reason for _, err in admission.rejected])
 
     def _note_progress(self) -> None:
         if self.ingest.state.lsn - self._last_snapshot >= self.config.log.snapshot_every:

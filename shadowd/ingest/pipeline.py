@@ -7,6 +7,11 @@ batch's fsync: it keeps going while the group commit writes, held back only when
 than ``max_in_flight`` events are not yet durable (backpressure, never dropping). A
 source that acknowledges upstream (a broker) waits for ``durable(lsn)`` first.
 
+shadowd's own records (``append``) take the same path: admitted, queued on the same
+committer, handed to the same listener. Whatever is accepted is handed to the listener
+(``on_accepted``) in log order, after any batch it is still handling: a listener that
+appends a record while it handles a batch gets that record next, never from inside itself.
+
 If the disk fails the committer's task fails, and with it the daemon: the state is never
 allowed to run ahead of a log that can no longer catch up.
 """
@@ -14,6 +19,7 @@ allowed to run ahead of a log that can no longer catch up.
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Callable, Sequence
 from typing import Protocol
 
@@ -50,6 +56,8 @@ class Ingest:
         self._committer = committer
         self._max_in_flight = max_in_flight
         self._on_accepted = on_accepted
+        self._outbox: deque[list[AnyEvent]] = deque()  # accepted, not yet handed out
+        self._handing_out = False
         self.counters: dict[str, SourceCounters] = {}
 
     @property
@@ -69,6 +77,14 @@ class Ingest:
         self._queue(admission.accepted)
         return self.state.lsn, admission
 
+    def append(self, records: list[AnyEvent]) -> None:
+        """shadowd's own records, admitted as telemetry is (seq, checks, fold) and queued
+        on the same committer, so they are as durable. One refused is a bug: said."""
+        _, admission = self.admit(records)
+        if len(admission.accepted) != len(records):
+            log.error("a record was not logged", duplicates=admission.duplicates,
+                      rejected=[err.reason for _, err in admission.rejected])
+
     def admit_snapshot(self, snapshot: SnapshotLike) -> tuple[int, SnapshotAdmission]:
         """Reconcile the state with a source's snapshot; queue the diff like any deltas."""
         admission = admit_snapshot(self.state, snapshot, self.counters)
@@ -79,7 +95,18 @@ class Ingest:
     def _queue(self, accepted: list[AnyEvent]) -> None:
         if accepted:
             self._committer.enqueue(accepted)
-            self._on_accepted(accepted)
+            self._hand_out(accepted)
+
+    def _hand_out(self, accepted: list[AnyEvent]) -> None:
+        self._outbox.append(accepted)
+        if self._handing_out:  # appended by the listener: next, once it has returned
+            return
+        self._handing_out = True
+        try:
+            while self._outbox:
+                self._on_accepted(self._outbox.popleft())
+        finally:
+            self._handing_out = False
 
     async def durable(self, lsn: int) -> None:
         await self._committer.wait_durable(lsn)

@@ -99,6 +99,8 @@ class Policies:
                  driver: Driver, monitor: Monitor, target: Callable[[], Target],
                  lab: LabValidator | None = None, running: Running | None = None,
                  clock: Callable[[], float] = time.time) -> None:
+        """``clock``: the rollouts' own (their steps wait real time); records are stamped
+        in log time by ``recorder``."""
         self.config = config
         self._state = state  # the daemon's live state: read and forked, never changed here
         self._recorder, self._driver, self._monitor = recorder, driver, monitor
@@ -182,7 +184,7 @@ class Policies:
     async def _adopt(self, state: State, found: PolicyProposed) -> PolicyEntry:
         """Record a proposal, validate it, and deploy it when ``auto_deploy`` says so."""
         policy = self._recorder.record(lambda s: msgspec.structs.replace(
-            found, source=s.source, seq=s.seq, ts=s.ts, policy_id=f"p{s.seq}"), ts=self._clock())
+            found, source=s.source, seq=s.seq, ts=s.ts, policy_id=f"p{s.seq}"))
         log.info("policy proposed", **_policy_fields(policy))
         await self._validate(state, policy)
         entry = self._state.policies[policy.policy_id]
@@ -206,7 +208,7 @@ class Policies:
             source=s.source, seq=s.seq, ts=s.ts, policy_id=policy.policy_id, tier=result.tier,
             ok=result.ok, wc_after=min(result.wc_after, 1e6), agreement=result.agreement,
             loops=result.loops, unreachable=result.unreachable, steps=result.steps,
-            detail=result.detail), ts=self._clock())
+            detail=result.detail))
         log.info("policy validated", policy=policy.policy_id, tier=result.tier, ok=result.ok,
                  wc_after=round(result.wc_after, 3), agreement=result.agreement,
                  loops=result.loops, unreachable=result.unreachable, steps=result.steps,
@@ -258,7 +260,7 @@ class Policies:
 
     def _journal(self, entry: Journal) -> RolloutStep:
         step = self._recorder.record(
-            lambda s: entry.event(source=s.source, seq=s.seq, ts=s.ts), ts=self._clock())
+            lambda s: entry.event(source=s.source, seq=s.seq, ts=s.ts))
         log.info("rollout step", **{k: v for k, v in msgspec.structs.asdict(step).items()
                                     if v not in ("", 0, 0.0, (), False)})
         return step
@@ -296,8 +298,7 @@ class Policies:
             log.info("no feedback: the policy's links carry nothing", policy=policy.policy_id)
             return
         scale = feedback.next_scale(state.demand_scale, found.error, self.config.feedback_gain)
-        self._recorder.record(lambda s: feedback.record(s, policy, found, scale),
-                              ts=self._clock())
+        self._recorder.record(lambda s: feedback.record(s, policy, found, scale))
         log.info("policy feedback", policy=policy.policy_id,
                  predicted_util=round(found.predicted_util, 3),
                  observed_util=round(found.observed_util, 3), error=round(found.error, 3),

@@ -164,8 +164,8 @@ class Predictor:
         self._lab_jobs: asyncio.Queue[_LabJob] = asyncio.Queue(LAB_BACKLOG)
         self._spikes: dict[tuple[str, str, float], _Spike] = {}
         self.counters = Counters()
-        self._runner = ScenarioRunner(recorder, run_model, lambda: self.feed.clock,
-                                  keep=config.keep_runs, counters=self.counters)
+        self._runner = ScenarioRunner(recorder, run_model, keep=config.keep_runs,
+                                      counters=self.counters)
         self.runs = self._runner.runs
 
     # --- the hook (synchronous) ----------------------------------------------------------
@@ -290,8 +290,8 @@ class Predictor:
                                self.config.max_factor)
         extreme = Extreme(factor=factor, worst_failure=view.worst_failure,
                           extreme_bps=view.wc_load_bps * factor, capacity_bps=view.capacity_bps)
-        record = self._recorder.record(lambda s: spike_record(s, spike, extreme, at_lsn),
-                                       ts=spike.made_at)
+        record = self._recorder.stamp(lambda s: spike_record(s, spike, extreme, at_lsn),
+                                      ts=spike.made_at)
         self._spikes[injection.key] = _Spike(seq=record.seq, predicted_bps=spike.upper_bps,
                                              model_bps=view.load_bps)
         scenarios = self.scheduler.plan(injection, _facts(view, view.worst_failure))
@@ -310,6 +310,7 @@ class Predictor:
                        predicted_ts=iso(spike.peak_at), worst_failure=view.worst_failure,
                        predicted_util=round(spike.utilization, 3),
                        extreme_util=round(extreme.util, 3))
+        self._recorder.append(record)  # last: the log hands it to ``note`` with all done
 
     async def _resume_job(self, job: _ResumeJob) -> None:
         """A spike recorded before the restart: its scenarios chosen as ``_spike`` does,

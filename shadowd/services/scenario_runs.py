@@ -3,7 +3,7 @@
 The predictor's runs before a spike and an operator's manual runs both come here with
 the state to run on (a fork: production is never touched) and the run's context. Every
 run, whether it worked or failed, is a ``ScenarioRan`` record appended through the
-``Recorder`` at the feed's clock (the log time it ran at), one of the recent ``runs``
+``Recorder`` at log time (the time of the telemetry it ran on), one of the recent ``runs``
 (``shadowctl scenarios runs``), a count, and one log line. A failure is said and
 recorded, never raised, so the other runs go on.
 """
@@ -41,11 +41,11 @@ class RunCounts:
 
 
 class ScenarioRunner:
-    def __init__(self, recorder: Recorder, run_model: RunModel, clock: Callable[[], float],
+    def __init__(self, recorder: Recorder, run_model: RunModel,
                  *, keep: int, counters: RunCounts) -> None:
-        """``clock``: the log time now (the feed's); ``keep``: how many recent runs;
+        """``keep``: how many recent runs;
         ``counters``: where runs are counted (the predictor's, which count more)."""
-        self._recorder, self._run_model, self._clock = recorder, run_model, clock
+        self._recorder, self._run_model = recorder, run_model
         self.runs: deque[ScenarioRan] = deque(maxlen=keep)
         self.counters = counters
 
@@ -97,7 +97,7 @@ class ScenarioRunner:
         return record
 
     def _record(self, make: Callable[[Stamp], ScenarioRan]) -> ScenarioRan:
-        return self._recorder.record(make, ts=self._clock())
+        return self._recorder.record(make)
 
 
 def iso(ts: float) -> str:
