@@ -1,8 +1,9 @@
-"""The composition root: builds every part from the config and runs them in one TaskGroup.
+"""The daemon: the parts ``shadowd.bootstrap`` built, served as named tasks of one TaskGroup.
 
-Start-up: recover the state (newest snapshot + log tail), open the log, bind the control
-socket, start the sources (feeds), wait until each has subscribed (bounded: a broker that
-is down must not keep the daemon from serving), then tell systemd READY=1. The lab mirror
+Start-up (``serve``): ``bootstrap`` recovers the state (newest snapshot + log tail),
+opens the log and builds every part; then the daemon binds the control socket, starts the
+sources (feeds), waits until each has subscribed (bounded: a broker that is down must not
+keep the daemon from serving), and tells systemd READY=1. The lab mirror
 starts with them: with ``[lab] enabled`` it builds the FRR lab in the background (READY
 does not wait for FRR to converge; ``shadowctl lab status`` says when it is up) and
 follows the log from then on. The predictor (``[predict]``) is fed by the same hook as
@@ -28,6 +29,7 @@ from pathlib import Path
 import msgspec
 
 from shadowd import logs
+from shadowd.bootstrap import Parts, bootstrap
 from shadowd.config import (
     Config,
     KafkaSourceConfig,
@@ -38,41 +40,18 @@ from shadowd.config import (
 )
 from shadowd.control.server import ControlServer
 from shadowd.core.errors import ShadowdError
-from shadowd.core.events import AnyEvent
-from shadowd.core.state import State, digest
-from shadowd.drivers.base import Driver
-from shadowd.drivers.dryrun import DryRunDriver
-from shadowd.drivers.frr import FrrDriver
+from shadowd.core.state import State
 from shadowd.handlers import DaemonHandlers
 from shadowd.ingest.builtin import replay_source
-from shadowd.ingest.deadletter import FILE_NAME as DEAD_LETTERS
-from shadowd.ingest.deadletter import DeadLetterFile
 from shadowd.ingest.differential import Differential
 from shadowd.ingest.kafka import KafkaFeed
 from shadowd.ingest.mqtt import MqttFeed
-from shadowd.ingest.pipeline import Ingest
 from shadowd.ingest.source import Feed, ReplayFeed
-from shadowd.lab.plan import LabSettings
 from shadowd.metrics_source import DaemonMetrics, http_endpoint
 from shadowd.notify import Notifier
-from shadowd.policy.render import AgentLinkTarget, Target
-from shadowd.predict.forecast import ForecastParams
-from shadowd.predict.watch import SpikeWatch, WatchState, encode_watch
-from shadowd.report.write import write_report
-from shadowd.services import report as reporting
-from shadowd.services.guide import Guide
-from shadowd.services.mirror import LabMirror, ModelView, model_view
-from shadowd.services.model import ModelShadow
-from shadowd.services.monitor import Monitor, ProbeMonitor, ShadowMonitor, observed_max_util
-from shadowd.services.policy import Policies
-from shadowd.services.ports import MirrorLab
-from shadowd.services.predict_restore import SIDECAR, WatchRecovery
-from shadowd.services.predictor import Predictor, watch_settings
-from shadowd.services.recorder import Recorder
-from shadowd.services.validate import MirrorValidator
-from shadowd.store.backend import open_backend
-from shadowd.store.recovery import SNAPSHOT_DIR
-from shadowd.store.snapshot import Offsets, SnapshotStore
+from shadowd.predict.watch import WatchState, encode_watch
+from shadowd.services.predict_restore import SIDECAR
+from shadowd.store.snapshot import Offsets
 
 log = logs.get_logger()
 
@@ -80,53 +59,41 @@ FEEDS_READY_TIMEOUT_S = 30.0
 STOP_SIGNALS = (signal.SIGTERM, signal.SIGINT)
 
 
+async def serve(config: Config, *, config_path: Path | None = None,
+                guided: bool = False) -> None:
+    """Recover, build every part, and serve until SIGTERM/SIGINT."""
+    parts = await bootstrap(config, config_path=config_path, guided=guided)
+    await Daemon(config, parts, config_path=config_path).run()
+
+
 class _Stop(Exception):
     """Raised inside the root TaskGroup to cancel every task for an orderly shutdown."""
 
 
 class Daemon:
-    def __init__(
-        self, config: Config, *, config_path: Path | None = None, notifier: Notifier | None = None,
-        guided: bool = False,
-    ) -> None:
+    """Serves the parts ``bootstrap`` built: the control socket, the sources, the lab, the
+    predictor, the policies and the guide, as named tasks of one TaskGroup."""
+
+    def __init__(self, config: Config, parts: Parts, *, config_path: Path | None = None,
+                 notifier: Notifier | None = None) -> None:
         self.config = config
-        self._guided = guided
-        self._gate: ShadowMonitor | None = None  # the dry run's gates
         self._config_path = config_path
         self._notifier = notifier if notifier is not None else Notifier()
+        self.snapshots, self.backend = parts.snapshots, parts.backend
+        self.committer = parts.backend.committer
+        self._start_offsets = parts.start_offsets
+        self.ingest, self.model, self.lab = parts.ingest, parts.model, parts.lab
+        self.recorder, self.predictor = parts.recorder, parts.predictor
+        self.policies, self.guide = parts.policies, parts.guide
+        self.dead_letters = parts.dead_letters
+        self.metrics = DaemonMetrics(self, config.metrics)
+        self.feeds: dict[str, Feed] = {}
         self._stop = asyncio.Event()
         self._snapshot_due = asyncio.Event()
+        self._last_snapshot = self.ingest.state.lsn
         self.started = time.monotonic()
-        self.feeds: dict[str, Feed] = {}
 
     async def run(self) -> None:
-        state_dir = self.config.state_path
-        self.snapshots = SnapshotStore(state_dir / SNAPSHOT_DIR,
-                                       keep=self.config.log.keep_snapshots)
-        watch = WatchRecovery(self.snapshots, watch_settings(self.config.predict),
-                              ForecastParams())
-        state, self._start_offsets, self.backend, problems = await open_backend(
-            state_dir, self.config.log, watch if self.config.predict.enabled else None)
-        for item in problems:
-            logs.alert(log, item.kind, item.severity, item.message, **item.fields)
-        self.committer = self.backend.committer
-        self.ingest = Ingest(state, self.committer, on_accepted=self._accepted,
-                             max_in_flight=2 * self.config.log.max_batch_events)
-        self.model = ModelShadow(state)
-        self.lab = self._lab_mirror()
-        self.recorder = Recorder(state, self.ingest.append)
-        self.predictor = self._predictor(state, watch.watch)
-        self.predictor.resume()  # the spikes the log owes runs: before any new event
-        self.policies = self._policies(state)
-        self.guide = Guide(state, self.policies, self._write_report,
-                           predict=self._gate.predict if self._gate else None) \
-            if self._guided else None
-        self._last_snapshot = state.lsn
-        self.dead_letters = DeadLetterFile(state_dir / DEAD_LETTERS)
-        self.metrics = DaemonMetrics(self, self.config.metrics)
-        log.info("shadow recovered", seq=state.lsn, digest=digest(state),
-                 routers=len(state.routers), links=len(state.links), state_dir=str(state_dir),
-                 log_backend=self.backend.name)
         try:
             await self._serve()
         finally:
@@ -207,14 +174,6 @@ class Daemon:
             waiting = [name for name, feed in self.feeds.items() if not feed.ready.is_set()]
             log.warning("sources not subscribed yet; serving anyway", sources=waiting)
 
-    def _accepted(self, events: list[AnyEvent]) -> None:
-        self.model.note(events)
-        self.lab.note(events)
-        self.predictor.note(events)
-        self.policies.note(events)
-        if self.guide is not None:
-            self.guide.note(events)
-
     def _note_progress(self) -> None:
         if self.ingest.state.lsn - self._last_snapshot >= self.config.log.snapshot_every:
             self._snapshot_due.set()
@@ -280,57 +239,6 @@ class Daemon:
             await asyncio.sleep(interval)
 
     # --- wiring ----------------------------------------------------------------------
-
-    def _lab_mirror(self) -> LabMirror:
-        c = self.config.lab
-        return LabMirror(LabSettings(lab_id=c.id, igp=c.igp, scale=c.scale), self._model_view,
-                         enabled=c.enabled, converge_timeout_s=c.converge_timeout_s)
-
-    def _predictor(self, state: State, watch: SpikeWatch | None) -> Predictor:
-        c = self.config.predict
-        directory = Path(c.scenarios_dir)
-        if not directory.is_absolute() and self._config_path is not None:
-            directory = (self._config_path.parent / directory).resolve()
-        if c.enabled and not directory.is_dir():
-            logs.alert(log, "scenario_library_missing", "warning", "scenario library missing",
-                       path=str(directory), config=str(self._config_path or ""),
-                       key="predict.scenarios_dir")
-        return Predictor(c, state, recorder=self.recorder, model=self.model,
-                         lab=MirrorLab(self.lab, timeout_s=self.config.lab.converge_timeout_s),
-                         scenarios_dir=directory, watch=watch)
-
-    def _policies(self, state: State) -> Policies:
-        c = self.config.policy
-        driver: Driver
-        monitor: Monitor
-        if c.driver == "frr":
-            pathspaces = {r.name: r.pathspace if r.pathspace is not None else r.namespace
-                          for r in c.routers}
-            target: Target = AgentLinkTarget(pathspaces)
-            driver = FrrDriver(target, c.igp, self.config.state_path / "rollouts")
-            if not c.probes:
-                log.info("rollout gates watch utilisation only: no [[policy.probes]] "
-                         "configured")
-            monitor = ProbeMonitor(c.probes, lambda: observed_max_util(self.ingest.state))
-        else:  # links spelled by their ids: what it would do, readable without production
-            dry = DryRunDriver(self.config.state_path / c.dry_run_dir, igp=c.igp)
-            driver, target = dry, dry.target
-            log.info("dry run: rollout gates measure what the shadow predicts for each step"
-                     + (" ([[policy.probes]] are not used)" if c.probes else ""))
-            monitor = self._gate = ShadowMonitor(lambda: self.ingest.state, dry.in_effect)
-        lab = MirrorValidator(self.lab, timeout_s=self.config.lab.converge_timeout_s)
-        return Policies(c, state, recorder=self.recorder, driver=driver, monitor=monitor,
-                        target=lambda: target, lab=lab, running=driver.running)
-
-    async def _write_report(self) -> Path:
-        """The report of the shadow as it is now, under STATE_DIR/report/."""
-        data = await reporting.collect(self.ingest.state, self.model, self.predictor,
-                                    title="shadowd", forecasts=8, runs=100,
-                                    generated_ts=time.time())
-        return await asyncio.to_thread(write_report, data, self.config.state_path / "report")
-
-    async def _model_view(self) -> ModelView:
-        return await self.model.read(model_view)
 
     def _control_server(self) -> ControlServer:
         c = self.config.control

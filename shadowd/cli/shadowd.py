@@ -76,13 +76,12 @@ def _run(args: argparse.Namespace) -> int:
 
     from shadowd import logs  # noqa: PLC0415 - keeps offline commands light
     from shadowd.config import load_config  # noqa: PLC0415
-    from shadowd.daemon import Daemon  # noqa: PLC0415
+    from shadowd.daemon import serve  # noqa: PLC0415
 
     os.umask(DAEMON_UMASK)  # whatever started it: the state is the daemon's and its group's
     config = load_config(args.config).with_overrides(state_dir=args.state_dir, socket=args.socket)
     logs.configure(config.logging.level, config.logging.format)
-    daemon = Daemon(config, config_path=args.config, guided=args.guided)
-    uvloop.run(daemon.run())
+    uvloop.run(serve(config, config_path=args.config, guided=args.guided))
     return 0
 
 

@@ -27,7 +27,7 @@ PIPELINE = ROOT / "docs" / "log-pipeline"
 
 # Call sites whose kind is a variable, and the types that bound it (mypy checks the rest).
 INDIRECT = {
-    "shadowd/daemon.py": frozenset(get_args(ProblemKind)),
+    "shadowd/bootstrap.py": frozenset(get_args(ProblemKind)),
     "shadowd/services/rollouts.py": frozenset(get_args(AlertKind)),
 }
 
