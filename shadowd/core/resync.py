@@ -96,6 +96,18 @@ class ResyncNeed(msgspec.Struct, frozen=True, kw_only=True):
     detail: str = ""
 
 
+class Gap(msgspec.Struct, frozen=True, kw_only=True):
+    source: str
+    expected: int
+    got: int
+
+
+def gap_after(source: str, last: int, first: int) -> Gap | None:
+    """The one gap rule, for every feed: after ``last``, a source's next seq is
+    ``last + 1``; a batch starting beyond it leaves a gap."""
+    return Gap(source=source, expected=last + 1, got=first) if first > last + 1 else None
+
+
 class SyncSession:
     """One source's held batches, outstanding resync and held digests.
 
@@ -117,7 +129,7 @@ class SyncSession:
             list[AnyEvent] | None, ResyncNeed | None]:
         """``events`` to admit now (None: held or discarded), and a resync to ask for."""
         first = events[0].seq
-        if first <= last + 1:
+        if gap_after(self.source, last, first) is None:
             return events, None
         if len(self.held) < self._max_held:
             self.held.setdefault(first, events)

@@ -23,7 +23,7 @@ import msgspec
 
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import AnyEvent, tag_of
-from shadowd.core.resync import SnapshotLike, plan
+from shadowd.core.resync import Gap, SnapshotLike, gap_after, plan
 from shadowd.core.state import State, apply, apply_valid, validate
 
 
@@ -45,12 +45,6 @@ class SourceCounters(msgspec.Struct, kw_only=True, gc=False):
     digest_mismatches: int = 0
     digests_passed: int = 0  # digests of a position the shadow had already moved past
     dead_letters: int = 0
-
-
-class Gap(msgspec.Struct, frozen=True, kw_only=True):
-    source: str
-    expected: int
-    got: int
 
 
 class Admission(msgspec.Struct, kw_only=True):
@@ -139,9 +133,9 @@ def admit(
             count.duplicates += 1
             i += 1
             continue
-        expected = last + 1
-        if event.seq > expected and last:
-            result.gaps.append(Gap(source=event.source, expected=expected, got=event.seq))
+        gap = gap_after(event.source, last, event.seq) if last else None
+        if gap is not None:  # a replay goes on past it; a broker feed held it (resync)
+            result.gaps.append(gap)
             count.gaps += 1
         end = _run_end(events, i)
         run = events[i:end]

@@ -38,6 +38,7 @@ from shadowd.core.resync import (
     REASON_DIGEST_MISMATCH,
     REASON_GAP,
     REASON_RESET,
+    Gap,
     ResyncNeed,
     SyncSession,
 )
@@ -124,8 +125,8 @@ class Differential:
             self._counters(msg.source).held += 1
             if need is None:
                 return
-            logs.alert(log, "sequence_gap", "warning", "sequence gap", source=msg.source,
-                       expected=last + 1, got=msg.first_seq, held=len(session.held))
+            self.ingest.held_at_gap(Gap(source=msg.source, expected=last + 1,
+                                        got=msg.first_seq), held=len(session.held))
         self._ask(ctx, need)
         if events is not None:
             self._admit(ctx, msg.source, events, ctx.raw)

@@ -26,7 +26,7 @@ from typing import Protocol
 from shadowd import logs
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import AnyEvent, tag_of
-from shadowd.core.resync import SnapshotLike
+from shadowd.core.resync import Gap, SnapshotLike
 from shadowd.core.state import State
 from shadowd.core.sync import (
     Admission,
@@ -108,6 +108,12 @@ class Ingest:
         finally:
             self._handing_out = False
 
+    def held_at_gap(self, gap: Gap, *, held: int) -> None:
+        """A broker feed held a batch at ``gap`` and asked for a resync (``held``: batches
+        held now): counted and said as a gap a replay runs past."""
+        self.counters.setdefault(gap.source, SourceCounters()).gaps += 1
+        _gap(gap, held=held)
+
     async def durable(self, lsn: int) -> None:
         await self._committer.wait_durable(lsn)
 
@@ -125,8 +131,12 @@ class Ingest:
 def _report(admission: Admission) -> None:
     _report_rejected(admission.rejected)
     for gap in admission.gaps:
-        logs.alert(log, "sequence_gap", "warning", "sequence gap", source=gap.source,
-                   expected=gap.expected, got=gap.got)
+        _gap(gap)
+
+
+def _gap(gap: Gap, **fields: int) -> None:
+    logs.alert(log, "sequence_gap", "warning", "sequence gap", source=gap.source,
+               expected=gap.expected, got=gap.got, **fields)
 
 
 def _report_rejected(rejected: list[tuple[AnyEvent, InvalidEvent]]) -> None:

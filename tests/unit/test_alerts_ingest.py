@@ -53,8 +53,10 @@ def test_delta_rejected_a_link_to_an_unknown_router(logged: Logged) -> None:
 
 
 def test_sequence_gap_on_a_replay(logged: Logged) -> None:
-    Ingest(State(), MemoryLog(), max_in_flight=100).offer([_r(1), _r(4)])
+    ingest = Ingest(State(), MemoryLog(), max_in_flight=100)
+    ingest.offer([_r(1), _r(4)])
     assert_alert(logged, "sequence_gap", source="agent", expected=2, got=4)
+    assert ingest.counters["agent"].gaps == 1
 
 
 def test_sequence_gap_and_resync_requested_on_a_broker_feed(sink: Differential,
@@ -63,6 +65,7 @@ def test_sequence_gap_and_resync_requested_on_a_broker_feed(sink: Differential,
     _handle(sink, delta(5, 6))
     gap = assert_alert(logged, "sequence_gap", source="agent", expected=3, got=5)
     assert gap["held"] == 1
+    assert sink.ingest.counters["agent"].gaps == 1  # counted as a replay's gap is
     assert_alert(logged, "resync_requested", source="agent", from_seq=3, reason="gap")
 
 

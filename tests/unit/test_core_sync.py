@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 from shadowd.core.events import AnyEvent, LinkStatus, RouterAdded
+from shadowd.core.resync import Gap
 from shadowd.core.state import State, fold
-from shadowd.core.sync import Gap, SourceCounters, admit
+from shadowd.core.sync import SourceCounters, admit
 
 
 def _r(seq: int, name: str, source: str = "s") -> RouterAdded:
