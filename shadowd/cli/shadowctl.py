@@ -37,7 +37,6 @@ from shadowd.control.protocol import (
     LabUpRequest,
     LoadsRequest,
     LogTailRequest,
-    MetricSetting,
     MetricsReply,
     MetricsRequest,
     PolicyApproveRequest,
@@ -61,6 +60,7 @@ from shadowd.control.protocol import (
     TopologyRequest,
     WorstCaseRequest,
 )
+from shadowd.control.rows import MetricSetting
 
 EXIT_OK: Final = 0
 EXIT_ERROR_REPLY: Final = 1

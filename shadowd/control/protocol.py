@@ -6,9 +6,10 @@ answers with exactly one ``Reply`` frame (the reply named by the request, or an
 ``ErrorReply``); a connection may carry several requests, one after the other.
 
 Adding a command: one tagged ``Request[YourReply]`` subclass (and its reply) here, added
-to ``AnyRequest`` / ``AnyReply``; one ``on_<tag>`` method on the daemon's handlers; one
-``shadowctl`` subcommand. The schema only grows: never rename, retype or reuse a tag or
-a field; new fields get defaults, so an older ``shadowctl`` still decodes newer replies.
+to ``AnyRequest`` / ``AnyReply``, and any row they carry in ``shadowd.control.rows``; one
+``on_<tag>`` method on the daemon's handlers; one ``shadowctl`` subcommand. The schema
+only grows: never rename, retype or reuse a tag or a field; new fields get defaults, so
+an older ``shadowctl`` still decodes newer replies.
 """
 
 from __future__ import annotations
@@ -30,7 +31,21 @@ from typing import (
 
 import msgspec
 
-from shadowd.core.events import AnyEvent, Label, PolicyId, RolloutStep, ScenarioRan
+from shadowd.control.rows import (
+    FeedStatus,
+    LabConvergence,
+    LabRouteDiff,
+    LinkForecast,
+    LinkLoad,
+    LoggedEvent,
+    MetricSetting,
+    NextHopInfo,
+    ScenarioInfo,
+    ScenarioProblem,
+    SourceStatus,
+    WorstCase,
+)
+from shadowd.core.events import Label, PolicyId, RolloutStep, ScenarioRan
 from shadowd.core.state import Link, PolicyEntry, Router
 from shadowd.report.model import ReportData
 
@@ -72,39 +87,6 @@ class ErrorReply(Reply, frozen=True, tag="error"):
     message: str
 
 
-class SourceStatus(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
-    """How one telemetry source is doing: its last ``seq``/``ts`` (from the log, so they
-    survive a restart) and counters since the daemon started (which start again at 0)."""
-
-    seq: int = 0
-    ts: float = 0.0
-    accepted: int = 0
-    duplicates: int = 0
-    rejected: int = 0
-    gaps: int = 0
-    snapshots: int = 0  # resync snapshots reconciled
-    stale_snapshots: int = 0  # ... and dropped because the shadow was already past them
-    resyncs: int = 0  # resync requests sent to the source
-    held: int = 0  # delta batches held until the seqs before them arrived
-    digests_ok: int = 0
-    digest_mismatches: int = 0
-    digests_passed: int = 0  # not compared: the shadow had moved past, or holds other sources
-    dead_letters: int = 0
-
-
-class FeedStatus(msgspec.Struct, frozen=True, kw_only=True):
-    """How one configured feed (replay, Kafka, MQTT) is doing: its connection, its traffic."""
-
-    kind: str
-    connected: bool = False
-    messages: int = 0
-    lost: int = 0  # times the connection was lost
-    paused: int = 0  # times consumption paused for the log to catch up
-    dead_letters: int = 0
-    resync_requests: int = 0
-    offsets: dict[str, int] = msgspec.field(default_factory=dict)
-
-
 class StatusReply(Reply, frozen=True, tag="status"):
     seq: int  # log sequence number the shadow has applied (``State.lsn``)
     digest: str  # ``shadowd.core.state.digest`` of the shadow at ``seq``
@@ -126,13 +108,6 @@ class TopologyReply(Reply, frozen=True, tag="topology"):
     links: list[Link] = msgspec.field(default_factory=list)
 
 
-class LoggedEvent(msgspec.Struct, frozen=True, kw_only=True):
-    """One event as the log holds it: its log sequence number and the event."""
-
-    lsn: int
-    event: AnyEvent
-
-
 class LogTailReply(Reply, frozen=True, tag="log_tail"):
     events: list[LoggedEvent] = msgspec.field(default_factory=list)  # oldest first
 
@@ -140,12 +115,6 @@ class LogTailReply(Reply, frozen=True, tag="log_tail"):
 class SnapshotReply(Reply, frozen=True, tag="snapshot"):
     lsn: int
     path: str
-
-
-class NextHopInfo(msgspec.Struct, frozen=True, kw_only=True):
-    link: str
-    neighbor: str
-    metric: float  # the destination's distance through this next hop
 
 
 class RoutesReply(Reply, frozen=True, tag="routes"):
@@ -157,31 +126,9 @@ class RoutesReply(Reply, frozen=True, tag="routes"):
     unreachable: list[str] = msgspec.field(default_factory=list)
 
 
-class LinkLoad(msgspec.Struct, frozen=True, kw_only=True):
-    """Load on one direction of a link: ``src`` -> ``dst``."""
-
-    link: str
-    src: str
-    dst: str
-    load_bps: float
-    capacity_bps: float
-    utilization: float
-
-
 class LoadsReply(Reply, frozen=True, tag="loads"):
     seq: int
     loads: list[LinkLoad] = msgspec.field(default_factory=list)  # most utilised first
-
-
-class WorstCase(msgspec.Struct, frozen=True, kw_only=True):
-    """A directed link's worst case over a failure set: WC load / WC util / WC failure."""
-
-    link: str
-    src: str
-    dst: str
-    wc_load_bps: float
-    wc_util: float
-    wc_failure: str  # "none", "link:ID", "router:NAME", "srlg:NAME", "links:A+B"
 
 
 class WorstCaseReply(Reply, frozen=True, tag="worst_case"):
@@ -190,19 +137,6 @@ class WorstCaseReply(Reply, frozen=True, tag="worst_case"):
     scenarios: int = 0  # how many failures were evaluated
     mode: str = ""  # how the set was chosen (exhaustive, pruned ...)
     worst: list[WorstCase] = msgspec.field(default_factory=list)  # highest wc_util first
-
-
-class LabConvergence(msgspec.Struct, frozen=True, kw_only=True):
-    """One change of the lab and how long its RIBs took to agree with the model."""
-
-    lsn: int  # the state the lab was changed to
-    ts: float = 0.0  # wall clock when the change began
-    changes: list[str] = msgspec.field(default_factory=list)  # "link X down", "lab up" ...
-    seconds: float = 0.0  # from the start of the change until agreement (or the timeout)
-    converged: bool = False
-    agreement: float = 0.0  # share of routes agreeing at the end
-    routes: int = 0
-    polls: int = 0
 
 
 class LabUpReply(Reply, frozen=True, tag="lab_up"):
@@ -242,15 +176,6 @@ class LabStatusReply(Reply, frozen=True, tag="lab_status"):
     convergences: list[LabConvergence] = msgspec.field(default_factory=list)  # oldest first
 
 
-class LabRouteDiff(msgspec.Struct, frozen=True, kw_only=True):
-    """A route on which the lab and the model disagree: next hops as link ids."""
-
-    router: str
-    destination: str
-    model: list[str] = msgspec.field(default_factory=list)  # [] = unreachable
-    lab: list[str] = msgspec.field(default_factory=list)
-
-
 class LabFidelityReply(Reply, frozen=True, tag="lab_fidelity"):
     lab_id: str
     lsn: int  # the state the lab mirrors, which the model side is read at
@@ -261,27 +186,6 @@ class LabFidelityReply(Reply, frozen=True, tag="lab_fidelity"):
     more: int = 0  # differing routes not listed
 
 
-class LinkForecast(msgspec.Struct, frozen=True, kw_only=True):
-    """One direction of a link: historical, normal and extreme-case load."""
-
-    link: str
-    direction: str  # "ab" (a -> b) or "ba"
-    src: str
-    dst: str
-    capacity_bps: float
-    observed_bps: float | None = None  # historical: the newest sample
-    recent_max_bps: float | None = None  # ... and the highest over the last day
-    peak_ts: float | None = None  # normal: the next peak within the horizon
-    normal_bps: float | None = None  # ... the mean forecast there
-    upper_bps: float | None = None  # ... and its calibrated upper band
-    ready: bool = False  # the forecaster has seen a season of this link
-    factor: float = 1.0  # demand factor taking the load now to the upper band
-    wc_load_bps: float = 0.0  # extreme case: the worst-case load now ...
-    wc_failure: str = ""  # ... under this failure
-    extreme_bps: float = 0.0  # ... x factor
-    extreme_util: float = 0.0
-
-
 class ForecastReply(Reply, frozen=True, tag="forecast"):
     seq: int
     log_ts: float  # the log time the forecasts are made at
@@ -289,23 +193,6 @@ class ForecastReply(Reply, frozen=True, tag="forecast"):
     horizon_s: float
     enabled: bool = True  # [predict] enabled
     links: list[LinkForecast] = msgspec.field(default_factory=list)  # highest extreme first
-
-
-class ScenarioInfo(msgspec.Struct, frozen=True, kw_only=True):
-    name: str
-    kind: str
-    description: str = ""
-    file: str = ""
-
-
-class ScenarioProblem(msgspec.Struct, frozen=True, kw_only=True):
-    """A scenario file that cannot be used: where, and why."""
-
-    file: str
-    line: int | None = None
-    key: str = ""
-    reason: str = ""
-    message: str = ""  # file:line: key: reason, as one line
 
 
 class ScenarioListReply(Reply, frozen=True, tag="scenario_list"):
@@ -512,14 +399,6 @@ class PolicyListRequest(Request[PolicyListReply], frozen=True, tag="policy_list"
 
 class PolicyShowRequest(Request[PolicyShowReply], frozen=True, tag="policy_show"):
     policy_id: PolicyId
-
-
-class MetricSetting(msgspec.Struct, frozen=True, kw_only=True):
-    """An operator's own change: ``router``'s outgoing IGP cost on ``link``."""
-
-    router: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    link: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
-    metric: Annotated[int, msgspec.Meta(ge=1, le=16_777_214)]
 
 
 class PolicyProposeRequest(Request[PolicyProposeReply], frozen=True, tag="policy_propose"):

@@ -15,13 +15,11 @@ import msgspec
 
 from shadowd.control.protocol import (
     ForecastReply,
-    LabConvergence,
     LabDownReply,
     LabFidelityReply,
     LabStatusReply,
     LabUpReply,
     LoadsReply,
-    LoggedEvent,
     LogTailReply,
     Reply,
     RoutesReply,
@@ -34,6 +32,7 @@ from shadowd.control.protocol import (
     TopologyReply,
     WorstCaseReply,
 )
+from shadowd.control.rows import LabConvergence, LoggedEvent
 from shadowd.core.events import ScenarioRan, tag_of
 from shadowd.core.state import Link
 

@@ -14,6 +14,7 @@ from shadowd.cli.shadowctl import main
 from shadowd.control import protocol as p
 from shadowd.control import render
 from shadowd.control.fake import FakeService, serving_in_thread
+from shadowd.control.rows import LinkForecast
 from shadowd.core.events import LinkStatus, ScenarioRan
 from shadowd.scenario.library import load_library
 from tests.unit.samples import SAMPLES
@@ -116,11 +117,11 @@ def test_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[str]
 
 
 def test_the_forecast_table_renders_three_levels() -> None:
-    row = p.LinkForecast(link="fra--ams", direction="ab", src="fra", dst="ams",
-                         capacity_bps=1e11, observed_bps=4e10, recent_max_bps=5e10,
-                         peak_ts=1800.0, normal_bps=6e10, upper_bps=8.5e10, ready=True,
-                         factor=2.125, wc_load_bps=5e10, wc_failure="link:ams--lon",
-                         extreme_bps=1.0625e11, extreme_util=1.0625)
+    row = LinkForecast(link="fra--ams", direction="ab", src="fra", dst="ams",
+                       capacity_bps=1e11, observed_bps=4e10, recent_max_bps=5e10,
+                       peak_ts=1800.0, normal_bps=6e10, upper_bps=8.5e10, ready=True,
+                       factor=2.125, wc_load_bps=5e10, wc_failure="link:ams--lon",
+                       extreme_bps=1.0625e11, extreme_util=1.0625)
     text = render.forecast(p.ForecastReply(seq=9, log_ts=60.0, threshold_util=0.8,
                                            horizon_s=1800.0, links=[row]))
     lines = text.splitlines()
