@@ -29,7 +29,6 @@ from shadowd.control.protocol import (
     MAX_POLICIES,
     MAX_RUNS,
     MAX_TOP,
-    ErrorReply,
     ForecastRequest,
     LabDownRequest,
     LabFidelityRequest,
@@ -37,7 +36,6 @@ from shadowd.control.protocol import (
     LabUpRequest,
     LoadsRequest,
     LogTailRequest,
-    MetricsReply,
     MetricsRequest,
     PolicyApproveRequest,
     PolicyDeployRequest,
@@ -47,7 +45,6 @@ from shadowd.control.protocol import (
     PolicyRollbackRequest,
     PolicyShowRequest,
     R,
-    ReportReply,
     ReportRequest,
     Request,
     RoutesRequest,
@@ -60,6 +57,7 @@ from shadowd.control.protocol import (
     TopologyRequest,
     WorstCaseRequest,
 )
+from shadowd.control.replies import ErrorReply, MetricsReply, ReportReply
 from shadowd.control.rows import MetricSetting
 
 EXIT_OK: Final = 0

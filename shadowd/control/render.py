@@ -13,7 +13,7 @@ from typing import Any, Final
 
 import msgspec
 
-from shadowd.control.protocol import (
+from shadowd.control.replies import (
     ForecastReply,
     LabDownReply,
     LabFidelityReply,
