@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeAlias
 
 from shadowd.cli import completion
-from shadowd.control import render, render_policy
+from shadowd.control import render, render_policy, render_scenario
 from shadowd.control.blocking import call_sync
 from shadowd.control.endpoint import DEFAULT_TIMEOUT_S, SOCKET_ENV, default_socket
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
@@ -328,19 +328,19 @@ COMMANDS: Final[tuple[Command[Any], ...]] = (
             render.lab_fidelity, _fidelity_arguments),
     Command(("forecast",), "per link direction: load now and recent max, the forecast at the "
             "next peak, and the extreme case (worst failure at that level)",
-            lambda args: ForecastRequest(link=args.link, top=args.top), render.forecast,
+            lambda args: ForecastRequest(link=args.link, top=args.top), render_scenario.forecast,
             _forecast_arguments, SCENARIO_TIMEOUT_S),
     Command(("scenarios", "list"), "the scenario library, and the files that cannot be used",
-            lambda args: ScenarioListRequest(), render.scenario_list),
+            lambda args: ScenarioListRequest(), render_scenario.scenario_list),
     Command(("scenarios", "show"), "one scenario: its keys, and its timeline on the network now",
-            lambda args: ScenarioShowRequest(name=args.name), render.scenario_show,
+            lambda args: ScenarioShowRequest(name=args.name), render_scenario.scenario_show,
             _scenario_argument),
     Command(("scenarios", "run"), "run a scenario now in the shadow (the model; --lab: the lab "
             "too), never in production", lambda args: ScenarioRunRequest(
-                name=args.name, lab=args.lab), render.scenario_run, _run_arguments,
+                name=args.name, lab=args.lab), render_scenario.scenario_run, _run_arguments,
             LAB_UP_TIMEOUT_S),
     Command(("scenarios", "runs"), "the latest scenario runs, predictive and manual",
-            lambda args: ScenarioRunsRequest(count=args.count), render.scenario_runs,
+            lambda args: ScenarioRunsRequest(count=args.count), render_scenario.scenario_runs,
             _runs_arguments),
     Command(("policies", "list"), "the route policies shadowd proposed and where each stands",
             lambda args: PolicyListRequest(count=args.count), render_policy.policy_list,
