@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 
+from shadowd.core.checks import validate
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     AnyEvent,
@@ -26,7 +27,7 @@ from shadowd.core.events import (
     encode_batch,
     name_rule_broken,
 )
-from shadowd.core.state import State, apply, validate
+from shadowd.core.state import State, apply
 from shadowd.topology.errors import TopologyError, naming
 from shadowd.topology.model import (
     DemandSpec,
