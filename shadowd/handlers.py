@@ -90,7 +90,7 @@ from shadowd.core.state import digest, view_digest
 from shadowd.core.sync import SourceCounters, position
 from shadowd.engine.incremental import Engine
 from shadowd.ingest.source import Feed
-from shadowd.lab.lab import LabUnavailable
+from shadowd.lab.availability import LabUnavailable
 from shadowd.metrics_source import DaemonMetrics, MetricsParts
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Scenario, validate
