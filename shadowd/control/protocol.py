@@ -62,7 +62,7 @@ from shadowd.control.replies import (
     WorstCaseReply,
 )
 from shadowd.control.rows import MetricSetting
-from shadowd.core.events import Label, PolicyId
+from shadowd.core.fields import Label, PolicyId
 
 HEADER: Final = struct.Struct(">I")
 MAX_REQUEST_BYTES: Final = 1 << 20  # 1 MiB: requests are small; anything bigger is garbage

@@ -25,8 +25,8 @@ from shadowd.core.events import (
     RouterAdded,
     decode_batch,
     encode_batch,
-    name_rule_broken,
 )
+from shadowd.core.fields import name_rule_broken
 from shadowd.core.state import State, apply
 from shadowd.topology.errors import TopologyError, naming
 from shadowd.topology.model import (
