@@ -31,7 +31,8 @@ from shadowd.core.igp import Igp
 from shadowd.core.state import State, fold
 from shadowd.engine.incremental import Engine, next_hop_links
 from shadowd.lab import cleanup
-from shadowd.lab.lab import Lab, LabUnavailable, check_available
+from shadowd.lab.availability import LabUnavailable, check_available
+from shadowd.lab.lab import Lab
 from shadowd.lab.netlink import Netlink
 from shadowd.lab.plan import LabPlan, LabSettings, plan
 from shadowd.services.drill import failure_drill, run_steps

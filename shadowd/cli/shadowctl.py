@@ -1,8 +1,9 @@
 """``shadowctl``: talk to a running shadowd over its control socket.
 
 Every command is one ``Command`` in ``COMMANDS``: the words that name it, how to build
-its request from the parsed arguments, and how to render its reply for humans
-(``--json`` prints the reply as JSON instead, for every command).
+its request from the parsed arguments (its options are in ``shadowctl_arguments``), and
+how to render its reply for humans (``--json`` prints the reply as JSON instead, for
+every command).
 
 Exit status: 0 on success, 1 when shadowd answers with an error, 2 when it cannot be
 reached or the command line is wrong; errors are one line on stderr.
@@ -18,18 +19,29 @@ from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeAlias
 
 from shadowd.cli import completion
-from shadowd.control import render, render_policy
+from shadowd.cli.shadowctl_arguments import (
+    deploy_arguments,
+    fidelity_arguments,
+    forecast_arguments,
+    history_arguments,
+    igp_argument,
+    policy_argument,
+    policy_list_arguments,
+    propose_arguments,
+    report_arguments,
+    router_argument,
+    run_arguments,
+    runs_arguments,
+    scenario_argument,
+    tail_arguments,
+    top_arguments,
+    worst_case_arguments,
+)
+from shadowd.control import render, render_policy, render_scenario
 from shadowd.control.blocking import call_sync
 from shadowd.control.endpoint import DEFAULT_TIMEOUT_S, SOCKET_ENV, default_socket
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
 from shadowd.control.protocol import (
-    MAX_DIFFERENCES,
-    MAX_FORECAST_PLOTS,
-    MAX_LOG_TAIL,
-    MAX_POLICIES,
-    MAX_RUNS,
-    MAX_TOP,
-    ErrorReply,
     ForecastRequest,
     LabDownRequest,
     LabFidelityRequest,
@@ -37,8 +49,6 @@ from shadowd.control.protocol import (
     LabUpRequest,
     LoadsRequest,
     LogTailRequest,
-    MetricSetting,
-    MetricsReply,
     MetricsRequest,
     PolicyApproveRequest,
     PolicyDeployRequest,
@@ -48,7 +58,6 @@ from shadowd.control.protocol import (
     PolicyRollbackRequest,
     PolicyShowRequest,
     R,
-    ReportReply,
     ReportRequest,
     Request,
     RoutesRequest,
@@ -61,6 +70,7 @@ from shadowd.control.protocol import (
     TopologyRequest,
     WorstCaseRequest,
 )
+from shadowd.control.replies import ErrorReply, MetricsReply, ReportReply
 
 EXIT_OK: Final = 0
 EXIT_ERROR_REPLY: Final = 1
@@ -92,193 +102,14 @@ class Command(Generic[R]):
     output: Callable[[R, argparse.Namespace], str] | None = None
 
 
-def _tail_count(text: str) -> int:
-    count = int(text)
-    if not 1 <= count <= MAX_LOG_TAIL:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_LOG_TAIL}")
-    return count
-
-
-def _tail_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "-n", "--count", type=_tail_count, default=20, metavar="N",
-        help=f"how many of the latest events (1..{MAX_LOG_TAIL}, default 20)",
-    )
-
-
-def _router_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("router", metavar="ROUTER", help="a router name, as `topology` lists")
-
-
-def _top_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--top", "-n", type=_top_count, default=10, metavar="N",
-                        help="how many links, most utilised first (default 10)")
-
-
-def _top_count(text: str) -> int:
-    count = int(text)
-    if not 1 <= count <= MAX_TOP:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_TOP}")
-    return count
-
-
-def _worst_case_arguments(parser: argparse.ArgumentParser) -> None:
-    _top_arguments(parser)
-    parser.add_argument("--failures", choices=("links", "nodes", "srlg", "links2"),
-                        default="links", help="the failure set to sweep (default links)")
-
-
-def _igp_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--igp", choices=("ospf", "isis"), default=None,
-                        help="build with this IGP instead of the configured one "
-                             "(a lab up with another IGP is rebuilt)")
-
-
-def _differences_count(text: str) -> int:
-    count = int(text)
-    if not 0 <= count <= MAX_DIFFERENCES:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_DIFFERENCES}")
-    return count
-
-
-def _fidelity_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--differences", type=_differences_count, default=20,
-                        metavar="N", help="list the first N differing routes (default 20)")
-
-
-def _forecast_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--link", default=None, metavar="LINK",
-                        help="only this link (both directions)")
-    parser.add_argument("--top", "-n", type=_top_count, default=10, metavar="N",
-                        help="how many link directions, highest extreme case first (default 10)")
-
-
-def _scenario_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("name", metavar="NAME", help="a scenario name, as `scenarios list` shows")
-
-
-def _run_arguments(parser: argparse.ArgumentParser) -> None:
-    _scenario_argument(parser)
-    parser.add_argument("--lab", action="store_true",
-                        help="run it in the FRR lab too (when the lab is up)")
-
-
-def _runs_count(text: str) -> int:
-    count = int(text)
-    if not 1 <= count <= MAX_RUNS:
-        raise argparse.ArgumentTypeError(f"must be between 1 and {MAX_RUNS}")
-    return count
-
-
-def _runs_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--count", type=_runs_count, default=20, metavar="N",
-                        help="the latest N runs (default 20)")
-
-
-def _bounded(low: float, high: float, what: str) -> Callable[[str], float]:
-    """An argparse type: a number in (low, high]."""
-
-    def parse(text: str) -> float:
-        value = float(text)
-        if not low < value <= high:
-            raise argparse.ArgumentTypeError(f"{what} must be over {low:g} and at most {high:g}")
-        return value
-
-    return parse
-
-
-def _policy_argument(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("policy_id", metavar="ID", help="a policy id, as `policies list` shows")
-
-
-def _policy_list_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("-n", "--count", type=_bounded_count(MAX_POLICIES), default=50,
-                        metavar="N", help="the latest N policies (default 50)")
-
-
-def _bounded_count(high: int) -> Callable[[str], int]:
-    def parse(text: str) -> int:
-        count = int(text)
-        if not 1 <= count <= high:
-            raise argparse.ArgumentTypeError(f"must be between 1 and {high}")
-        return count
-
-    return parse
-
-
-MAX_IGP_COST = 16_777_214  # IS-IS wide metrics; OSPF stops at 65535 (the driver says so)
-
-
-def _propose_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--reason", default="manual", metavar="TEXT",
-                        help="why, as the proposal records it (default manual)")
-    parser.add_argument("--metric", nargs=3, action=_MetricAction, default=[],
-                        metavar=("ROUTER", "LINK", "COST"),
-                        help="propose this change of your own instead of generating one: "
-                             "ROUTER's outgoing cost on LINK (repeatable); it is assessed, "
-                             "validated and rolled out like a generated one")
-
-
-class _MetricAction(argparse.Action):
-    """``--metric ROUTER LINK COST``, repeatable; a cost that is no whole number in the
-    IGP's range is a usage error."""
-
-    def __call__(self, parser: argparse.ArgumentParser, namespace: argparse.Namespace,
-                 values: Any, option_string: str | None = None) -> None:
-        router, link, cost = values
-        if not cost.isdigit() or not 1 <= int(cost) <= MAX_IGP_COST:
-            parser.error(f"--metric {router} {link} {cost}: the cost must be a whole number "
-                         f"from 1 to {MAX_IGP_COST}")
-        setting = MetricSetting(router=router, link=link, metric=int(cost))
-        setattr(namespace, self.dest, [*getattr(namespace, self.dest), setting])
-
-
 def _propose_request(args: argparse.Namespace) -> PolicyProposeRequest:
     return PolicyProposeRequest(reason=args.reason, metrics=args.metric)
-
-
-def _deploy_arguments(parser: argparse.ArgumentParser) -> None:
-    _policy_argument(parser)
-    parser.add_argument("--segment", default=None, metavar="NAME",
-                        help="the [[policy.segments]] to roll out over (default: configured)")
-    parser.add_argument("--percentage", type=_bounded(0.0, 100.0, "the percentage"),
-                        default=None, metavar="P",
-                        help="the share of the segment each step adds, in %% (default: "
-                             "configured)")
-    parser.add_argument("--interval", type=_bounded(0.0, 86_400.0, "the interval"),
-                        default=None, metavar="SECONDS",
-                        help="how long each gate watches production (default: configured)")
-    parser.add_argument("--dry-run", action="store_true",
-                        help="write what would be applied; change nothing in production")
 
 
 def _deploy_request(args: argparse.Namespace) -> PolicyDeployRequest:
     return PolicyDeployRequest(policy_id=args.policy_id, segment=args.segment,
                                rollout_percentage=args.percentage,
                                monitoring_interval_s=args.interval, dry_run=args.dry_run)
-
-
-def _history_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("policy_id", metavar="ID", nargs="?", default=None,
-                        help="only this policy's rollouts (default: every policy's)")
-    parser.add_argument("-n", "--count", type=_bounded_count(MAX_LOG_TAIL), default=200,
-                        metavar="N", help="the latest N journal entries (default 200)")
-
-
-def _report_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--out", "-o", required=True, metavar="DIR",
-                        help="write DIR/index.html (the page) and DIR/report.json (its data)")
-    parser.add_argument("--title", default="shadowd report", help="the page's title")
-    parser.add_argument("--forecasts", type=_forecast_plots, default=8, metavar="N",
-                        help="forecast-against-actual plots for the top N link directions "
-                             f"(0..{MAX_FORECAST_PLOTS}, default 8)")
-
-
-def _forecast_plots(text: str) -> int:
-    count = int(text)
-    if not 0 <= count <= MAX_FORECAST_PLOTS:
-        raise argparse.ArgumentTypeError(f"must be between 0 and {MAX_FORECAST_PLOTS}")
-    return count
 
 
 def _report_summary(reply: ReportReply) -> str:
@@ -308,69 +139,69 @@ COMMANDS: Final[tuple[Command[Any], ...]] = (
     Command(("topology",), "routers and links as the shadow sees them",
             lambda args: TopologyRequest(), render.topology),
     Command(("log", "tail"), "the latest events of the log",
-            lambda args: LogTailRequest(count=args.count), render.log_tail, _tail_arguments),
+            lambda args: LogTailRequest(count=args.count), render.log_tail, tail_arguments),
     Command(("snapshot",), "write a snapshot of the shadow now",
             lambda args: SnapshotRequest(), render.snapshot),
     Command(("routes",), "a router's next-hop table (ECMP) in the model",
-            lambda args: RoutesRequest(router=args.router), render.routes, _router_argument),
+            lambda args: RoutesRequest(router=args.router), render.routes, router_argument),
     Command(("loads",), "the most utilised links in the model",
-            lambda args: LoadsRequest(top=args.top), render.loads, _top_arguments),
+            lambda args: LoadsRequest(top=args.top), render.loads, top_arguments),
     Command(("worst-case",), "each link's worst case (WC util / WC failure) over a failure set",
             lambda args: WorstCaseRequest(failures=args.failures, top=args.top),
-            render.worst_case, _worst_case_arguments),
+            render.worst_case, worst_case_arguments),
     Command(("lab", "up"), "build the FRR lab from the shadow; returns once it agrees with "
             "the model", lambda args: LabUpRequest(igp=args.igp), render.lab_up,
-            _igp_argument, LAB_UP_TIMEOUT_S),
+            igp_argument, LAB_UP_TIMEOUT_S),
     Command(("lab", "down"), "stop the lab's routers and remove its namespaces",
             lambda args: LabDownRequest(), render.lab_down, timeout_s=LAB_DOWN_TIMEOUT_S),
     Command(("lab", "status"), "whether the lab is up, what runs, and its last convergences",
             lambda args: LabStatusRequest(), render.lab_status),
     Command(("lab", "fidelity"), "the lab's routes against the model's, and where they differ",
             lambda args: LabFidelityRequest(differences=args.differences),
-            render.lab_fidelity, _fidelity_arguments),
+            render.lab_fidelity, fidelity_arguments),
     Command(("forecast",), "per link direction: load now and recent max, the forecast at the "
             "next peak, and the extreme case (worst failure at that level)",
-            lambda args: ForecastRequest(link=args.link, top=args.top), render.forecast,
-            _forecast_arguments, SCENARIO_TIMEOUT_S),
+            lambda args: ForecastRequest(link=args.link, top=args.top), render_scenario.forecast,
+            forecast_arguments, SCENARIO_TIMEOUT_S),
     Command(("scenarios", "list"), "the scenario library, and the files that cannot be used",
-            lambda args: ScenarioListRequest(), render.scenario_list),
+            lambda args: ScenarioListRequest(), render_scenario.scenario_list),
     Command(("scenarios", "show"), "one scenario: its keys, and its timeline on the network now",
-            lambda args: ScenarioShowRequest(name=args.name), render.scenario_show,
-            _scenario_argument),
+            lambda args: ScenarioShowRequest(name=args.name), render_scenario.scenario_show,
+            scenario_argument),
     Command(("scenarios", "run"), "run a scenario now in the shadow (the model; --lab: the lab "
             "too), never in production", lambda args: ScenarioRunRequest(
-                name=args.name, lab=args.lab), render.scenario_run, _run_arguments,
+                name=args.name, lab=args.lab), render_scenario.scenario_run, run_arguments,
             LAB_UP_TIMEOUT_S),
     Command(("scenarios", "runs"), "the latest scenario runs, predictive and manual",
-            lambda args: ScenarioRunsRequest(count=args.count), render.scenario_runs,
-            _runs_arguments),
+            lambda args: ScenarioRunsRequest(count=args.count), render_scenario.scenario_runs,
+            runs_arguments),
     Command(("policies", "list"), "the route policies shadowd proposed and where each stands",
             lambda args: PolicyListRequest(count=args.count), render_policy.policy_list,
-            _policy_list_arguments),
+            policy_list_arguments),
     Command(("policies", "show"), "one policy: predicted effect, changes, validation, FRR "
             "config and diff, rollout journal, feedback",
             lambda args: PolicyShowRequest(policy_id=args.policy_id),
-            render_policy.policy_show, _policy_argument, SCENARIO_TIMEOUT_S),
+            render_policy.policy_show, policy_argument, SCENARIO_TIMEOUT_S),
     Command(("policies", "propose"), "generate a policy from the shadow now and validate it "
             "(in the lab when it is up)", _propose_request,
-            render_policy.policy_propose, _propose_arguments, PROPOSE_TIMEOUT_S),
+            render_policy.policy_propose, propose_arguments, PROPOSE_TIMEOUT_S),
     Command(("policies", "deploy"), "roll a validated policy out to production in "
             "metric-gated phases (in the background)", _deploy_request,
-            render_policy.policy_deploy, _deploy_arguments, SCENARIO_TIMEOUT_S),
+            render_policy.policy_deploy, deploy_arguments, SCENARIO_TIMEOUT_S),
     Command(("policies", "approve"), "let a rollout held for manual approval go on",
             lambda args: PolicyApproveRequest(policy_id=args.policy_id),
-            render_policy.policy_approve, _policy_argument),
+            render_policy.policy_approve, policy_argument),
     Command(("policies", "rollback"), "roll a policy's rollout back, restoring the previous "
             "configuration exactly", lambda args: PolicyRollbackRequest(policy_id=args.policy_id),
-            render_policy.policy_rollback, _policy_argument, SCENARIO_TIMEOUT_S),
+            render_policy.policy_rollback, policy_argument, SCENARIO_TIMEOUT_S),
     Command(("policies", "history"), "the rollout journal: every step, before and after it acts",
             lambda args: PolicyHistoryRequest(policy_id=args.policy_id, count=args.count),
-            render_policy.policy_history, _history_arguments),
+            render_policy.policy_history, history_arguments),
     Command(("report",), "write a self-contained HTML report: the network map coloured by "
             "utilisation now and in the worst case, the worst-case table, forecasts against "
             "actual, scenario runs, policies and rollouts",
             lambda args: ReportRequest(title=args.title, forecasts=args.forecasts),
-            _report_summary, _report_arguments, SCENARIO_TIMEOUT_S, _write_report),
+            _report_summary, report_arguments, SCENARIO_TIMEOUT_S, _write_report),
     Command(("metrics",), "the Prometheus text metrics, as GET /metrics serves them (for a "
             "textfile collector: shadowctl metrics > DIR/shadowd.prom.tmp, then mv)",
             lambda args: MetricsRequest(), _metrics_text),

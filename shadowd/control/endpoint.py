@@ -12,13 +12,13 @@ from shadowd.control.errors import ProtocolError, RemoteError
 from shadowd.control.protocol import (
     MAX_REQUEST_BYTES,
     AnyReply,
-    ErrorReply,
     R,
     Request,
     decode_reply,
     encode,
     frame,
 )
+from shadowd.control.replies import ErrorReply
 
 DEFAULT_SOCKET: Final = "/run/shadowd/shadowd.sock"
 SOCKET_ENV: Final = "SHADOWD_SOCKET"

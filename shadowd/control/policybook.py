@@ -16,21 +16,23 @@ from shadowd.control.protocol import (
     NOT_FOUND,
     POLICY_FAILED,
     POLICY_REFUSED,
+    PolicyApproveRequest,
+    PolicyDeployRequest,
+    PolicyHistoryRequest,
+    PolicyListRequest,
+    PolicyProposeRequest,
+    PolicyRollbackRequest,
+    PolicyShowRequest,
+)
+from shadowd.control.replies import (
     ErrorReply,
     PolicyApproveReply,
-    PolicyApproveRequest,
     PolicyDeployReply,
-    PolicyDeployRequest,
     PolicyHistoryReply,
-    PolicyHistoryRequest,
     PolicyListReply,
-    PolicyListRequest,
     PolicyProposeReply,
-    PolicyProposeRequest,
     PolicyRollbackReply,
-    PolicyRollbackRequest,
     PolicyShowReply,
-    PolicyShowRequest,
 )
 from shadowd.core.errors import ShadowdError
 from shadowd.core.events import RolloutStep

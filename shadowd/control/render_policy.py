@@ -6,7 +6,8 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shadowd.control.protocol import (
+from shadowd.control.render import Column, bps, pairs, percent, table, timestamp
+from shadowd.control.replies import (
     PolicyApproveReply,
     PolicyDeployReply,
     PolicyHistoryReply,
@@ -15,7 +16,6 @@ from shadowd.control.protocol import (
     PolicyRollbackReply,
     PolicyShowReply,
 )
-from shadowd.control.render import Column, bps, pairs, percent, table, timestamp
 from shadowd.core.events import PolicyFeedback, PolicyProposed, PolicyValidated, RolloutStep
 from shadowd.core.state import PolicyEntry
 

@@ -55,12 +55,11 @@ from shadowd.control.protocol import (
     TIMEOUT,
     TOO_LARGE,
     AnyRequest,
-    ErrorReply,
-    Reply,
     decode_request,
     encode,
     frame,
 )
+from shadowd.control.replies import ErrorReply, Reply
 from shadowd.control.service import ControlService, Peer, expected_reply
 from shadowd.control.socketfile import (
     bind_socket,

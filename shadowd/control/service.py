@@ -17,14 +17,8 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from shadowd.control.protocol import (
-    REQUEST_TYPES,
-    UNSUPPORTED,
-    AnyRequest,
-    ErrorReply,
-    Reply,
-    Request,
-)
+from shadowd.control.protocol import REQUEST_TYPES, UNSUPPORTED, AnyRequest, Request
+from shadowd.control.replies import ErrorReply, Reply
 
 
 @dataclass(frozen=True, slots=True)

@@ -20,12 +20,13 @@ from typing import Final, Protocol
 
 import msgspec
 
+from shadowd.core.checks import validate
 from shadowd.core.diff import diff
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     AnyEvent,
 )
-from shadowd.core.state import State, apply, validate, view_sources
+from shadowd.core.state import State, apply, view_sources
 
 REASON_GAP: Final = "gap"  # the same words as ``shadowd.core.wire``'s REASON_*
 REASON_STARTUP: Final = "startup"

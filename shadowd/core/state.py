@@ -5,20 +5,19 @@ It updates the state it is given and returns it: the state is the fold's accumul
 owned by whoever runs the fold. That is what lets a replay apply a million events a
 second; ``fork()`` gives an independent copy for "fork at t, fail X, compare".
 
-``validate`` runs *before* an event is appended to the log, so the log only ever holds
-events that apply cleanly; ``apply`` may therefore assume referential integrity.
+``shadowd.core.checks.validate`` runs *before* an event is appended to the log, so the
+log only ever holds events that apply cleanly; ``apply`` may therefore assume
+referential integrity.
 """
 
 from __future__ import annotations
 
 import functools
-import ipaddress
 from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal
 
 import msgspec
 
-from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     DAEMON_SOURCE,
     AnyEvent,
@@ -42,7 +41,6 @@ from shadowd.core.events import (
     RouterRemoved,
     ScenarioRan,
     SpikePredicted,
-    tag_of,
 )
 
 
@@ -180,102 +178,6 @@ def view_digest(state: State) -> str:
                         peers=state.peers, ext_demands=state.ext_demands))
 
 
-# --- validation: may this event join the log? ---------------------------------------
-
-
-def _require_router(state: State, name: str, what: str = "router") -> None:
-    if name not in state.routers:
-        raise InvalidEvent(f"unknown {what} {name!r}")
-
-
-def _require_link(state: State, link: str) -> None:
-    if link not in state.links:
-        raise InvalidEvent(f"unknown link {link!r}")
-
-
-def _check_link_added(state: State, e: LinkAdded) -> None:
-    if e.a == e.b:
-        raise InvalidEvent(f"link {e.link!r} loops on router {e.a!r}")
-    _require_router(state, e.a, "router (link end a)")
-    _require_router(state, e.b, "router (link end b)")
-    old = state.links.get(e.link)
-    if old is not None and {old.a, old.b} != {e.a, e.b}:
-        raise InvalidEvent(f"link {e.link!r} already joins {old.a!r} and {old.b!r}")
-
-
-def _check_peer(state: State, e: PeerAdded) -> None:
-    _require_router(state, e.router, "egress router")
-    if not e.prefixes:
-        raise InvalidEvent(f"peer {e.peer!r} announces no prefix")
-    for prefix in e.prefixes:
-        _check_prefix(prefix)
-
-
-def _check_prefix(prefix: str) -> None:
-    try:
-        ipaddress.IPv4Network(prefix)
-    except ValueError as err:
-        raise InvalidEvent(f"bad prefix {prefix!r}: {err}") from None
-
-
-def _check_ext_demand(state: State, e: ExternalDemandSet) -> None:
-    _require_router(state, e.src, "demand source")
-    _check_prefix(e.prefix)
-
-
-def _check_demand(state: State, e: DemandSet) -> None:
-    if e.src == e.dst:
-        raise InvalidEvent(f"demand from {e.src!r} to itself")
-    _require_router(state, e.src, "demand source")
-    _require_router(state, e.dst, "demand destination")
-
-
-_CHECKS: Final[dict[type[Event], Callable[[State, Any], None]]] = {
-    RouterAdded: lambda s, e: None,
-    RouterRemoved: lambda s, e: _require_router(s, e.router),
-    RouterHealth: lambda s, e: _require_router(s, e.router),
-    LinkAdded: _check_link_added,
-    LinkRemoved: lambda s, e: _require_link(s, e.link),
-    LinkStatus: lambda s, e: _require_link(s, e.link),
-    LinkMetric: lambda s, e: _require_link(s, e.link),
-    LinkCapacity: lambda s, e: _require_link(s, e.link),
-    LinkUtilization: lambda s, e: _require_link(s, e.link),
-    DemandSet: _check_demand,
-    PeerAdded: _check_peer,
-    PeerRemoved: lambda s, e: _require_peer(s, e.peer),
-    ExternalDemandSet: _check_ext_demand,
-    PolicyValidated: lambda s, e: _require_policy(s, e.policy_id),
-    RolloutStep: lambda s, e: _require_policy(s, e.policy_id),
-    PolicyFeedback: lambda s, e: _require_policy(s, e.policy_id),
-    SpikePredicted: lambda s, e: None,  # what shadowd found: always joins
-    ScenarioRan: lambda s, e: None,
-    PolicyProposed: lambda s, e: None,
-}
-
-
-def _require_policy(state: State, policy_id: str) -> None:
-    if policy_id not in state.policies:
-        raise InvalidEvent(f"unknown policy {policy_id!r}")
-
-
-def _require_peer(state: State, peer: str) -> None:
-    if peer not in state.peers:
-        raise InvalidEvent(f"unknown peer {peer!r}")
-
-
-def validate(state: State, event: AnyEvent) -> None:
-    """Raise ``InvalidEvent`` naming what is wrong if ``event`` cannot apply to ``state``."""
-    try:
-        _CHECKS[type(event)](state, event)
-    except InvalidEvent as err:
-        raise _named(err, event) from None
-
-
-def _named(err: InvalidEvent, event: AnyEvent) -> InvalidEvent:
-    return InvalidEvent(err.reason, event_type=tag_of(event), source=event.source,
-                        seq=event.seq)
-
-
 # --- the fold ------------------------------------------------------------------------
 
 
@@ -395,7 +297,9 @@ def _record(s: State, e: SpikePredicted | ScenarioRan) -> None:
     """These records change nothing in the state; only the source position advances."""
 
 
-_APPLY: Final[dict[type[Event], Callable[[State, Any], None]]] = {
+# Each event type's change to a state: ``fold`` runs them, and so does ingest's
+# ``shadowd.core.checks.apply_valid`` once an event has passed its check.
+APPLY_BY_TYPE: Final[dict[type[Event], Callable[[State, Any], None]]] = {
     RouterAdded: _router_added,
     RouterRemoved: _router_removed,
     RouterHealth: _router_health,
@@ -423,36 +327,10 @@ def apply(state: State, event: AnyEvent) -> State:
     return fold((event,), state)
 
 
-def apply_valid(
-    state: State, events: Iterable[AnyEvent]
-) -> tuple[list[AnyEvent], list[tuple[AnyEvent, InvalidEvent]]]:
-    """``validate`` then ``apply`` each event in order, as one tight loop (ingest's hot
-    path); return the applied events and the rejected ones with their reasons."""
-    checks, handlers, sources = _CHECKS, _APPLY, state.sources
-    accepted: list[AnyEvent] = []
-    rejected: list[tuple[AnyEvent, InvalidEvent]] = []
-    for event in events:
-        kind = type(event)
-        try:
-            checks[kind](state, event)
-        except InvalidEvent as err:
-            rejected.append((event, _named(err, event)))
-            continue
-        handlers[kind](state, event)
-        pos = sources.get(event.source)
-        if pos is None:
-            sources[event.source] = SourcePosition(seq=event.seq, ts=event.ts)
-        else:
-            pos.seq, pos.ts = event.seq, event.ts
-        accepted.append(event)
-    state.lsn += len(accepted)
-    return accepted, rejected
-
-
 def fold(events: Iterable[AnyEvent], state: State | None = None) -> State:
     """Apply ``events`` in order, starting from ``state`` (or the empty state)."""
     acc = State() if state is None else state
-    handlers, sources = _APPLY, acc.sources
+    handlers, sources = APPLY_BY_TYPE, acc.sources
     n = 0
     for event in events:
         handlers[type(event)](acc, event)

@@ -21,10 +21,11 @@ from collections.abc import Mapping
 
 import msgspec
 
+from shadowd.core.checks import apply_valid, validate
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import AnyEvent, tag_of
 from shadowd.core.resync import Gap, SnapshotLike, gap_after, plan
-from shadowd.core.state import State, apply, apply_valid, validate
+from shadowd.core.state import State, apply
 
 
 class SourceCounters(msgspec.Struct, kw_only=True, gc=False):

@@ -29,7 +29,8 @@ from typing import Annotated, Final, Literal, TypeAlias
 import msgspec
 
 from shadowd.core.errors import ShadowdError
-from shadowd.core.events import AnyEvent, SourceName, name_rule_broken
+from shadowd.core.events import AnyEvent
+from shadowd.core.fields import SourceName, name_rule_broken
 
 WIRE_VERSION: Final = 1
 DEFAULT_MAX_BYTES: Final = 32 * 1024 * 1024

@@ -12,17 +12,15 @@ model; ``Lab.down()`` removes everything.
 from __future__ import annotations
 
 import asyncio
-import os
-import shutil
 import time
 from collections.abc import Awaitable, Callable, Mapping
-from pathlib import Path
 from typing import Any, Final, TypeVar
 
 import msgspec
 
 from shadowd.core.state import State
 from shadowd.lab import cleanup, daemons
+from shadowd.lab.availability import check_available
 from shadowd.lab.bgpread import BgpBest, best_routes
 from shadowd.lab.fidelity import FidelityReport, Table, compare, lab_table
 from shadowd.lab.frrconf import (
@@ -41,12 +39,6 @@ from shadowd.lab.shell import vtysh, vtysh_json
 
 T = TypeVar("T")
 PARALLEL: Final = 4  # concurrent daemon starts / RIB reads: the machine has few cores
-CAP_NET_ADMIN: Final = 12
-CAP_SYS_ADMIN: Final = 21
-
-
-class LabUnavailable(LabError):
-    """This machine or user cannot run the lab (no privileges, no FRR)."""
 
 
 class Convergence(msgspec.Struct, frozen=True, kw_only=True):
@@ -73,25 +65,6 @@ class LabStatus(msgspec.Struct, frozen=True, kw_only=True):
     links: int = 0
     links_up: int = 0
     namespaces: list[str] = msgspec.field(default_factory=list)
-
-
-def check_available() -> None:
-    """``LabUnavailable`` saying what is missing, if anything is."""
-    caps = _effective_caps()
-    missing = [n for n, bit in (("CAP_SYS_ADMIN", CAP_SYS_ADMIN), ("CAP_NET_ADMIN", CAP_NET_ADMIN))
-               if not caps >> bit & 1]
-    if missing:
-        raise LabUnavailable(f"the lab needs root (or {' and '.join(missing)}) to create network "
-                             f"namespaces; running as uid {os.geteuid()} without them")
-    if not (daemons.FRR_LIB / "zebra").exists() or shutil.which("vtysh") is None:
-        raise LabUnavailable("the lab needs FRR (zebra, ospfd/isisd, vtysh): apt-get install frr")
-
-
-def _effective_caps() -> int:
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("CapEff:"):
-            return int(line.split()[1], 16)
-    return 0
 
 
 class Lab:

@@ -41,7 +41,8 @@ import numpy as np
 from shadowd.core.events import AnyEvent, LinkAdded, LinkCapacity, LinkStatus, LinkUtilization
 from shadowd.predict.forecast import Forecaster, ForecastParams, PredictedSpike
 from shadowd.predict.holtwinters import FloatArray
-from shadowd.traffic.trace import DAY, EpisodeFinder, SpikeEpisode, Surge
+from shadowd.traffic.episodes import EpisodeFinder, SpikeEpisode
+from shadowd.traffic.trace import DAY, Surge
 
 
 class BacktestConfig(msgspec.Struct, frozen=True, kw_only=True):

@@ -13,7 +13,8 @@ from dataclasses import dataclass
 
 import msgspec
 
-from shadowd.core.events import DAEMON_SOURCE, MAX_RATE, ScenarioRan, SpikePredicted
+from shadowd.core.events import DAEMON_SOURCE, ScenarioRan, SpikePredicted
+from shadowd.core.fields import MAX_RATE
 from shadowd.predict.forecast import PredictedSpike
 from shadowd.scenario.library import Scenario
 from shadowd.scenario.results import LabResult, Probe, ScenarioResult

@@ -14,7 +14,7 @@ from typing import Annotated, Final, Literal, TypeAlias
 
 import msgspec
 
-from shadowd.core.events import LinkId, RouterName
+from shadowd.core.fields import LinkId, RouterName
 
 MAX_SECONDS: Final = 1e7  # about 116 days: longer is a typo, not a scenario
 

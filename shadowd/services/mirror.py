@@ -38,8 +38,9 @@ from shadowd.core.events import RECORD_TYPES, AnyEvent, DemandSet, LinkUtilizati
 from shadowd.core.igp import Igp
 from shadowd.core.state import State
 from shadowd.engine.incremental import Engine, next_hop_links
+from shadowd.lab.availability import LabUnavailable, check_available
 from shadowd.lab.fidelity import FidelityReport, Table
-from shadowd.lab.lab import Lab, LabStatus, LabUnavailable, check_available
+from shadowd.lab.lab import Lab, LabStatus
 from shadowd.lab.plan import LabPlan, LabSettings
 from shadowd.lab.route_maps import RouteMapSync
 from shadowd.policy.bgp import PeerPolicy

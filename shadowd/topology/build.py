@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterable, Sequence
 
 import msgspec
 
+from shadowd.core.checks import validate
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     AnyEvent,
@@ -24,9 +25,9 @@ from shadowd.core.events import (
     RouterAdded,
     decode_batch,
     encode_batch,
-    name_rule_broken,
 )
-from shadowd.core.state import State, apply, validate
+from shadowd.core.fields import name_rule_broken
+from shadowd.core.state import State, apply
 from shadowd.topology.errors import TopologyError, naming
 from shadowd.topology.model import (
     DemandSpec,

@@ -18,7 +18,8 @@ from typing import Any, Final, Self, TypeVar
 
 from shadowd.control.client import call_sync
 from shadowd.control.errors import DaemonUnavailable
-from shadowd.control.protocol import StatusReply, StatusRequest
+from shadowd.control.protocol import StatusRequest
+from shadowd.control.replies import StatusReply
 
 HANG_GUARD_S: Final = 120.0
 T = TypeVar("T")

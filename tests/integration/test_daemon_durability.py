@@ -18,7 +18,8 @@ import pytest
 
 from shadowd.config import ReplaySourceConfig
 from shadowd.control.client import call_sync
-from shadowd.control.protocol import SnapshotRequest, StatusReply
+from shadowd.control.protocol import SnapshotRequest
+from shadowd.control.replies import StatusReply
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, digest, fold
 from shadowd.ingest.builtin import builtin_batches, trace_spec

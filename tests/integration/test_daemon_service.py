@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 
 from shadowd.control.client import ControlClient, call_sync
-from shadowd.control.protocol import SnapshotRequest, StatusReply, StatusRequest, TopologyRequest
+from shadowd.control.protocol import SnapshotRequest, StatusRequest, TopologyRequest
+from shadowd.control.replies import StatusReply
 from tests.alerts import assert_alert
 from tests.integration.harness import Daemon, poll, shadowctl_json, write_config
 

@@ -14,7 +14,7 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError
 
-from shadowd.control.protocol import StatusReply
+from shadowd.control.replies import StatusReply
 from shadowd.core.wire import ResyncRequest, decode_message
 from tests.brokers import (
     Kafka,

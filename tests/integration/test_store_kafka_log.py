@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from shadowd.config import ReplaySourceConfig
-from shadowd.control.protocol import StatusReply
+from shadowd.control.replies import StatusReply
 from shadowd.core.errors import LogCorrupt
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, digest, fold

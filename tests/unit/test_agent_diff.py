@@ -11,9 +11,10 @@ from hypothesis import strategies as st
 
 from shadowd.agent.core import stamp
 from shadowd.agent.view import view_of
+from shadowd.core.checks import validate
 from shadowd.core.diff import Deadband, diff, snapshot_events
 from shadowd.core.events import AnyEvent, LinkStatus, LinkUtilization
-from shadowd.core.state import Link, Router, State, apply, validate
+from shadowd.core.state import Link, Router, State, apply
 
 ROUTERS = [f"r{i}" for i in range(6)]
 LINKS = [f"l{i}" for i in range(7)]

@@ -16,6 +16,7 @@ from shadowd.control.blocking import call_sync
 from shadowd.control.client import call_once
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
 from shadowd.control.fake import FakeService
+from shadowd.control.replies import Reply, TopologyReply
 from shadowd.control.server import ControlServer, running
 from tests.unit.samples import SAMPLES
 
@@ -70,7 +71,7 @@ def _read_request(conn: socket.socket) -> None:
         length -= len(conn.recv(length))
 
 
-def _answers(reply: p.Reply) -> Peer:
+def _answers(reply: Reply) -> Peer:
     def behave(conn: socket.socket) -> None:
         _read_request(conn)
         conn.sendall(p.frame(p.encode(reply)))
@@ -90,7 +91,7 @@ def _stalls(conn: socket.socket) -> None:
 
 
 def test_a_reply_of_another_type_is_named(peer: Callable[[Peer], Path]) -> None:
-    path = peer(_answers(p.TopologyReply(routers=[], links=[])))
+    path = peer(_answers(TopologyReply(routers=[], links=[])))
     with pytest.raises(ProtocolError, match="answered 'status' with TopologyReply"):
         call_sync(p.StatusRequest(), path, timeout_s=10)
 

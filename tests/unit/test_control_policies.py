@@ -17,6 +17,14 @@ from shadowd.cli.shadowctl import main
 from shadowd.control import protocol as p
 from shadowd.control import render_policy
 from shadowd.control.fake import FakeService, serving_in_thread
+from shadowd.control.replies import (
+    ErrorReply,
+    PolicyDeployReply,
+    PolicyHistoryReply,
+    PolicyListReply,
+    PolicyProposeReply,
+    PolicyShowReply,
+)
 from shadowd.control.service import Peer
 from shadowd.core.errors import ShadowdError
 from shadowd.core.events import (
@@ -109,7 +117,7 @@ def test_list_json_carries_the_whole_entries(sock: str,
     code, out, _ = run(capsys, sock, "list", "--json", "-n", "1")
     assert code == 0
     reply = reply_of(out)
-    assert isinstance(reply, p.PolicyListReply)
+    assert isinstance(reply, PolicyListReply)
     assert reply.more == 1
     [entry] = reply.policies
     assert entry.proposal == BAD
@@ -152,7 +160,7 @@ def test_show_json_has_the_rendering(sock: str, capsys: pytest.CaptureFixture[st
     code, out, _ = run(capsys, sock, "show", "p-good", "--json")
     assert code == 0
     reply = reply_of(out)
-    assert isinstance(reply, p.PolicyShowReply)
+    assert isinstance(reply, PolicyShowReply)
     assert reply.entry.proposal == GOOD
     assert reply.frr == {"fra": "interface to-fra--ams\n ip ospf cost 40\nexit\n!\n"}
     assert reply.json["routers"] == {
@@ -213,7 +221,7 @@ def test_propose_records_a_validated_policy(sock: str, service: FakeService,
                    "p-new`\n")
     _, out, _ = run(capsys, sock, "list", "--json")
     reply = reply_of(out)
-    assert isinstance(reply, p.PolicyListReply)
+    assert isinstance(reply, PolicyListReply)
     assert [(e.proposal.policy_id, e.status) for e in reply.policies][-1] == ("p-new",
                                                                               "validated")
 
@@ -252,7 +260,7 @@ def test_deploy_then_history_then_rollback(sock: str, capsys: pytest.CaptureFixt
     assert (code, out) == (0, "p-good: rollback sent to rollout p-good-r1\n")
     code, out, _ = run(capsys, sock, "history", "p-good", "--json")
     reply = reply_of(out)
-    assert isinstance(reply, p.PolicyHistoryReply)
+    assert isinstance(reply, PolicyHistoryReply)
     assert [s.phase for s in reply.steps] == ["started", "rolling_back", "rolled_back"]
     assert reply.steps[0].dry_run
     code, _, err = run(capsys, sock, "rollback", "p-good")
@@ -320,15 +328,15 @@ async def test_the_daemons_handlers_answer_from_its_book() -> None:
     book = FakeService(EVENTS).policies
     handlers = DaemonHandlers(cast(Any, SimpleNamespace(policies=book)))
     reply = await handlers.handle(p.PolicyListRequest(), _PEER)
-    assert isinstance(reply, p.PolicyListReply)
+    assert isinstance(reply, PolicyListReply)
     assert [e.proposal.policy_id for e in reply.policies] == ["p-good", "p-bad"]
     reply = await handlers.handle(p.PolicyDeployRequest(policy_id="p-good"), _PEER)
-    assert reply == p.PolicyDeployReply(policy_id="p-good", rollout_id="p-good-r1")
+    assert reply == PolicyDeployReply(policy_id="p-good", rollout_id="p-good-r1")
     reply = await handlers.handle(p.PolicyApproveRequest(policy_id="p-good"), _PEER)
-    assert isinstance(reply, p.ErrorReply)
+    assert isinstance(reply, ErrorReply)
     assert reply.code == p.POLICY_REFUSED
     reply = await handlers.handle(p.PolicyHistoryRequest(policy_id="p-nope"), _PEER)
-    assert isinstance(reply, p.ErrorReply)
+    assert isinstance(reply, ErrorReply)
     assert reply.code == p.NOT_FOUND
 
 
@@ -349,10 +357,10 @@ async def test_a_failing_proposal_and_rendering_are_named() -> None:
 
     handlers = DaemonHandlers(cast(Any, SimpleNamespace(policies=Broken())))
     reply = await handlers.handle(p.PolicyProposeRequest(), _PEER)
-    assert reply == p.ErrorReply(code=p.POLICY_FAILED, message="no policy could be proposed: "
-                                 "the sweep found no feasible metric")
+    assert reply == ErrorReply(code=p.POLICY_FAILED, message="no policy could be proposed: "
+                               "the sweep found no feasible metric")
     reply = await handlers.handle(p.PolicyShowRequest(policy_id="p-good"), _PEER)
-    assert isinstance(reply, p.PolicyShowReply)
+    assert isinstance(reply, PolicyShowReply)
     assert (reply.render_error, reply.frr) == ("vtysh -N fra exited 1", {})
     assert "no rendering: vtysh -N fra exited 1\n" in render_policy.policy_show(reply)
 
@@ -371,7 +379,7 @@ def test_feedback_and_a_failed_validation_render() -> None:
         feedback=PolicyFeedback(source=_D, seq=6, ts=90.0, policy_id="p-bad",
                                 predicted_util=0.7, observed_util=0.77, error=0.1, links=4,
                                 demand_scale=1.05))
-    text = render_policy.policy_show(p.PolicyShowReply(entry=entry))
+    text = render_policy.policy_show(PolicyShowReply(entry=entry))
     assert ("validation in the lab at 1970-01-01T00:00:22Z: FAILED: a loop through ams; "
             "worst case 0.0%, RIB agreement 100.0%, 1 loops, 0 unreachable, 0 steps\n") in text
     assert "FRR configuration (frr.conf):\n  (nothing)\n" in text
@@ -379,5 +387,5 @@ def test_feedback_and_a_failed_validation_render() -> None:
     assert text.endswith("feedback at 1970-01-01T00:01:30Z: predicted 70.0%, observed 77.0% "
                          "(error +10.0%) over 4 link directions; the next cycle scales "
                          "demands x1.05\n")
-    propose = render_policy.policy_propose(p.PolicyProposeReply(entry=entry))
+    propose = render_policy.policy_propose(PolicyProposeReply(entry=entry))
     assert propose.endswith("validation in the lab FAILED: a loop through ams\n")

@@ -8,6 +8,47 @@ import msgspec
 import pytest
 
 from shadowd.control import protocol as p
+from shadowd.control.replies import (
+    ErrorReply,
+    ForecastReply,
+    LabDownReply,
+    LabFidelityReply,
+    LabStatusReply,
+    LabUpReply,
+    LoadsReply,
+    LogTailReply,
+    MetricsReply,
+    PolicyApproveReply,
+    PolicyDeployReply,
+    PolicyHistoryReply,
+    PolicyListReply,
+    PolicyProposeReply,
+    PolicyRollbackReply,
+    PolicyShowReply,
+    Reply,
+    ReportReply,
+    RoutesReply,
+    ScenarioListReply,
+    ScenarioRunReply,
+    ScenarioRunsReply,
+    ScenarioShowReply,
+    SnapshotReply,
+    StatusReply,
+    TopologyReply,
+    WorstCaseReply,
+)
+from shadowd.control.rows import (
+    LabConvergence,
+    LabRouteDiff,
+    LinkForecast,
+    LinkLoad,
+    LoggedEvent,
+    NextHopInfo,
+    ScenarioInfo,
+    ScenarioProblem,
+    SourceStatus,
+    WorstCase,
+)
 from shadowd.core.events import (
     PolicyChange,
     PolicyFeedback,
@@ -76,61 +117,61 @@ _ENTRY = PolicyEntry(
     feedback=PolicyFeedback(source="shadowd", seq=7, ts=90.0, policy_id="p-1",
                             predicted_util=0.7, observed_util=0.75, error=0.0714, links=2))
 
-REPLIES: list[p.Reply] = [
-    p.ErrorReply(code=p.FORBIDDEN, message="no"),
-    p.StatusReply(seq=13, digest="ab" * 16, uptime_s=1.5,
-                  sources={"golden": p.SourceStatus(seq=13, ts=10.0, accepted=13)},
-                  routers=2, links=1, demands=0, version="0.1.0"),
-    p.TopologyReply(seq=13, routers=list(_STATE.routers.values()),
-                    links=list(_STATE.links.values())),
-    p.LogTailReply(events=[p.LoggedEvent(lsn=i + 1, event=e) for i, e in enumerate(SAMPLES)]),
-    p.SnapshotReply(lsn=13, path="/var/lib/shadowd/snapshots/13.snap"),
-    p.RoutesReply(seq=13, router="fra", unreachable=["lon"], routes={
-        "ams": [p.NextHopInfo(link="fra--ams", neighbor="ams", metric=20.0)]}),
-    p.LoadsReply(seq=13, loads=[p.LinkLoad(link="fra--ams", src="fra", dst="ams",
-                                           load_bps=1e9, capacity_bps=1e10, utilization=0.1)]),
-    p.WorstCaseReply(seq=13, failures="links", scenarios=1, mode="exhaustive", worst=[
-        p.WorstCase(link="fra--ams", src="fra", dst="ams", wc_load_bps=2e9, wc_util=0.2,
-                    wc_failure="link:ams--lon")]),
-    p.LabUpReply(lab_id="shadow", igp="ospf", lsn=13, seconds=4.2, converged=True,
-                 agreement=1.0, routes=2, routers=2, links=1,
-                 removed={"namespaces": ["shadow-fra"], "processes": ["42"], "run_dirs": []}),
-    p.LabDownReply(lab_id="shadow", was_up=True, removed={"namespaces": ["shadow-fra"]}),
-    p.LabStatusReply(lab_id="shadow", igp="isis", up=True, enabled=True, lsn=13, routers=2,
-                     running=2, links=1, links_up=0, namespaces=2, convergences=[
-                         p.LabConvergence(lsn=13, ts=10.0, changes=["link fra--ams down"],
-                                          seconds=1.5, converged=True, agreement=1.0,
-                                          routes=2, polls=9)]),
-    p.LabFidelityReply(lab_id="shadow", lsn=13, routes=2, agreeing=1, agreement=0.5,
-                       differences=[p.LabRouteDiff(router="fra", destination="ams",
-                                                   model=["fra--ams"], lab=[])], more=0),
-    p.ForecastReply(seq=13, log_ts=10.0, threshold_util=0.8, horizon_s=1800.0, links=[
-        p.LinkForecast(link="fra--ams", direction="ab", src="fra", dst="ams",
-                       capacity_bps=1e11, observed_bps=4e10, recent_max_bps=5e10,
-                       peak_ts=1810.0, normal_bps=6e10, upper_bps=8.5e10, ready=True,
-                       factor=2.125, wc_load_bps=5e10, wc_failure="link:ams--lon",
-                       extreme_bps=1.0625e11, extreme_util=1.0625)]),
-    p.ScenarioListReply(directory="scenarios", scenarios=[
-        p.ScenarioInfo(name="cut", kind="link_cut", description="d", file="scenarios/cut.toml")],
-        errors=[p.ScenarioProblem(file="scenarios/x.toml", line=3, key="$.link",
-                                  reason="unknown link 'x'",
-                                  message="scenarios/x.toml:3: $.link: unknown link 'x'")]),
-    p.ScenarioShowReply(scenario=p.ScenarioInfo(name="cut", kind="link_cut"),
-                        spec={"kind": "link_cut", "name": "cut", "link": "fra--ams",
-                              "duration_s": 600.0}, timeline=["+0s: link fra--ams down"]),
-    p.ScenarioRunReply(run=_RUN, lab_error="the lab is not up"),
-    p.ScenarioRunsReply(runs=[_RUN], spikes=2, pending=1),
-    p.PolicyListReply(policies=[_ENTRY], more=1),
-    p.PolicyShowReply(entry=_ENTRY, frr={"fra": "interface e0\n ip ospf cost 40\nexit\n!\n"},
-                      json={"policy_id": "p-1", "routers": {"fra": []}},
-                      diffs={"fra": "-a\n+b\n"}),
-    p.PolicyProposeReply(entry=_ENTRY),
-    p.PolicyProposeReply(message="nothing to do"),
-    p.PolicyDeployReply(policy_id="p-1", rollout_id="r-1", segment="core", dry_run=True),
-    p.PolicyApproveReply(policy_id="p-1", message="approve sent to rollout r-1"),
-    p.PolicyRollbackReply(policy_id="p-1", message="rollback sent to rollout r-1"),
-    p.PolicyHistoryReply(policy_id="p-1", steps=[_STEP]),
-    p.ReportReply(data=ReportData(
+REPLIES: list[Reply] = [
+    ErrorReply(code=p.FORBIDDEN, message="no"),
+    StatusReply(seq=13, digest="ab" * 16, uptime_s=1.5,
+                sources={"golden": SourceStatus(seq=13, ts=10.0, accepted=13)},
+                routers=2, links=1, demands=0, version="0.1.0"),
+    TopologyReply(seq=13, routers=list(_STATE.routers.values()),
+                  links=list(_STATE.links.values())),
+    LogTailReply(events=[LoggedEvent(lsn=i + 1, event=e) for i, e in enumerate(SAMPLES)]),
+    SnapshotReply(lsn=13, path="/var/lib/shadowd/snapshots/13.snap"),
+    RoutesReply(seq=13, router="fra", unreachable=["lon"], routes={
+        "ams": [NextHopInfo(link="fra--ams", neighbor="ams", metric=20.0)]}),
+    LoadsReply(seq=13, loads=[LinkLoad(link="fra--ams", src="fra", dst="ams",
+                                       load_bps=1e9, capacity_bps=1e10, utilization=0.1)]),
+    WorstCaseReply(seq=13, failures="links", scenarios=1, mode="exhaustive", worst=[
+        WorstCase(link="fra--ams", src="fra", dst="ams", wc_load_bps=2e9, wc_util=0.2,
+                  wc_failure="link:ams--lon")]),
+    LabUpReply(lab_id="shadow", igp="ospf", lsn=13, seconds=4.2, converged=True,
+               agreement=1.0, routes=2, routers=2, links=1,
+               removed={"namespaces": ["shadow-fra"], "processes": ["42"], "run_dirs": []}),
+    LabDownReply(lab_id="shadow", was_up=True, removed={"namespaces": ["shadow-fra"]}),
+    LabStatusReply(lab_id="shadow", igp="isis", up=True, enabled=True, lsn=13, routers=2,
+                   running=2, links=1, links_up=0, namespaces=2, convergences=[
+                         LabConvergence(lsn=13, ts=10.0, changes=["link fra--ams down"],
+                                        seconds=1.5, converged=True, agreement=1.0,
+                                        routes=2, polls=9)]),
+    LabFidelityReply(lab_id="shadow", lsn=13, routes=2, agreeing=1, agreement=0.5,
+                     differences=[LabRouteDiff(router="fra", destination="ams",
+                                               model=["fra--ams"], lab=[])], more=0),
+    ForecastReply(seq=13, log_ts=10.0, threshold_util=0.8, horizon_s=1800.0, links=[
+        LinkForecast(link="fra--ams", direction="ab", src="fra", dst="ams",
+                     capacity_bps=1e11, observed_bps=4e10, recent_max_bps=5e10,
+                     peak_ts=1810.0, normal_bps=6e10, upper_bps=8.5e10, ready=True,
+                     factor=2.125, wc_load_bps=5e10, wc_failure="link:ams--lon",
+                     extreme_bps=1.0625e11, extreme_util=1.0625)]),
+    ScenarioListReply(directory="scenarios", scenarios=[
+        ScenarioInfo(name="cut", kind="link_cut", description="d", file="scenarios/cut.toml")],
+        errors=[ScenarioProblem(file="scenarios/x.toml", line=3, key="$.link",
+                                reason="unknown link 'x'",
+                                message="scenarios/x.toml:3: $.link: unknown link 'x'")]),
+    ScenarioShowReply(scenario=ScenarioInfo(name="cut", kind="link_cut"),
+                      spec={"kind": "link_cut", "name": "cut", "link": "fra--ams",
+                            "duration_s": 600.0}, timeline=["+0s: link fra--ams down"]),
+    ScenarioRunReply(run=_RUN, lab_error="the lab is not up"),
+    ScenarioRunsReply(runs=[_RUN], spikes=2, pending=1),
+    PolicyListReply(policies=[_ENTRY], more=1),
+    PolicyShowReply(entry=_ENTRY, frr={"fra": "interface e0\n ip ospf cost 40\nexit\n!\n"},
+                    json={"policy_id": "p-1", "routers": {"fra": []}},
+                    diffs={"fra": "-a\n+b\n"}),
+    PolicyProposeReply(entry=_ENTRY),
+    PolicyProposeReply(message="nothing to do"),
+    PolicyDeployReply(policy_id="p-1", rollout_id="r-1", segment="core", dry_run=True),
+    PolicyApproveReply(policy_id="p-1", message="approve sent to rollout r-1"),
+    PolicyRollbackReply(policy_id="p-1", message="rollback sent to rollout r-1"),
+    PolicyHistoryReply(policy_id="p-1", steps=[_STEP]),
+    ReportReply(data=ReportData(
         title="weekly", seq=13, log_ts=10.0, failures="single links",
         routers=[ReportRouter(name="fra", pos=(8.7, 50.1)), ReportRouter(name="ams", up=False)],
         links=[ReportLink(link="fra--ams", direction="ab", src="fra", dst="ams",
@@ -141,7 +182,7 @@ REPLIES: list[p.Reply] = [
                                   history=[ForecastPoint(ts=0.0, observed_bps=1e9)],
                                   ahead=[ForecastPoint(ts=300.0, mean_bps=1e9, upper_bps=2e9)])],
         runs=[_RUN], spikes=2, policies=[_ENTRY])),
-    p.MetricsReply(text='# TYPE shadowd_log_seq gauge\nshadowd_log_seq 13\n'),
+    MetricsReply(text='# TYPE shadowd_log_seq gauge\nshadowd_log_seq 13\n'),
 ]
 
 
@@ -155,34 +196,34 @@ def test_requests_round_trip(request_: p.Request[Any]) -> None:
 
 
 @pytest.mark.parametrize("reply", REPLIES, ids=lambda r: type(r).__name__)
-def test_replies_round_trip(reply: p.Reply) -> None:
+def test_replies_round_trip(reply: Reply) -> None:
     assert p.decode_reply(p.encode(reply)) == reply
 
 
 def test_each_request_names_its_reply_type() -> None:
-    assert p.StatusRequest.reply_type is p.StatusReply
-    assert p.TopologyRequest.reply_type is p.TopologyReply
-    assert p.LogTailRequest.reply_type is p.LogTailReply
-    assert p.SnapshotRequest.reply_type is p.SnapshotReply
-    assert p.RoutesRequest.reply_type is p.RoutesReply
-    assert p.LoadsRequest.reply_type is p.LoadsReply
-    assert p.WorstCaseRequest.reply_type is p.WorstCaseReply
-    assert p.LabUpRequest.reply_type is p.LabUpReply
-    assert p.LabDownRequest.reply_type is p.LabDownReply
-    assert p.LabStatusRequest.reply_type is p.LabStatusReply
-    assert p.LabFidelityRequest.reply_type is p.LabFidelityReply
-    assert p.ForecastRequest.reply_type is p.ForecastReply
-    assert p.ScenarioListRequest.reply_type is p.ScenarioListReply
-    assert p.ScenarioShowRequest.reply_type is p.ScenarioShowReply
-    assert p.ScenarioRunRequest.reply_type is p.ScenarioRunReply
-    assert p.ScenarioRunsRequest.reply_type is p.ScenarioRunsReply
-    assert p.PolicyListRequest.reply_type is p.PolicyListReply
-    assert p.PolicyShowRequest.reply_type is p.PolicyShowReply
-    assert p.PolicyProposeRequest.reply_type is p.PolicyProposeReply
-    assert p.PolicyDeployRequest.reply_type is p.PolicyDeployReply
-    assert p.PolicyApproveRequest.reply_type is p.PolicyApproveReply
-    assert p.PolicyRollbackRequest.reply_type is p.PolicyRollbackReply
-    assert p.PolicyHistoryRequest.reply_type is p.PolicyHistoryReply
+    assert p.StatusRequest.reply_type is StatusReply
+    assert p.TopologyRequest.reply_type is TopologyReply
+    assert p.LogTailRequest.reply_type is LogTailReply
+    assert p.SnapshotRequest.reply_type is SnapshotReply
+    assert p.RoutesRequest.reply_type is RoutesReply
+    assert p.LoadsRequest.reply_type is LoadsReply
+    assert p.WorstCaseRequest.reply_type is WorstCaseReply
+    assert p.LabUpRequest.reply_type is LabUpReply
+    assert p.LabDownRequest.reply_type is LabDownReply
+    assert p.LabStatusRequest.reply_type is LabStatusReply
+    assert p.LabFidelityRequest.reply_type is LabFidelityReply
+    assert p.ForecastRequest.reply_type is ForecastReply
+    assert p.ScenarioListRequest.reply_type is ScenarioListReply
+    assert p.ScenarioShowRequest.reply_type is ScenarioShowReply
+    assert p.ScenarioRunRequest.reply_type is ScenarioRunReply
+    assert p.ScenarioRunsRequest.reply_type is ScenarioRunsReply
+    assert p.PolicyListRequest.reply_type is PolicyListReply
+    assert p.PolicyShowRequest.reply_type is PolicyShowReply
+    assert p.PolicyProposeRequest.reply_type is PolicyProposeReply
+    assert p.PolicyDeployRequest.reply_type is PolicyDeployReply
+    assert p.PolicyApproveRequest.reply_type is PolicyApproveReply
+    assert p.PolicyRollbackRequest.reply_type is PolicyRollbackReply
+    assert p.PolicyHistoryRequest.reply_type is PolicyHistoryReply
 
 
 def test_wire_encoding_is_pinned() -> None:
@@ -194,7 +235,7 @@ def test_wire_encoding_is_pinned() -> None:
 def test_an_older_reply_without_newer_fields_still_decodes() -> None:
     old = msgspec.msgpack.encode({"type": "status", "seq": 1, "digest": "d", "uptime_s": 0.0})
     reply = p.decode_reply(old)
-    assert isinstance(reply, p.StatusReply)
+    assert isinstance(reply, StatusReply)
     assert reply.sources == {}
 
 
@@ -235,5 +276,5 @@ def test_lab_up_without_igp_keeps_the_configured_one() -> None:
 def test_a_minimal_lab_status_reply_decodes_with_defaults() -> None:
     old = msgspec.msgpack.encode({"type": "lab_status", "lab_id": "x", "igp": "ospf"})
     reply = p.decode_reply(old)
-    assert isinstance(reply, p.LabStatusReply)
+    assert isinstance(reply, LabStatusReply)
     assert (reply.up, reply.convergences) == (False, [])

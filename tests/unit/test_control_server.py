@@ -18,6 +18,7 @@ from shadowd.control import protocol as p
 from shadowd.control.client import ControlClient, call_once
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
 from shadowd.control.fake import FakeService
+from shadowd.control.replies import ErrorReply, Reply, SnapshotReply, StatusReply
 from shadowd.control.server import ControlServer, running
 from shadowd.control.service import Handlers, Peer
 from shadowd.core.state import digest, fold
@@ -38,7 +39,7 @@ async def server(tmp_path: Path, service: FakeService) -> AsyncIterator[ControlS
         yield srv
 
 
-async def status(path: Path) -> p.StatusReply:
+async def status(path: Path) -> StatusReply:
     return await call_once(p.StatusRequest(), path, timeout_s=10)
 
 
@@ -66,8 +67,8 @@ async def _receive_all(loop: asyncio.AbstractEventLoop, sock: socket.socket) -> 
     return received
 
 
-def error_of(reply: p.AnyReply) -> p.ErrorReply:
-    assert isinstance(reply, p.ErrorReply), reply
+def error_of(reply: p.AnyReply) -> ErrorReply:
+    assert isinstance(reply, ErrorReply), reply
     return reply
 
 
@@ -144,13 +145,13 @@ async def test_a_service_exception_is_internal_and_the_server_carries_on(
 
 
 class _WrongReplies(Handlers):
-    async def on_status(self, request: p.StatusRequest, peer: Peer) -> p.Reply:
-        return p.SnapshotReply(lsn=1, path="/nowhere")
+    async def on_status(self, request: p.StatusRequest, peer: Peer) -> Reply:
+        return SnapshotReply(lsn=1, path="/nowhere")
 
 
 class _StatusOnly(Handlers):
-    async def on_status(self, request: p.StatusRequest, peer: Peer) -> p.StatusReply:
-        return p.StatusReply(seq=0, digest="", uptime_s=0.0)
+    async def on_status(self, request: p.StatusRequest, peer: Peer) -> StatusReply:
+        return StatusReply(seq=0, digest="", uptime_s=0.0)
 
 
 async def test_a_wrong_reply_type_is_internal(tmp_path: Path) -> None:

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import pytest
 
+from shadowd.core.checks import validate
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import PolicyFeedback, RolloutStep
-from shadowd.core.state import State, digest, fold, validate, view_digest
+from shadowd.core.state import State, digest, fold, view_digest
 from tests.unit.samples import SAMPLES
 from tests.unit.test_core_events import POLICY_SAMPLES
 

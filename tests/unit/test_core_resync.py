@@ -10,6 +10,7 @@ import msgspec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shadowd.core.checks import validate
 from shadowd.core.diff import snapshot_events as view_events
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
@@ -27,7 +28,7 @@ from shadowd.core.events import (
     ScenarioRan,
 )
 from shadowd.core.resync import SyncSession, plan, reconcile
-from shadowd.core.state import State, apply, fold, validate, view_digest
+from shadowd.core.state import State, apply, fold, view_digest
 from shadowd.core.sync import SourceCounters, admit, admit_snapshot, position
 
 ROUTERS = [f"r{i}" for i in range(5)]

@@ -7,6 +7,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from shadowd.core.checks import validate
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     AnyEvent,
@@ -19,7 +20,7 @@ from shadowd.core.events import (
     RouterHealth,
     RouterRemoved,
 )
-from shadowd.core.state import State, apply, digest, fold, validate
+from shadowd.core.state import State, apply, digest, fold
 from tests.unit.samples import SAMPLES
 
 

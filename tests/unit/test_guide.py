@@ -16,6 +16,7 @@ import pytest
 import structlog
 
 from shadowd.config import PolicyConfig, RolloutConfig
+from shadowd.core.checks import apply_valid
 from shadowd.core.events import (
     AnyEvent,
     LinkUtilization,
@@ -23,7 +24,7 @@ from shadowd.core.events import (
     ScenarioRan,
     SpikePredicted,
 )
-from shadowd.core.state import State, apply_valid
+from shadowd.core.state import State
 from shadowd.drivers.dryrun import DryRunDriver
 from shadowd.policy.conditions import Sample
 from shadowd.services.guide import Guide, Predict

@@ -22,8 +22,9 @@ from shadowd.core.events import (
     SpikePredicted,
 )
 from shadowd.core.state import State, apply, fold
+from shadowd.lab.availability import LabUnavailable
 from shadowd.lab.fidelity import FidelityReport, RouteDiff, Table
-from shadowd.lab.lab import Convergence, LabStatus, LabUnavailable
+from shadowd.lab.lab import Convergence, LabStatus
 from shadowd.lab.plan import LabError, LabSettings
 from shadowd.services.labloop import LabLoop, OnLoop
 from shadowd.services.mirror import LabMirror, ModelView, model_view

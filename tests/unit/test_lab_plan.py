@@ -11,11 +11,10 @@ import pytest
 from shadowd.core.events import LinkAdded, LinkMetric, LinkStatus, RouterAdded, RouterHealth
 from shadowd.core.state import State, apply, fold
 from shadowd.engine.incremental import Engine, next_hop_links
-from shadowd.lab import daemons
-from shadowd.lab import lab as lab_module
+from shadowd.lab import availability, daemons
+from shadowd.lab.availability import LabUnavailable, check_available
 from shadowd.lab.fidelity import compare, lab_table
 from shadowd.lab.frrconf import cost_commands, interface_commands, render
-from shadowd.lab.lab import LabUnavailable, check_available
 from shadowd.lab.plan import LabError, LabSettings, loopback_net, namespace, plan
 from shadowd.services.drill import failure_drill
 from shadowd.topology import load_topology
@@ -189,9 +188,9 @@ def test_failure_drill_fails_and_repairs_links_then_routers() -> None:
 def test_without_frr_the_lab_says_what_to_install(monkeypatch: pytest.MonkeyPatch,
                                                   tmp_path: Path) -> None:
     monkeypatch.setattr(daemons, "FRR_LIB", tmp_path)
-    monkeypatch.setattr(lab_module, "_effective_caps", lambda: ~0)
+    monkeypatch.setattr(availability, "_effective_caps", lambda: ~0)
     with pytest.raises(LabUnavailable, match="apt-get install frr"):
         check_available()
-    monkeypatch.setattr(lab_module, "_effective_caps", lambda: 0)
+    monkeypatch.setattr(availability, "_effective_caps", lambda: 0)
     with pytest.raises(LabUnavailable, match="needs root"):
         check_available()

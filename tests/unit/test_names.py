@@ -10,9 +10,9 @@ import msgspec
 import pytest
 
 from shadowd.control.render import Column, table
+from shadowd.core.checks import validate
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
-    NAME_RULE,
     AnyEvent,
     DemandSet,
     LinkAdded,
@@ -20,7 +20,8 @@ from shadowd.core.events import (
     PeerRemoved,
     RouterAdded,
 )
-from shadowd.core.state import fold, validate
+from shadowd.core.fields import NAME_RULE
+from shadowd.core.state import fold
 from shadowd.core.wire import DeltaBatch, WireError, decode_message
 from shadowd.lab.frrconf import render
 from shadowd.lab.plan import LabSettings, plan

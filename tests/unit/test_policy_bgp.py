@@ -6,6 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from shadowd.core.checks import validate
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (
     AnyEvent,
@@ -21,7 +22,7 @@ from shadowd.core.events import (
     decode_batch,
     encode_batch,
 )
-from shadowd.core.state import State, apply, fold, validate
+from shadowd.core.state import State, apply, fold
 from shadowd.policy.bgp import (
     BgpPolicy,
     IgpCosts,

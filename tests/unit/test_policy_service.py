@@ -14,8 +14,9 @@ import msgspec
 import pytest
 
 from shadowd.config import PolicyConfig, RolloutConfig
+from shadowd.core.checks import apply_valid
 from shadowd.core.events import AnyEvent, LinkUtilization, PolicyProposed, ScenarioRan
-from shadowd.core.state import State, apply_valid
+from shadowd.core.state import State
 from shadowd.drivers.dryrun import DryRunDriver
 from shadowd.policy.bgp import BgpPolicy
 from shadowd.policy.conditions import Sample

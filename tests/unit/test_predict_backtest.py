@@ -10,7 +10,7 @@ import pytest
 from shadowd.cli.shadowd import main
 from shadowd.predict.backtest import Alert, BacktestConfig, Replayed, matches, score
 from shadowd.predict.forecast import PredictedSpike
-from shadowd.traffic.trace import SpikeEpisode
+from shadowd.traffic.episodes import SpikeEpisode
 
 CONFIG = BacktestConfig(lead_s=900, horizon_s=1800, tolerance_s=1800, warmup_s=1000)
 

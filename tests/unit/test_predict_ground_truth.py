@@ -13,15 +13,14 @@ from shadowd.core.events import (
     RouterAdded,
 )
 from shadowd.core.state import State
+from shadowd.traffic.episodes import EpisodeFinder, ground_truth
 from shadowd.traffic.trace import (
     TRACE_EPOCH,
-    EpisodeFinder,
     Surge,
     TraceSpec,
     diurnal,
     footprint,
     generate,
-    ground_truth,
     surges,
 )
 

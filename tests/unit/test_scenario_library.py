@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 
+from shadowd.core.checks import apply_valid
 from shadowd.core.events import DemandSet, LinkCapacity, LinkStatus, RouterHealth
-from shadowd.core.state import State, apply_valid, fold, view_digest
+from shadowd.core.state import State, fold, view_digest
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import load_file, load_library, parse_text, scenario_of, validate
 from shadowd.scenario.lines import line_of, toml_lines, yaml_lines
