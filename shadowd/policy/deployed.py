@@ -24,7 +24,7 @@ from typing import Final, TypeAlias
 from shadowd.core.events import PolicyChange, PolicyProposed
 from shadowd.core.igp import Igp
 from shadowd.core.state import PolicyEntry, State
-from shadowd.policy.bgp import BGP_ATTRS, BgpAttr, PeerPolicy, policy_of
+from shadowd.policy.bgp import BGP_ATTRS, BgpAttr, BgpPolicy, PeerPolicy, policy_of
 from shadowd.policy.render import commands, refresh, slot
 from shadowd.policy.targets import Target
 
@@ -101,3 +101,8 @@ def _lines(edit: Edit, target: Target, igp: Igp) -> list[str]:
         return commands(change, target, igp)
     where = slot(change, target, igp)
     return [where.header, f"no {where.key}", "exit"]
+
+
+def running_bgp(state: State) -> BgpPolicy:
+    """The BGP settings production runs: every deployed BGP policy, in order."""
+    return policy_of(deployed_bgp(state))

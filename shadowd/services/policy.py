@@ -22,7 +22,7 @@ import asyncio
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Final, Protocol
+from typing import Any, Final
 
 import msgspec
 
@@ -43,8 +43,8 @@ from shadowd.core.state import PolicyEntry, State
 from shadowd.drivers.base import Driver
 from shadowd.policy import feedback
 from shadowd.policy.actions import AnyAction, Journal
-from shadowd.policy.bgp import BgpPolicy, policy_of, propose_bgp
-from shadowd.policy.deployed import deployed_bgp
+from shadowd.policy.bgp import propose_bgp
+from shadowd.policy.deployed import running_bgp
 from shadowd.policy.generate import assess_changes, proposal, propose_metrics
 from shadowd.policy.journal import recover
 from shadowd.policy.render import Target, diff_running, render_frr, render_json
@@ -53,9 +53,7 @@ from shadowd.predict.records import Stamp
 from shadowd.services.monitor import Monitor
 from shadowd.services.recorder import Recorder
 from shadowd.services.rollouts import Command, RolloutRunner
-from shadowd.services.validate import validate_in_model
-from shadowd.services.validate_bgp import validate_bgp_in_model
-from shadowd.services.validation import Validation
+from shadowd.services.validate import LabValidator, validate_policy
 
 log = logs.get_logger()
 
@@ -68,19 +66,6 @@ class NotFound(ShadowdError):
 
 class PolicyRefused(ShadowdError):
     """The request does not fit the policy's state (not validated, already deploying...)."""
-
-
-class LabValidator(Protocol):
-    def up(self) -> bool: ...
-
-    async def validate(self, state: State, policy: PolicyProposed) -> Validation | None:
-        """An IGP policy through the shadow lab (None: the lab is not up)."""
-        ...
-
-    async def validate_bgp(self, state: State, policy: PolicyProposed,
-                           current: BgpPolicy) -> Validation | None:
-        """A BGP policy's route-maps on the shadow lab's egress routers (None: not up)."""
-        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -161,7 +146,7 @@ class Policies:
         if found is None and state.peers:
             found = await asyncio.to_thread(
                 propose_bgp, state, target_util=c.target_util, policy_id="pending",
-                reason=reason, stamp=_PLACEHOLDER, current=_bgp_running(state))
+                reason=reason, stamp=_PLACEHOLDER, current=running_bgp(state))
         if found is None:
             log.info("no policy needed or found", reason=reason, demand_scale=round(scale, 3))
             return None
@@ -194,16 +179,8 @@ class Policies:
         return entry
 
     async def _validate(self, state: State, policy: PolicyProposed) -> None:
-        result = None
         lab = self._lab if self.config.validate_in_lab else None
-        current = _bgp_running(state)
-        if lab is not None and lab.up():
-            result = await (lab.validate(state, policy) if policy.kind == "igp_metric"
-                            else lab.validate_bgp(state, policy, current))
-        if result is None and policy.kind == "bgp":
-            result = await asyncio.to_thread(validate_bgp_in_model, state, policy, current)
-        if result is None:
-            result = await asyncio.to_thread(validate_in_model, state, policy)
+        result = await validate_policy(state, policy, lab, running_bgp(state))
         self._recorder.record(lambda s: PolicyValidated(
             source=s.source, seq=s.seq, ts=s.ts, policy_id=policy.policy_id, tier=result.tier,
             ok=result.ok, wc_after=min(result.wc_after, 1e6), agreement=result.agreement,
@@ -410,11 +387,6 @@ def _own_change(state: State, router: str, link: str, cost: int, top: int) -> Po
                             f"({found.a}, {found.b})")
     old = found.metric if router == found.a else found.reverse_metric
     return PolicyChange(router=router, target=link, attr="metric", old=old, new=cost)
-
-
-def _bgp_running(state: State) -> BgpPolicy:
-    """The BGP settings production runs: every deployed BGP policy, in order."""
-    return policy_of(deployed_bgp(state))
 
 
 def _policy_fields(policy: PolicyProposed) -> dict[str, object]:

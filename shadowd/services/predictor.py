@@ -44,14 +44,13 @@ every run works on a fork, and the lab is the shadow's own.
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Final
 
 from shadowd import logs
 from shadowd.config import PredictConfig
 from shadowd.core.errors import ShadowdError
-from shadowd.core.events import AnyEvent, ScenarioRan
+from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, fold
 from shadowd.predict.extreme import LinkView, demand_factor, scaled_demands
 from shadowd.predict.feed import LinkForecasts
@@ -68,10 +67,19 @@ from shadowd.scenario.library import (
     parse_library,
     validate,
 )
-from shadowd.scenario.results import ScenarioResult
 from shadowd.services.ports import LabPort, ModelPort, RunModel, model_in_thread
+from shadowd.services.predict_jobs import (
+    Counters,
+    Job,
+    LabJob,
+    ManualRun,
+    PendingSpike,
+    ResumeJob,
+    RunJob,
+    SpikeJob,
+)
 from shadowd.services.recorder import Recorder
-from shadowd.services.scenario_runs import RunCounts, ScenarioRunner, iso
+from shadowd.services.scenario_runs import ScenarioRunner, iso
 
 log = logs.get_logger()
 
@@ -85,62 +93,6 @@ class NotFound(ShadowdError):
 
 class NoLibrary(ShadowdError):
     """The configured scenario directory is not there."""
-
-
-@dataclass(frozen=True, slots=True)
-class _SpikeJob:
-    spikes: list[tuple[PredictedSpike, Injection, float]]  # with the load observed then
-    state: State  # a fork at the log time of the prediction
-    made_at: float
-
-
-@dataclass(frozen=True, slots=True)
-class _ResumeJob:
-    spikes: list[tuple[OpenSpike, Injection]]  # recorded before a restart, runs to come
-    state: State  # a fork at the log time of the restart
-
-
-@dataclass(frozen=True, slots=True)
-class _RunJob:
-    injection: Injection
-    state: State  # a fork at the log time of the injection
-    at: float
-    observed: float  # the spiking link direction's load then
-
-
-_Job = _SpikeJob | _ResumeJob | _RunJob
-
-
-@dataclass(frozen=True, slots=True)
-class _LabJob:
-    scenario: Scenario
-    state: State
-    ctx: RunContext
-    model: ScenarioResult
-
-
-@dataclass(slots=True)
-class _Spike:
-    seq: int  # of its SpikePredicted record
-    predicted_bps: float
-    model_bps: float  # the model's load on the link when it was predicted (a fallback)
-
-
-@dataclass(slots=True)
-class Counters(RunCounts):
-    spikes: int = 0
-    alerts: int = 0
-    late_runs: int = 0  # injected at or after the spike's peak
-    lab_skipped: int = 0
-    resumed: int = 0  # spikes recorded before a restart whose runs came after it
-    dropped: int = 0  # ... not run: its peak had passed by then, or its link was gone
-
-
-@dataclass(frozen=True, slots=True)
-class ManualRun:
-    model: ScenarioRan
-    lab: ScenarioRan | None
-    lab_error: str
 
 
 class Predictor:
@@ -159,10 +111,10 @@ class Predictor:
         self.scheduler = Scheduler(SchedulerSettings(
             lead_s=config.lead_s, max_runs=config.max_runs_per_spike,
             surge_factor=config.surge_factor, duration_s=config.run_duration_s))
-        self._jobs: asyncio.Queue[_Job] = asyncio.Queue()
+        self._jobs: asyncio.Queue[Job] = asyncio.Queue()
         self._in_hand = 0  # jobs queued or running
-        self._lab_jobs: asyncio.Queue[_LabJob] = asyncio.Queue(LAB_BACKLOG)
-        self._spikes: dict[tuple[str, str, float], _Spike] = {}
+        self._lab_jobs: asyncio.Queue[LabJob] = asyncio.Queue(LAB_BACKLOG)
+        self._spikes: dict[tuple[str, str, float], PendingSpike] = {}
         self.counters = Counters()
         self._runner = ScenarioRunner(recorder, run_model, keep=config.keep_runs,
                                       counters=self.counters)
@@ -202,7 +154,7 @@ class Predictor:
         fork = None
         if found:
             fork = self._state.fork()
-            self._queue(_ResumeJob(found, fork))
+            self._queue(ResumeJob(found, fork))
         self._hand_out(now, fork)
 
     def _dropped(self, spikes: list[OpenSpike], why: str) -> None:
@@ -211,7 +163,7 @@ class Predictor:
             log.warning(f"spikes dropped after restart: {why}", count=len(spikes),
                         seqs=[s.seq for s in spikes])
 
-    def _queue(self, job: _Job) -> None:
+    def _queue(self, job: Job) -> None:
         self._in_hand += 1
         self._jobs.put_nowait(job)
 
@@ -222,7 +174,7 @@ class Predictor:
             fork = fork if fork is not None else self._state.fork()
             for injection in due:
                 link, direction, _ = injection.key
-                self._queue(_RunJob(injection, fork, now, self.feed.latest(link, direction)))
+                self._queue(RunJob(injection, fork, now, self.feed.latest(link, direction)))
 
     def _expect(self, now: float, spikes: list[PredictedSpike]) -> State | None:
         found = []
@@ -234,7 +186,7 @@ class Predictor:
         if not found:
             return None
         fork = self._state.fork()
-        self._queue(_SpikeJob(found, fork, now))
+        self._queue(SpikeJob(found, fork, now))
         return fork
 
     def saved(self) -> WatchState | None:
@@ -250,9 +202,9 @@ class Predictor:
         while True:
             job = await self._jobs.get()
             try:
-                if isinstance(job, _SpikeJob):
+                if isinstance(job, SpikeJob):
                     await self._spike_job(job)
-                elif isinstance(job, _ResumeJob):
+                elif isinstance(job, ResumeJob):
                     await self._resume_job(job)
                 else:
                     await self._run_job(job)
@@ -278,7 +230,7 @@ class Predictor:
         await self._jobs.join()
         await self._lab_jobs.join()
 
-    async def _spike_job(self, job: _SpikeJob) -> None:
+    async def _spike_job(self, job: SpikeJob) -> None:
         keys = [(spike.link, spike.direction) for spike, _, _ in job.spikes]
         views = await self._model.views(job.state, keys)
         for (spike, injection, observed), view in zip(job.spikes, views, strict=True):
@@ -292,7 +244,7 @@ class Predictor:
                           extreme_bps=view.wc_load_bps * factor, capacity_bps=view.capacity_bps)
         record = self._recorder.stamp(lambda s: spike_record(s, spike, extreme, at_lsn),
                                       ts=spike.made_at)
-        self._spikes[injection.key] = _Spike(seq=record.seq, predicted_bps=spike.upper_bps,
+        self._spikes[injection.key] = PendingSpike(seq=record.seq, predicted_bps=spike.upper_bps,
                                              model_bps=view.load_bps)
         scenarios = self.scheduler.plan(injection, _facts(view, view.worst_failure))
         self.counters.spikes += 1
@@ -312,13 +264,13 @@ class Predictor:
                        extreme_util=round(extreme.util, 3))
         self._recorder.append(record)  # last: the log hands it to ``note`` with all done
 
-    async def _resume_job(self, job: _ResumeJob) -> None:
+    async def _resume_job(self, job: ResumeJob) -> None:
         """A spike recorded before the restart: its scenarios chosen as ``_spike`` does,
         from the model now but with the worst failure its record (and alert) named."""
         keys = [(spike.link, spike.direction) for spike, _ in job.spikes]
         views = await self._model.views(job.state, keys)
         for (spike, injection), view in zip(job.spikes, views, strict=True):
-            self._spikes[injection.key] = _Spike(seq=spike.seq,
+            self._spikes[injection.key] = PendingSpike(seq=spike.seq,
                                                  predicted_bps=spike.predicted_bps,
                                                  model_bps=view.load_bps)
             worst = spike.worst_failure or view.worst_failure
@@ -329,7 +281,7 @@ class Predictor:
                      inject_at=iso(injection.inject_at), seq=spike.seq,
                      worst_failure=worst, scenarios=[s.name for s in scenarios])
 
-    async def _run_job(self, job: _RunJob) -> None:
+    async def _run_job(self, job: RunJob) -> None:
         injection = job.injection
         spike = self._spikes.pop(injection.key, None)
         if spike is None or injection.scenarios is None:  # its spike job failed: logged
@@ -349,9 +301,9 @@ class Predictor:
             _, result = await self._runner.in_model(scenario, work, ctx)
             if result is not None and self.config.lab and self._lab is not None \
                     and self._lab.up():
-                self._queue_lab(_LabJob(scenario, work, ctx, result))
+                self._queue_lab(LabJob(scenario, work, ctx, result))
 
-    def _queue_lab(self, job: _LabJob) -> None:
+    def _queue_lab(self, job: LabJob) -> None:
         try:
             self._lab_jobs.put_nowait(job)
         except asyncio.QueueFull:

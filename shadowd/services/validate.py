@@ -17,9 +17,10 @@ proposal already predicted, re-derived independently of the optimiser's bookkeep
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable, Iterator
-from typing import Literal
+from typing import Literal, Protocol
 
 from shadowd import logs
 from shadowd.core.events import AnyEvent, LinkMetric, LinkStatus, PolicyProposed, RouterHealth
@@ -30,7 +31,7 @@ from shadowd.lab.lab import Convergence, Lab
 from shadowd.policy.bgp import BgpPolicy
 from shadowd.policy.forwarding import Tables, Walk, walk
 from shadowd.services.mirror import LabMirror
-from shadowd.services.validate_bgp import validate_bgp_in_lab
+from shadowd.services.validate_bgp import validate_bgp_in_lab, validate_bgp_in_model
 from shadowd.services.validation import Validation
 
 SOURCE = "validate"
@@ -217,3 +218,30 @@ class MirrorValidator:
                                              timeout_s=self._timeout)
 
         return await self._mirror.run_exclusive(in_lab)
+
+
+class LabValidator(Protocol):
+    def up(self) -> bool: ...
+
+    async def validate(self, state: State, policy: PolicyProposed) -> Validation | None:
+        """An IGP policy through the shadow lab (None: the lab is not up)."""
+        ...
+
+    async def validate_bgp(self, state: State, policy: PolicyProposed,
+                           current: BgpPolicy) -> Validation | None:
+        """A BGP policy's route-maps on the shadow lab's egress routers (None: not up)."""
+        ...
+
+
+async def validate_policy(state: State, policy: PolicyProposed, lab: LabValidator | None,
+                          current: BgpPolicy) -> Validation:
+    """``policy`` in the lab when there is one and it is up, else in the model (an IGP
+    policy by its forwarding walk, a BGP one by its best paths with ``current``)."""
+    if lab is not None and lab.up():
+        result = await (lab.validate(state, policy) if policy.kind == "igp_metric"
+                        else lab.validate_bgp(state, policy, current))
+        if result is not None:
+            return result
+    if policy.kind == "bgp":
+        return await asyncio.to_thread(validate_bgp_in_model, state, policy, current)
+    return await asyncio.to_thread(validate_in_model, state, policy)

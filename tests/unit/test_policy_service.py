@@ -23,8 +23,9 @@ from shadowd.policy.conditions import Sample
 from shadowd.policy.drain import worst_drain
 from shadowd.policy.effect import gate_sample
 from shadowd.services.monitor import Monitor, ShadowMonitor
-from shadowd.services.policy import LabValidator, Policies, PolicyRefused
+from shadowd.services.policy import Policies, PolicyRefused
 from shadowd.services.recorder import Recorder
+from shadowd.services.validate import LabValidator
 from shadowd.services.validation import Validation
 from tests.unit.test_policy_generate import detour_net
 
