@@ -16,6 +16,7 @@ import pytest
 import structlog
 
 from shadowd.config import PolicyConfig, RolloutConfig
+from shadowd.core.conditions import Sample
 from shadowd.core.events import (
     AnyEvent,
     LinkUtilization,
@@ -25,7 +26,6 @@ from shadowd.core.events import (
 )
 from shadowd.core.state import State, apply_valid
 from shadowd.drivers.dryrun import DryRunDriver
-from shadowd.policy.conditions import Sample
 from shadowd.services.guide import Guide, Predict
 from shadowd.services.monitor import ShadowMonitor
 from shadowd.services.policy import Policies

@@ -14,11 +14,11 @@ import msgspec
 import pytest
 
 from shadowd.config import PolicyConfig, RolloutConfig
+from shadowd.core.conditions import Sample
 from shadowd.core.events import AnyEvent, LinkUtilization, PolicyProposed, ScenarioRan
 from shadowd.core.state import State, apply_valid
 from shadowd.drivers.dryrun import DryRunDriver
 from shadowd.policy.bgp import BgpPolicy
-from shadowd.policy.conditions import Sample
 from shadowd.policy.drain import worst_drain
 from shadowd.policy.effect import gate_sample
 from shadowd.services.monitor import Monitor, ShadowMonitor
