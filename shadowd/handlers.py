@@ -81,7 +81,7 @@ from shadowd.control.protocol import (
     WorstCaseRequest,
 )
 from shadowd.control.service import Handlers, Peer
-from shadowd.core.errors import ShadowdError
+from shadowd.core.errors import NotFound, ShadowdError
 from shadowd.core.state import digest, view_digest
 from shadowd.core.sync import SourceCounters, position
 from shadowd.engine.incremental import Engine
@@ -95,7 +95,7 @@ from shadowd.services import report as reporting
 from shadowd.services.mirror import ConvergenceRecord
 from shadowd.services.policy import Policies
 from shadowd.services.ports import ShadowModel
-from shadowd.services.predictor import NoLibrary, NotFound
+from shadowd.services.predictor import NoLibrary
 from shadowd.store.backend import Backend
 from shadowd.version import VERSION
 

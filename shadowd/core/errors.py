@@ -42,6 +42,11 @@ class LogCorrupt(ShadowdError):
         self.offset = offset
 
 
+class NotFound(ShadowdError):
+    """No router, link, scenario or policy of the name asked for; the message says what
+    there is."""
+
+
 class CommandFailed(ShadowdError):
     """An external command (vtysh, ip, tc) exited non-zero."""
 
