@@ -44,7 +44,7 @@ from typing import Final
 
 import structlog
 
-from shadowd.control.errors import FrameError
+from shadowd.control.errors import FrameError, FrameTimeout, reply_code
 from shadowd.control.protocol import (
     BAD_REQUEST,
     BUSY,
@@ -52,7 +52,6 @@ from shadowd.control.protocol import (
     INTERNAL,
     MAX_REPLY_BYTES,
     MAX_REQUEST_BYTES,
-    TIMEOUT,
     TOO_LARGE,
     AnyRequest,
     ErrorReply,
@@ -76,10 +75,6 @@ log = structlog.get_logger()
 
 ROOT_UID: Final = 0
 LINGER_S: Final = 1.0  # how long a refused peer gets to read its error reply
-
-
-class _FrameTimeout(FrameError):
-    code = TIMEOUT
 
 
 class ControlServer:
@@ -251,10 +246,11 @@ class ControlServer:
             try:
                 body = await self._next_frame(reader, writer)
             except FrameError as err:
+                code = reply_code(type(err)) or BAD_REQUEST  # the table names every FrameError
                 if (held := self._noise.allow()) is not None:
-                    log.warning("control.bad_frame", code=err.code, error=str(err),
+                    log.warning("control.bad_frame", code=code, error=str(err),
                                 pid=peer.pid, held_back=held)
-                await self._send_last(reader, writer, ErrorReply(code=err.code, message=str(err)))
+                await self._send_last(reader, writer, ErrorReply(code=code, message=str(err)))
                 return
             if body is None:
                 return
@@ -287,7 +283,7 @@ class ControlServer:
             async with asyncio.timeout(self._request_timeout):
                 return await read_body(reader, length)
         except TimeoutError:
-            raise _FrameTimeout(
+            raise FrameTimeout(
                 f"request of {length} bytes not received within {self._request_timeout:g}s"
             ) from None
 

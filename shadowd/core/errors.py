@@ -47,6 +47,11 @@ class NotFound(ShadowdError):
     there is."""
 
 
+class Unavailable(ShadowdError):
+    """What a request needs is not there here (the scenario library's directory; the
+    lab's root and FRR)."""
+
+
 class CommandFailed(ShadowdError):
     """An external command (vtysh, ip, tc) exited non-zero."""
 

@@ -50,7 +50,7 @@ from typing import Final
 
 from shadowd import logs
 from shadowd.config import PredictConfig
-from shadowd.core.errors import NotFound, ShadowdError
+from shadowd.core.errors import NotFound, Unavailable
 from shadowd.core.events import AnyEvent, ScenarioRan
 from shadowd.core.state import State, fold
 from shadowd.predict.extreme import LinkView, demand_factor, scaled_demands
@@ -79,7 +79,7 @@ LAB_BACKLOG: Final = 8  # lab runs waiting beyond this are skipped (the lab is s
 SCALING_SOURCE: Final = "predict"  # the scaled demands folded into a run's fork
 
 
-class NoLibrary(ShadowdError):
+class NoLibrary(Unavailable):
     """The configured scenario directory is not there."""
 
 

@@ -1,16 +1,24 @@
 """What an operator reads when a request fails: the daemon's handlers over stand-in
-services that fail, each failure's ``ErrorReply`` code and message, word for word."""
+services that fail, each failure's ``ErrorReply`` code and message, word for word; and
+the one table that gives the codes (``control.errors.REPLY_CODES``), read against the
+handlers' source and the protocol's codes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+import ast
+import inspect
+import typing
+from collections.abc import Iterator, Sequence
 from pathlib import Path
-from types import SimpleNamespace
+from types import ModuleType, SimpleNamespace
 from typing import Any, cast
 
 import pytest
 
+from shadowd import handlers as daemon_handlers
+from shadowd.control import policybook
 from shadowd.control import protocol as p
+from shadowd.control.errors import REPLY_CODES, FrameTooLarge, TruncatedFrame, reply_code
 from shadowd.control.service import Peer
 from shadowd.core.errors import NotFound, ShadowdError
 from shadowd.core.state import fold
@@ -190,3 +198,57 @@ async def test_any_other_failure_is_left_to_the_server_which_answers_internal(
     h = handlers(predictor=predictor(forecast=raising(err)))
     with pytest.raises(type(err), match="a bug"):
         await ask(h, p.ForecastRequest())
+
+
+# --- the table ---------------------------------------------------------------------------
+
+# Where the handlers raise the errors the dispatcher answers (the fake service,
+# shadowd.control.fake, still writes its ErrorReplys by hand).
+HANDLER_MODULES = (daemon_handlers, policybook)
+# Codes no error class has: the server's and the dispatcher's own situations.
+SITUATIONS = {p.FORBIDDEN, p.BUSY, p.INTERNAL, p.UNSUPPORTED}
+
+
+def raised(module: ModuleType) -> Iterator[tuple[int, type[BaseException]]]:
+    """What each ``raise X(...)`` in ``module``'s source raises (``X`` a class, or a
+    function whose return annotation is one), with its line."""
+    for node in ast.walk(ast.parse(inspect.getsource(module))):
+        if not isinstance(node, ast.Raise) or node.exc is None:
+            continue  # a bare ``raise`` passes on what the handler was given
+        target = node.exc.func if isinstance(node.exc, ast.Call) else node.exc
+        assert isinstance(target, ast.Name), ast.unparse(node)
+        thing = getattr(module, target.id)
+        if not isinstance(thing, type):
+            thing = typing.get_type_hints(thing)["return"]
+        assert issubclass(thing, BaseException), ast.unparse(node)
+        yield node.lineno, thing
+
+
+@pytest.mark.parametrize("module", HANDLER_MODULES, ids=lambda m: m.__name__)
+def test_every_error_a_handler_raises_has_a_reply_code(module: ModuleType) -> None:
+    found = list(raised(module))
+    assert found, "the scan sees no raise: it reads the wrong thing"
+    missing = [(line, kind.__name__) for line, kind in found if reply_code(kind) is None]
+    assert missing == [], f"{module.__name__}: raised without a code in REPLY_CODES"
+
+
+@pytest.mark.parametrize("module", HANDLER_MODULES, ids=lambda m: m.__name__)
+def test_handlers_leave_the_codes_to_the_table(module: ModuleType) -> None:
+    names = {n.id for n in ast.walk(ast.parse(inspect.getsource(module)))
+             if isinstance(n, ast.Name)}
+    codes = {k for k, v in vars(p).items() if k.isupper() and isinstance(v, str)}
+    assert names & ({"ErrorReply"} | codes) == set()
+
+
+def test_every_code_of_the_protocol_is_the_table_s_or_a_situation_s() -> None:
+    codes = {v for k, v in vars(p).items() if k.isupper() and isinstance(v, str)}
+    assert set(REPLY_CODES.values()) <= codes
+    assert codes - set(REPLY_CODES.values()) == SITUATIONS
+
+
+def test_an_error_takes_the_code_of_its_nearest_class_in_the_table() -> None:
+    assert reply_code(NoLibrary) == p.UNAVAILABLE
+    assert reply_code(TruncatedFrame) == p.BAD_REQUEST
+    assert reply_code(FrameTooLarge) == p.TOO_LARGE
+    assert reply_code(ShadowdError) is None  # a bug is not the operator's to act on
+    assert reply_code(LabUnavailable) is None  # a LabError: on_lab_up makes it Unavailable
