@@ -32,7 +32,7 @@ import msgspec
 
 from shadowd.core.events import AnyEvent, Label, PolicyId, RolloutStep, ScenarioRan
 from shadowd.core.state import Link, PolicyEntry, Router
-from shadowd.report.model import ReportData
+from shadowd.report.data import ReportData
 
 PROTOCOL_VERSION: Final = 1
 
