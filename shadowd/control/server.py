@@ -45,6 +45,7 @@ from typing import Final
 import structlog
 
 from shadowd.control.errors import FrameError, FrameTimeout, reply_code
+from shadowd.control.frame_reader import read_body, read_header
 from shadowd.control.protocol import (
     BAD_REQUEST,
     BUSY,
@@ -68,7 +69,6 @@ from shadowd.control.socketfile import (
     peer_of,
     remove_if_ours,
 )
-from shadowd.control.wire import read_body, read_header
 from shadowd.logs import Throttle
 
 log = structlog.get_logger()
