@@ -12,8 +12,8 @@ from typing import Annotated, Literal
 
 import msgspec
 
+from shadowd.core.conditions import ConditionError, parse_condition
 from shadowd.core.errors import ConfigError
-from shadowd.policy.conditions import ConditionError, parse_condition
 
 Positive = Annotated[float, msgspec.Meta(gt=0.0)]
 NonNegative = Annotated[float, msgspec.Meta(ge=0.0)]

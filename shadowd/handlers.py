@@ -1,4 +1,7 @@
-"""The daemon's answers to control requests: one ``on_<tag>`` method per request."""
+"""The daemon's answers to control requests: one ``on_<tag>`` method per request.
+
+A request a handler cannot answer raises (``NotFound``, ``LabDown``...); the dispatcher
+answers it with the code ``control.errors.REPLY_CODES`` gives the error."""
 
 from __future__ import annotations
 
@@ -10,13 +13,9 @@ from typing import Protocol
 import msgspec
 
 from shadowd.control import policybook
+from shadowd.control.errors import LabDown, LabFailed
 from shadowd.control.policybook import PolicyBook
 from shadowd.control.protocol import (
-    INVALID_SCENARIO,
-    LAB_DOWN,
-    LAB_FAILED,
-    NOT_FOUND,
-    UNAVAILABLE,
     ForecastRequest,
     LabDownRequest,
     LabFidelityRequest,
@@ -44,7 +43,6 @@ from shadowd.control.protocol import (
     WorstCaseRequest,
 )
 from shadowd.control.replies import (
-    ErrorReply,
     ForecastReply,
     LabDownReply,
     LabFidelityReply,
@@ -85,7 +83,7 @@ from shadowd.control.rows import (
     WorstCase,
 )
 from shadowd.control.service import Handlers, Peer
-from shadowd.core.errors import ShadowdError
+from shadowd.core.errors import NotFound, ShadowdError, Unavailable
 from shadowd.core.state import digest, view_digest
 from shadowd.core.sync import SourceCounters, position
 from shadowd.engine.incremental import Engine
@@ -98,7 +96,6 @@ from shadowd.scenario.timeline import label, timeline
 from shadowd.services import report as reporting
 from shadowd.services.mirror import ConvergenceRecord
 from shadowd.services.policy import Policies
-from shadowd.services.predictor import NoLibrary, NotFound
 from shadowd.store.backend import Backend
 from shadowd.version import VERSION
 
@@ -170,11 +167,10 @@ class DaemonHandlers(Handlers):
         lsn, path = await self._daemon.snapshot()
         return SnapshotReply(lsn=lsn, path=str(path))
 
-    async def on_routes(self, request: RoutesRequest, peer: Peer) -> RoutesReply | ErrorReply:
+    async def on_routes(self, request: RoutesRequest, peer: Peer) -> RoutesReply:
         state = self._daemon.ingest.state
         if request.router not in state.routers:
-            return ErrorReply(code=NOT_FOUND, message=f"unknown router {request.router!r}; "
-                              "`shadowctl topology` lists them")
+            raise NotFound(f"unknown router {request.router!r}; `shadowctl topology` lists them")
 
         def table(engine: Engine) -> RoutesReply:
             routes = {dst: [NextHopInfo(link=h.link, neighbor=h.neighbor, metric=h.metric)
@@ -210,13 +206,13 @@ class DaemonHandlers(Handlers):
 
     # --- the lab ------------------------------------------------------------------------
 
-    async def on_lab_up(self, request: LabUpRequest, peer: Peer) -> LabUpReply | ErrorReply:
+    async def on_lab_up(self, request: LabUpRequest, peer: Peer) -> LabUpReply:
         try:
             result = await self._daemon.lab.up(request.igp)
-        except LabUnavailable as err:
-            return ErrorReply(code=UNAVAILABLE, message=str(err))
+        except LabUnavailable as err:  # a LabError, not an Unavailable (see shadowd.lab.lab)
+            raise Unavailable(str(err)) from err
         except ShadowdError as err:
-            return ErrorReply(code=LAB_FAILED, message=f"the lab could not be built: {err}")
+            raise LabFailed(f"the lab could not be built: {err}") from err
         record, lab = result.convergence, result.status
         return LabUpReply(
             lab_id=lab.lab_id, igp=lab.igp, lsn=record.lsn if record else 0,
@@ -240,15 +236,14 @@ class DaemonHandlers(Handlers):
             last_error=s.last_error, convergences=[_convergence(c) for c in s.convergences])
 
     async def on_lab_fidelity(self, request: LabFidelityRequest,
-                              peer: Peer) -> LabFidelityReply | ErrorReply:
+                              peer: Peer) -> LabFidelityReply:
         mirror = self._daemon.lab
         try:
             report = await mirror.fidelity()
         except ShadowdError as err:  # a router changing or failing under the read
-            return ErrorReply(code=LAB_FAILED, message=f"reading the lab's RIBs failed: {err}")
+            raise LabFailed(f"reading the lab's RIBs failed: {err}") from err
         if report is None:
-            return ErrorReply(code=LAB_DOWN, message=f"lab {mirror.settings.lab_id} is not up; "
-                              "`shadowctl lab up` builds it")
+            raise LabDown(f"lab {mirror.settings.lab_id} is not up; `shadowctl lab up` builds it")
         shown = report.differences[: request.differences]
         return LabFidelityReply(
             lab_id=mirror.settings.lab_id, lsn=report.lsn, routes=report.routes,
@@ -260,38 +255,29 @@ class DaemonHandlers(Handlers):
 
     # --- predictions and scenarios -------------------------------------------------------
 
-    async def on_forecast(self, request: ForecastRequest,
-                          peer: Peer) -> ForecastReply | ErrorReply:
+    async def on_forecast(self, request: ForecastRequest, peer: Peer) -> ForecastReply:
         p = self._daemon.predictor
-        try:
-            rows = await p.forecast(request.link, request.top)
-        except NotFound as err:
-            return ErrorReply(code=NOT_FOUND, message=str(err))
+        rows = await p.forecast(request.link, request.top)  # NotFound: an unknown link
         return ForecastReply(
             seq=self._daemon.ingest.state.lsn, log_ts=p.feed.clock,
             threshold_util=p.config.threshold_util, horizon_s=p.config.horizon_s,
             enabled=p.config.enabled,
             links=[LinkForecast(**msgspec.structs.asdict(r)) for r in rows])
 
+    # The predictor raises NoLibrary (an Unavailable), NotFound, and ScenarioError when a
+    # scenario does not fit the network.
+
     async def on_scenario_list(self, request: ScenarioListRequest,
-                               peer: Peer) -> ScenarioListReply | ErrorReply:
+                               peer: Peer) -> ScenarioListReply:
         p = self._daemon.predictor
-        try:
-            library = await p.library()
-        except NoLibrary as err:
-            return ErrorReply(code=UNAVAILABLE, message=str(err))
+        library = await p.library()
         return ScenarioListReply(directory=str(p.scenarios_dir),
                                  scenarios=[_info(s) for s in library.scenarios],
                                  errors=[_problem(e) for e in library.errors])
 
     async def on_scenario_show(self, request: ScenarioShowRequest,
-                               peer: Peer) -> ScenarioShowReply | ErrorReply:
-        try:
-            scenario = await self._daemon.predictor.scenario(request.name)
-        except NoLibrary as err:
-            return ErrorReply(code=UNAVAILABLE, message=str(err))
-        except NotFound as err:
-            return ErrorReply(code=NOT_FOUND, message=str(err))
+                               peer: Peer) -> ScenarioShowReply:
+        scenario = await self._daemon.predictor.scenario(request.name)
         state = self._daemon.ingest.state
         try:
             validate(scenario, state)
@@ -302,15 +288,8 @@ class DaemonHandlers(Handlers):
         return ScenarioShowReply(scenario=_info(scenario), spec=_spec(scenario), timeline=steps)
 
     async def on_scenario_run(self, request: ScenarioRunRequest,
-                              peer: Peer) -> ScenarioRunReply | ErrorReply:
-        try:
-            run = await self._daemon.predictor.run_manual(request.name, lab=request.lab)
-        except NoLibrary as err:
-            return ErrorReply(code=UNAVAILABLE, message=str(err))
-        except NotFound as err:
-            return ErrorReply(code=NOT_FOUND, message=str(err))
-        except ScenarioError as err:
-            return ErrorReply(code=INVALID_SCENARIO, message=str(err))
+                              peer: Peer) -> ScenarioRunReply:
+        run = await self._daemon.predictor.run_manual(request.name, lab=request.lab)
         return ScenarioRunReply(run=run.model, lab_run=run.lab, lab_error=run.lab_error)
 
     async def on_scenario_runs(self, request: ScenarioRunsRequest,
@@ -329,27 +308,27 @@ class DaemonHandlers(Handlers):
         return policybook.answer_list(self._policies, request)
 
     async def on_policy_show(self, request: PolicyShowRequest,
-                             peer: Peer) -> PolicyShowReply | ErrorReply:
+                             peer: Peer) -> PolicyShowReply:
         return await policybook.answer_show(self._policies, request)
 
     async def on_policy_propose(self, request: PolicyProposeRequest,
-                                peer: Peer) -> PolicyProposeReply | ErrorReply:
+                                peer: Peer) -> PolicyProposeReply:
         return await policybook.answer_propose(self._policies, request)
 
     async def on_policy_deploy(self, request: PolicyDeployRequest,
-                               peer: Peer) -> PolicyDeployReply | ErrorReply:
+                               peer: Peer) -> PolicyDeployReply:
         return await policybook.answer_deploy(self._policies, request)
 
     async def on_policy_approve(self, request: PolicyApproveRequest,
-                                peer: Peer) -> PolicyApproveReply | ErrorReply:
+                                peer: Peer) -> PolicyApproveReply:
         return policybook.answer_approve(self._policies, request)
 
     async def on_policy_rollback(self, request: PolicyRollbackRequest,
-                                 peer: Peer) -> PolicyRollbackReply | ErrorReply:
+                                 peer: Peer) -> PolicyRollbackReply:
         return policybook.answer_rollback(self._policies, request)
 
     async def on_policy_history(self, request: PolicyHistoryRequest,
-                                peer: Peer) -> PolicyHistoryReply | ErrorReply:
+                                peer: Peer) -> PolicyHistoryReply:
         return policybook.answer_history(self._policies, request)
 
     # --- the report ----------------------------------------------------------------------

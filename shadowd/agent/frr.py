@@ -34,7 +34,7 @@ import msgspec
 from shadowd import logs
 from shadowd.agent.config import FrrReaderConfig, FrrRouterConfig
 from shadowd.core.state import Link, Router, State
-from shadowd.lab.shell import vtysh_json
+from shadowd.shell import vtysh_json
 
 DEFAULT_COST: Final = 10
 MAX_LINK_ID: Final = 64

@@ -1,13 +1,14 @@
 """Readers of production: each ``poll(now)`` returns the network as the agent sees it now.
 
-``TraceReader`` is the simulated production: a telemetry trace (``builtin:geant`` or a
-trace file) advanced one interval per poll; the topology comes with the first poll.
+``TraceReader`` is the simulated production: a telemetry trace's batches advanced one
+per poll; the topology comes with the first poll. Where the batches come from (a trace
+generated from a bundled topology, or a trace file) is ``shadowd.cli.agent.trace_reader``'s
+business: generating and reading traces is ingest's, which the agent does not import.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Protocol
 
 from shadowd.core.events import AnyEvent
@@ -46,15 +47,3 @@ class TraceReader:
     async def close(self) -> None:
         self.done = True
 
-
-def trace_reader(trace: str = "builtin:geant", *, days: int = 7, seed: int = 1) -> TraceReader:
-    """``builtin:<topohub key>`` (``builtin:geant``) or the path of a trace file."""
-    from shadowd.ingest.builtin import ALIASES, BUILTIN, builtin_batches  # noqa: PLC0415
-    from shadowd.ingest.tracefile import read_trace  # noqa: PLC0415
-    from shadowd.traffic.trace import TraceSpec  # noqa: PLC0415
-
-    if trace.startswith(BUILTIN):
-        key = trace.removeprefix(BUILTIN)
-        spec = TraceSpec(topology=ALIASES.get(key, key), days=days, seed=seed, source="trace")
-        return TraceReader(iter(builtin_batches(spec)))
-    return TraceReader(iter(read_trace(Path(trace))))

@@ -20,7 +20,7 @@ from shadowd.agent.config import (
 )
 from shadowd.agent.core import AgentCore, AgentSettings
 from shadowd.agent.position import PositionFile
-from shadowd.agent.reader import Reader, trace_reader
+from shadowd.agent.reader import Reader, TraceReader
 from shadowd.agent.run import Agent
 from shadowd.agent.transport import Transport
 from shadowd.core.diff import Deadband
@@ -81,6 +81,19 @@ def build_reader(config: ReaderConfig) -> Reader:
 
         return FrrReader.from_config(config)
     return trace_reader(config.trace, days=config.days, seed=config.seed)
+
+
+def trace_reader(trace: str = "builtin:geant", *, days: int = 7, seed: int = 1) -> TraceReader:
+    """``builtin:<topohub key>`` (``builtin:geant``) or the path of a trace file."""
+    from shadowd.ingest.builtin import ALIASES, BUILTIN, builtin_batches  # noqa: PLC0415
+    from shadowd.ingest.tracefile import read_trace  # noqa: PLC0415
+    from shadowd.traffic.trace import TraceSpec  # noqa: PLC0415
+
+    if trace.startswith(BUILTIN):
+        key = trace.removeprefix(BUILTIN)
+        spec = TraceSpec(topology=ALIASES.get(key, key), days=days, seed=seed, source="trace")
+        return TraceReader(iter(builtin_batches(spec)))
+    return TraceReader(iter(read_trace(Path(trace))))
 
 
 def build_transport(config: AgentConfig) -> Transport:

@@ -28,8 +28,8 @@ from shadowd.control.endpoint import (
     why_unavailable,
 )
 from shadowd.control.errors import DaemonUnavailable, FrameError, ProtocolError
+from shadowd.control.frame_reader import read_frame
 from shadowd.control.protocol import MAX_REPLY_BYTES, AnyReply, R, Request
-from shadowd.control.wire import read_frame
 
 __all__ = [
     "DEFAULT_SOCKET", "DEFAULT_TIMEOUT_S", "SOCKET_ENV", "ControlClient", "call_once",

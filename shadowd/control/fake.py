@@ -94,7 +94,7 @@ from shadowd.core.state import digest, fold
 from shadowd.metrics import MetricsInputs, families, render
 from shadowd.predict.extreme import analyse
 from shadowd.report import rows as report_rows
-from shadowd.report.model import ReportData
+from shadowd.report.data import ReportData
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Library, Scenario, validate
 from shadowd.scenario.run import run_model

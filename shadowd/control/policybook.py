@@ -2,9 +2,10 @@
 
 ``PolicyBook`` is what the control side needs from the daemon's policy service
 (``shadowd.services.policy``): its entries, their rendering, and the commands that propose,
-deploy, approve and roll back. The ``answer_*`` functions turn one request into its reply
-or an ``ErrorReply`` the operator can act on: an unknown id is ``not_found`` and lists the
-known ones; a command the book refuses is ``policy_refused`` with the book's reason.
+deploy, approve and roll back. The ``answer_*`` functions turn one request into its reply,
+or raise what the operator can act on (answered from ``control.errors.REPLY_CODES``): an
+unknown id is ``NotFound`` and lists the known ones; a command the book refuses is a
+``PolicyRefusal`` with the book's reason.
 """
 
 from __future__ import annotations
@@ -12,10 +13,8 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Final, Protocol
 
+from shadowd.control.errors import PolicyFailed, PolicyRefusal
 from shadowd.control.protocol import (
-    NOT_FOUND,
-    POLICY_FAILED,
-    POLICY_REFUSED,
     PolicyApproveRequest,
     PolicyDeployRequest,
     PolicyHistoryRequest,
@@ -25,7 +24,6 @@ from shadowd.control.protocol import (
     PolicyShowRequest,
 )
 from shadowd.control.replies import (
-    ErrorReply,
     PolicyApproveReply,
     PolicyDeployReply,
     PolicyHistoryReply,
@@ -34,7 +32,7 @@ from shadowd.control.replies import (
     PolicyRollbackReply,
     PolicyShowReply,
 )
-from shadowd.core.errors import ShadowdError
+from shadowd.core.errors import NotFound, ShadowdError
 from shadowd.core.events import RolloutStep
 from shadowd.core.state import PolicyEntry
 
@@ -70,15 +68,15 @@ class PolicyBook(Protocol):
     def history(self, policy_id: str | None, /) -> Sequence[RolloutStep]: ...  # oldest first
 
 
-def unknown(book: PolicyBook, policy_id: str) -> ErrorReply | None:
-    """``not_found`` naming the latest known ids, unless the book knows ``policy_id``."""
+def require_known(book: PolicyBook, policy_id: str) -> None:
+    """``NotFound`` naming the latest known ids, unless the book knows ``policy_id``."""
     ids = [e.proposal.policy_id for e in book.entries()]
     if policy_id in ids:
-        return None
-    known = ", ".join(ids[-KNOWN_SHOWN:]) + (" ..." if len(ids) > KNOWN_SHOWN else "")
-    hint = (f"known: {known} (`shadowctl policies list`)" if ids
+        return
+    latest = ", ".join(ids[-KNOWN_SHOWN:]) + (" ..." if len(ids) > KNOWN_SHOWN else "")
+    hint = (f"known: {latest} (`shadowctl policies list`)" if ids
             else "none proposed yet (`shadowctl policies propose` makes one)")
-    return ErrorReply(code=NOT_FOUND, message=f"no policy {policy_id!r}; {hint}")
+    raise NotFound(f"no policy {policy_id!r}; {hint}")
 
 
 def answer_list(book: PolicyBook, request: PolicyListRequest) -> PolicyListReply:
@@ -87,11 +85,8 @@ def answer_list(book: PolicyBook, request: PolicyListRequest) -> PolicyListReply
     return PolicyListReply(policies=shown, more=len(entries) - len(shown))
 
 
-async def answer_show(book: PolicyBook,
-                      request: PolicyShowRequest) -> PolicyShowReply | ErrorReply:
-    missing = unknown(book, request.policy_id)
-    if missing is not None:
-        return missing
+async def answer_show(book: PolicyBook, request: PolicyShowRequest) -> PolicyShowReply:
+    require_known(book, request.policy_id)
     entry = book.entry(request.policy_id)
     try:
         r = await book.rendered(request.policy_id)
@@ -100,76 +95,59 @@ async def answer_show(book: PolicyBook,
     return PolicyShowReply(entry=entry, frr=dict(r.frr), json=dict(r.json), diffs=dict(r.diffs))
 
 
-async def answer_propose(book: PolicyBook,
-                         request: PolicyProposeRequest) -> PolicyProposeReply | ErrorReply:
+async def answer_propose(book: PolicyBook, request: PolicyProposeRequest) -> PolicyProposeReply:
     try:
         entry = await book.propose(reason=request.reason, metrics=[
             (m.router, m.link, m.metric) for m in request.metrics])
     except ShadowdError as err:
-        return ErrorReply(code=POLICY_FAILED, message=f"no policy could be proposed: {err}")
+        raise PolicyFailed(f"no policy could be proposed: {err}") from err
     if entry is None:
         return PolicyProposeReply(message="nothing to do: every link's worst case is under "
                                           "the target")
     return PolicyProposeReply(entry=entry)
 
 
-async def answer_deploy(book: PolicyBook,
-                        request: PolicyDeployRequest) -> PolicyDeployReply | ErrorReply:
+async def answer_deploy(book: PolicyBook, request: PolicyDeployRequest) -> PolicyDeployReply:
     pid = request.policy_id
-    missing = unknown(book, pid)
-    if missing is not None:
-        return missing
+    require_known(book, pid)
     try:
         rollout_id = await book.deploy(
             pid, segment=request.segment, rollout_percentage=request.rollout_percentage,
             monitoring_interval_s=request.monitoring_interval_s, dry_run=request.dry_run)
     except ShadowdError as err:
-        return _refused(pid, "deployed", err)
+        raise _refused(pid, "deployed", err) from err
     return PolicyDeployReply(policy_id=pid, rollout_id=rollout_id,
                              segment=request.segment or "", dry_run=request.dry_run)
 
 
-def answer_approve(book: PolicyBook,
-                   request: PolicyApproveRequest) -> PolicyApproveReply | ErrorReply:
+def answer_approve(book: PolicyBook, request: PolicyApproveRequest) -> PolicyApproveReply:
     said = _operator(book, request.policy_id, book.approve, "approved")
-    if isinstance(said, ErrorReply):
-        return said
     return PolicyApproveReply(policy_id=request.policy_id, message=said)
 
 
-def answer_rollback(book: PolicyBook,
-                    request: PolicyRollbackRequest) -> PolicyRollbackReply | ErrorReply:
+def answer_rollback(book: PolicyBook, request: PolicyRollbackRequest) -> PolicyRollbackReply:
     said = _operator(book, request.policy_id, book.rollback, "rolled back")
-    if isinstance(said, ErrorReply):
-        return said
     return PolicyRollbackReply(policy_id=request.policy_id, message=said)
 
 
-def _operator(book: PolicyBook, pid: str, command: Callable[[str], str],
-              what: str) -> str | ErrorReply:
+def _operator(book: PolicyBook, pid: str, command: Callable[[str], str], what: str) -> str:
     """An operator's command on a running rollout: its message, or why not."""
-    missing = unknown(book, pid)
-    if missing is not None:
-        return missing
+    require_known(book, pid)
     try:
         return command(pid)
     except ShadowdError as err:
-        return _refused(pid, what, err)
+        raise _refused(pid, what, err) from err
 
 
-def answer_history(book: PolicyBook,
-                   request: PolicyHistoryRequest) -> PolicyHistoryReply | ErrorReply:
+def answer_history(book: PolicyBook, request: PolicyHistoryRequest) -> PolicyHistoryReply:
     if request.policy_id is not None:
-        missing = unknown(book, request.policy_id)
-        if missing is not None:
-            return missing
+        require_known(book, request.policy_id)
     steps = list(book.history(request.policy_id))
     shown = steps[-request.count:]
     return PolicyHistoryReply(policy_id=request.policy_id, steps=shown,
                               more=len(steps) - len(shown))
 
 
-def _refused(policy_id: str, what: str, err: ShadowdError) -> ErrorReply:
-    return ErrorReply(code=POLICY_REFUSED,
-                      message=f"policy {policy_id} cannot be {what}: {err} "
-                              f"(`shadowctl policies show {policy_id}` shows where it stands)")
+def _refused(policy_id: str, what: str, err: ShadowdError) -> PolicyRefusal:
+    return PolicyRefusal(f"policy {policy_id} cannot be {what}: {err} "
+                         f"(`shadowctl policies show {policy_id}` shows where it stands)")

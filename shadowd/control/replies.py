@@ -25,7 +25,7 @@ from shadowd.control.rows import (
 )
 from shadowd.core.events import RolloutStep, ScenarioRan
 from shadowd.core.state import Link, PolicyEntry, Router
-from shadowd.report.model import ReportData
+from shadowd.report.data import ReportData
 
 PROTOCOL_VERSION: Final = 1  # StatusReply reports it; a bad request's error names it too
 

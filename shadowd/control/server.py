@@ -44,7 +44,8 @@ from typing import Final
 
 import structlog
 
-from shadowd.control.errors import FrameError
+from shadowd.control.errors import FrameError, FrameTimeout, reply_code
+from shadowd.control.frame_reader import read_body, read_header
 from shadowd.control.protocol import (
     BAD_REQUEST,
     BUSY,
@@ -52,7 +53,6 @@ from shadowd.control.protocol import (
     INTERNAL,
     MAX_REPLY_BYTES,
     MAX_REQUEST_BYTES,
-    TIMEOUT,
     TOO_LARGE,
     AnyRequest,
     decode_request,
@@ -68,17 +68,12 @@ from shadowd.control.socketfile import (
     peer_of,
     remove_if_ours,
 )
-from shadowd.control.wire import read_body, read_header
 from shadowd.logs import Throttle
 
 log = structlog.get_logger()
 
 ROOT_UID: Final = 0
 LINGER_S: Final = 1.0  # how long a refused peer gets to read its error reply
-
-
-class _FrameTimeout(FrameError):
-    code = TIMEOUT
 
 
 class ControlServer:
@@ -250,10 +245,11 @@ class ControlServer:
             try:
                 body = await self._next_frame(reader, writer)
             except FrameError as err:
+                code = reply_code(type(err)) or BAD_REQUEST  # the table names every FrameError
                 if (held := self._noise.allow()) is not None:
-                    log.warning("control.bad_frame", code=err.code, error=str(err),
+                    log.warning("control.bad_frame", code=code, error=str(err),
                                 pid=peer.pid, held_back=held)
-                await self._send_last(reader, writer, ErrorReply(code=err.code, message=str(err)))
+                await self._send_last(reader, writer, ErrorReply(code=code, message=str(err)))
                 return
             if body is None:
                 return
@@ -286,7 +282,7 @@ class ControlServer:
             async with asyncio.timeout(self._request_timeout):
                 return await read_body(reader, length)
         except TimeoutError:
-            raise _FrameTimeout(
+            raise FrameTimeout(
                 f"request of {length} bytes not received within {self._request_timeout:g}s"
             ) from None
 

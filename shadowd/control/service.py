@@ -7,8 +7,10 @@ writing one ``on_<tag>`` method per request type::
         async def on_status(self, request: StatusRequest, peer: Peer) -> StatusReply: ...
         async def on_log_tail(self, request: LogTailRequest, peer: Peer) -> LogTailReply: ...
 
-A handler may return an ``ErrorReply`` (say ``code="not_found"``) for failures the
-operator should read; any exception it raises becomes ``ErrorReply(code="internal")``.
+A handler that cannot answer raises: ``NotFound``, ``Unavailable``, ``ScenarioError``,
+``LabDown``... ``handle`` answers it with the code ``control.errors.REPLY_CODES`` gives
+that error and its ``str()`` as the message. Any other exception propagates, and the
+server answers ``ErrorReply(code="internal")`` and logs it.
 """
 
 from __future__ import annotations
@@ -17,8 +19,10 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from shadowd.control.errors import reply_code
 from shadowd.control.protocol import REQUEST_TYPES, UNSUPPORTED, AnyRequest, Request
 from shadowd.control.replies import ErrorReply, Reply
+from shadowd.core.errors import ShadowdError
 
 
 @dataclass(frozen=True, slots=True)
@@ -42,7 +46,8 @@ _Handler = Callable[[Any, Peer], Awaitable[Reply]]
 
 
 class Handlers:
-    """A ``ControlService`` that sends each request to the method ``on_<tag>``."""
+    """A ``ControlService`` that sends each request to the method ``on_<tag>``, and
+    answers what it raises from ``REPLY_CODES``."""
 
     async def handle(self, request: AnyRequest, peer: Peer) -> Reply:
         handler = self._handler_for(request.tag())
@@ -50,7 +55,13 @@ class Handlers:
             return ErrorReply(
                 code=UNSUPPORTED, message=f"this shadowd cannot answer {request.tag()!r} yet"
             )
-        return await handler(request, peer)
+        try:
+            return await handler(request, peer)
+        except ShadowdError as err:
+            code = reply_code(type(err))
+            if code is None:
+                raise
+            return ErrorReply(code=code, message=str(err))
 
     def missing(self) -> frozenset[str]:
         """Tags of the protocol's requests this service has no handler for."""

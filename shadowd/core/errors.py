@@ -42,6 +42,16 @@ class LogCorrupt(ShadowdError):
         self.offset = offset
 
 
+class NotFound(ShadowdError):
+    """No router, link, scenario or policy of the name asked for; the message says what
+    there is."""
+
+
+class Unavailable(ShadowdError):
+    """What a request needs is not there here (the scenario library's directory; the
+    lab's root and FRR)."""
+
+
 class CommandFailed(ShadowdError):
     """An external command (vtysh, ip, tc) exited non-zero."""
 

@@ -22,8 +22,8 @@ from shadowd.drivers.base import (
     unified,
 )
 from shadowd.drivers.saved import SavedConfigs
-from shadowd.lab.shell import run, vtysh_cmd
 from shadowd.policy.targets import Target
+from shadowd.shell import run, vtysh_cmd
 
 log = logs.get_logger()
 

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Final
 
 from shadowd.core.igp import Igp
-from shadowd.lab.shell import run
+from shadowd.shell import run
 
 FRR_RUN: Final = Path("/var/run/frr")
 FRR_LIB: Final = Path("/usr/lib/frr")

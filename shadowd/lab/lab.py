@@ -35,7 +35,7 @@ from shadowd.lab.netlink import Netlink
 from shadowd.lab.owner import LabOwner
 from shadowd.lab.plan import LabError, LabPlan, LabSettings, LinkPlan, PeerPlan, plan
 from shadowd.lab.route_maps import RouteMapSync
-from shadowd.lab.shell import vtysh, vtysh_json
+from shadowd.shell import vtysh, vtysh_json
 
 T = TypeVar("T")
 PARALLEL: Final = 4  # concurrent daemon starts / RIB reads: the machine has few cores

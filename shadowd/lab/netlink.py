@@ -22,7 +22,7 @@ from pyroute2 import AsyncIPRoute, netns
 from pyroute2.netlink.exceptions import NetlinkError
 
 from shadowd.lab.plan import LinkPlan, PeerPlan
-from shadowd.lab.shell import run
+from shadowd.shell import run
 
 NETNS_DIR: Final = Path("/var/run/netns")
 QUEUE_MS: Final = 50

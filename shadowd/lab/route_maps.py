@@ -19,7 +19,7 @@ from typing import Generic, TypeAlias, TypeVar
 
 from shadowd.core.state import State
 from shadowd.lab.plan import LabPlan
-from shadowd.lab.shell import vtysh
+from shadowd.shell import vtysh
 
 S = TypeVar("S")
 Key: TypeAlias = tuple[str, str]  # (egress router, peer)

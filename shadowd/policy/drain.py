@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from shadowd.core.conditions import Sample
 from shadowd.core.events import PolicyChange
 from shadowd.core.state import Link, State
-from shadowd.policy.conditions import Sample
 from shadowd.policy.effect import gate_sample
 
 

@@ -22,6 +22,7 @@ from typing import Final, Literal, get_args
 
 import numpy as np
 
+from shadowd.core.conditions import Sample
 from shadowd.core.errors import ShadowdError
 from shadowd.core.events import Direction, PolicyChange, PolicyProposed
 from shadowd.core.state import Link, State
@@ -31,7 +32,6 @@ from shadowd.engine.network import BoolArray, FloatArray, IntArray, Network, dem
 from shadowd.engine.results import Totals, demand_results
 from shadowd.engine.spf import tight_rows
 from shadowd.engine.sweep import Failure, SweepResult, single_links, single_routers, srlgs, sweep
-from shadowd.policy.conditions import Sample
 
 OSPF_MAX_METRIC: Final = 65_535
 

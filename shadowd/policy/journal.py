@@ -29,9 +29,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Literal, TypeAlias
 
+from shadowd.core.conditions import ConditionError, parse_condition
 from shadowd.core.events import RolloutStep
 from shadowd.policy.actions import AnyAction, Outcome
-from shadowd.policy.conditions import ConditionError, parse_condition
 from shadowd.policy.rollout import Rollout, RolloutError, RolloutSpec, State
 
 Decision: TypeAlias = Literal["resume", "rollback", "nothing"]

@@ -32,6 +32,7 @@ from typing import Any, Final, Literal, TypeAlias
 
 import msgspec
 
+from shadowd.core.conditions import Condition, Sample, holding, parse_conditions, verdict
 from shadowd.core.errors import ShadowdError
 from shadowd.core.events import PolicyProposed, RolloutPhase
 from shadowd.policy.actions import (
@@ -46,7 +47,6 @@ from shadowd.policy.actions import (
     Outcome,
     Restore,
 )
-from shadowd.policy.conditions import Condition, Sample, holding, parse_conditions, verdict
 
 State: TypeAlias = Literal["new", "applying", "measuring", "held", "restoring",
                            "rolling_back", "done"]

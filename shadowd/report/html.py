@@ -14,8 +14,8 @@ from typing import Final
 from shadowd.core.events import RolloutStep, ScenarioRan
 from shadowd.core.state import PolicyEntry
 from shadowd.report import svg
+from shadowd.report.data import ReportData, ReportLink
 from shadowd.report.fmt import bps, esc, pct, when
-from shadowd.report.model import ReportData, ReportLink
 
 MAX_ROWS: Final = 200  # per table; the rest is in report.json
 

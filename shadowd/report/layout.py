@@ -10,7 +10,7 @@ from typing import Final
 import numpy as np
 import numpy.typing as npt
 
-from shadowd.report.model import ReportRouter
+from shadowd.report.data import ReportRouter
 
 Point = tuple[float, float]
 ITERATIONS: Final = 120

@@ -13,7 +13,7 @@ from shadowd.core.state import State
 from shadowd.predict.extreme import SWEPT, WorstCases
 from shadowd.predict.feed import LinkForecasts
 from shadowd.predict.history import HistoryPoint
-from shadowd.report.model import ForecastPoint, ForecastSeries, ReportLink, ReportRouter
+from shadowd.report.data import ForecastPoint, ForecastSeries, ReportLink, ReportRouter
 
 DIRECTIONS: Final[tuple[Direction, Direction]] = ("ab", "ba")
 FAILURES: Final = {"links": "single links", "nodes": "single routers", "srlg": "SRLGs"}

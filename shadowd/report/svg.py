@@ -13,9 +13,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import Final, Literal, NamedTuple
 
+from shadowd.report.data import ForecastPoint, ForecastSeries, ReportLink, ReportRouter
 from shadowd.report.fmt import bps, clock, esc, pct
 from shadowd.report.layout import Point, place
-from shadowd.report.model import ForecastPoint, ForecastSeries, ReportLink, ReportRouter
 
 MAP_W: Final = 960.0
 MAP_H: Final = 600.0

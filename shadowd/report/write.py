@@ -12,8 +12,8 @@ from typing import Final
 
 import msgspec
 
+from shadowd.report.data import ReportData
 from shadowd.report.html import page
-from shadowd.report.model import ReportData
 
 PAGE: Final = "index.html"
 DATA: Final = "report.json"

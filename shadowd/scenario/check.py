@@ -16,6 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any, Final
 
 from shadowd.core.state import State
+from shadowd.core.units import parse_rate
 from shadowd.scenario.spec import (
     Action,
     AnyScenario,
@@ -28,8 +29,6 @@ from shadowd.scenario.spec import (
     Surge,
     actions,
 )
-from shadowd.topology.errors import TopologyError
-from shadowd.topology.units import parse_rate
 
 Problem = tuple[str, str]  # ($.path, reason)
 Resource = tuple[str, ...]  # ("link", id), ("router", name), ("demand", src, dst)...
@@ -85,8 +84,8 @@ def state_problem(spec: AnyScenario, state: State) -> Problem | None:
 def rate_bps(value: str | float, key: str) -> float:
     try:
         rate = parse_rate(value, key.rsplit(".", 1)[-1])
-    except TopologyError as err:
-        raise _Bad(key, err.reason) from None
+    except ValueError as err:
+        raise _Bad(key, str(err)) from None
     if rate <= 0.0:
         raise _Bad(key, f"{value!r} must be more than 0 bit/s")
     return rate

@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Final
 
 from shadowd import logs
+from shadowd.core.conditions import Sample, parse_conditions, verdict
 from shadowd.core.events import (
     DAEMON_SOURCE,
     AnyEvent,
@@ -36,7 +37,6 @@ from shadowd.core.events import (
     SpikePredicted,
 )
 from shadowd.core.state import State
-from shadowd.policy.conditions import Sample, parse_conditions, verdict
 from shadowd.policy.drain import Drain, worst_drain
 from shadowd.services.policy import Policies, PolicyRefused
 

@@ -31,10 +31,10 @@ from typing import Final, Protocol
 
 from shadowd import logs
 from shadowd.config import ProbeConfig
+from shadowd.core.conditions import Sample
 from shadowd.core.events import PolicyChange
 from shadowd.core.state import State
 from shadowd.lab import probe
-from shadowd.policy.conditions import Sample
 from shadowd.policy.effect import InvalidChange, gate_sample
 
 log = logs.get_logger()

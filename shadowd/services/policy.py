@@ -28,7 +28,7 @@ import msgspec
 
 from shadowd import logs
 from shadowd.config import PolicyConfig
-from shadowd.core.errors import ShadowdError
+from shadowd.core.errors import NotFound, ShadowdError
 from shadowd.core.events import (
     DAEMON_SOURCE,
     AnyEvent,
@@ -58,10 +58,6 @@ from shadowd.services.validate import LabValidator, validate_policy
 log = logs.get_logger()
 
 _PLACEHOLDER: Final = Stamp(seq=1, ts=0.0)  # replaced when the proposal is recorded
-
-
-class NotFound(ShadowdError):
-    """No policy of that id; the message lists the known ones."""
 
 
 class PolicyRefused(ShadowdError):

@@ -49,7 +49,7 @@ from typing import Final
 
 from shadowd import logs
 from shadowd.config import PredictConfig
-from shadowd.core.errors import ShadowdError
+from shadowd.core.errors import NotFound, Unavailable
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, fold
 from shadowd.predict.extreme import LinkView, demand_factor, scaled_demands
@@ -87,11 +87,7 @@ LAB_BACKLOG: Final = 8  # lab runs waiting beyond this are skipped (the lab is s
 SCALING_SOURCE: Final = "predict"  # the scaled demands folded into a run's fork
 
 
-class NotFound(ShadowdError):
-    """No scenario (or link) of that name; the message says what there is."""
-
-
-class NoLibrary(ShadowdError):
+class NoLibrary(Unavailable):
     """The configured scenario directory is not there."""
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from shadowd.core.state import State
-from shadowd.report.model import ReportData
+from shadowd.report.data import ReportData
 from shadowd.report.rows import failure_set, forecast_series, link_rows, routers
 
 if TYPE_CHECKING:

@@ -14,10 +14,10 @@ from collections.abc import Callable
 from typing import Literal
 
 from shadowd import logs
+from shadowd.core.conditions import Sample
 from shadowd.core.events import PolicyProposed, RolloutStep
 from shadowd.drivers.base import Driver
 from shadowd.policy.actions import Alert, AnyAction, Apply, Done, Journal, Measure, Outcome, Restore
-from shadowd.policy.conditions import Sample
 from shadowd.policy.rollout import Rollout, RolloutError
 from shadowd.services.monitor import Monitor
 

@@ -1,8 +1,7 @@
 """Units: rates with SI suffixes, metrics, and delay from distance.
 
-- Rates and capacities are bits per second. A string may carry a decimal SI suffix,
-  case-insensitive, optionally followed by ``bps``, ``bit/s`` or ``b/s``:
-  ``"10G"`` = 10e9, ``"100M"`` = 100e6, ``"2.5 Gbps"`` = 2.5e9, ``"64k"`` = 64e3.
+- Rates and capacities are bits per second, read as ``shadowd.core.units`` reads them
+  (scenarios give them the same way): ``"10G"`` = 10e9, ``"2.5 Gbps"`` = 2.5e9.
 - Delay: light in fibre covers about 200 km per millisecond, so a link costs
   ``FIBRE_MS_PER_KM`` = 0.005 ms (5 µs) per km of fibre. Great-circle distance between
   two positions is a lower bound of the fibre route, so a delay derived from it is too.
@@ -11,34 +10,22 @@
 from __future__ import annotations
 
 import math
-import re
 from typing import Final
 
+from shadowd.core import units
 from shadowd.topology.errors import TopologyError
 
 FIBRE_MS_PER_KM: Final = 0.005
 EARTH_RADIUS_KM: Final = 6371.0088
 MAX_METRIC: Final = 16_777_214  # IS-IS wide metrics, as shadowd.core.events.Metric
 
-_SUFFIX: Final = {"": 1.0, "k": 1e3, "m": 1e6, "g": 1e9, "t": 1e12}
-_RATE: Final = re.compile(
-    r"^\s*([+-]?[0-9]*\.?[0-9]+(?:e[+-]?[0-9]+)?)\s*([kmgt]?)\s*(?:bps|bit/s|b/s)?\s*$", re.I
-)
-
 
 def parse_rate(value: object, what: str = "rate") -> float:
     """Bits per second from a number (already bps) or a string such as ``"10G"``."""
-    if isinstance(value, bool):
-        raise TopologyError(f"{what} {value!r} is not a number")
-    if isinstance(value, int | float):
-        rate = float(value)
-    elif isinstance(value, str) and (match := _RATE.match(value)):
-        rate = float(match.group(1)) * _SUFFIX[match.group(2).lower()]
-    else:
-        raise TopologyError(f"{what} {value!r} is not a rate (a number, or like '10G')")
-    if not math.isfinite(rate) or rate < 0.0:
-        raise TopologyError(f"{what} {value!r} must be a finite number >= 0")
-    return rate
+    try:
+        return units.parse_rate(value, what)
+    except ValueError as err:
+        raise TopologyError(str(err)) from None
 
 
 def parse_metric(value: object, what: str = "metric") -> int:

@@ -15,11 +15,11 @@ from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
 from shadowd.agent.core import AgentCore, AgentSettings
 from shadowd.agent.kafka import KafkaTransport
 from shadowd.agent.mqtt import MqttTransport
-from shadowd.agent.reader import trace_reader
 from shadowd.agent.run import Agent
 from shadowd.agent.testing import StreamFolder
 from shadowd.agent.transport import Transport
 from shadowd.agent.view import view_digest
+from shadowd.cli.agent import trace_reader
 from shadowd.core.wire import ResyncRequest, Snapshot, encode_message
 from tests.brokers import (
     HANG_GUARD_S,

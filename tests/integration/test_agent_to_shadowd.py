@@ -13,9 +13,9 @@ import pytest
 from shadowd.agent.core import AgentCore, AgentSettings
 from shadowd.agent.kafka import KafkaTransport
 from shadowd.agent.mqtt import MqttTransport
-from shadowd.agent.reader import trace_reader
 from shadowd.agent.run import Agent
 from shadowd.agent.transport import Transport
+from shadowd.cli.agent import trace_reader
 from shadowd.control.client import call_sync
 from shadowd.control.errors import DaemonUnavailable
 from shadowd.control.protocol import StatusRequest

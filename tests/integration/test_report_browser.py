@@ -24,7 +24,7 @@ from shadowd.ingest.builtin import builtin_batches
 from shadowd.predict.extreme import analyse
 from shadowd.predict.feed import LinkForecasts
 from shadowd.report import rows as report_rows
-from shadowd.report.model import ReportData
+from shadowd.report.data import ReportData
 from shadowd.report.write import write_report
 from shadowd.traffic.trace import TraceSpec
 from tests.integration.harness import CONFIG, REPLAY, Daemon, poll, shadowctl_json

@@ -19,10 +19,10 @@ from shadowd.core.events import PeerRemoved
 from shadowd.core.state import State, apply, fold
 from shadowd.drivers.frr import FrrDriver
 from shadowd.lab.lab import Lab
-from shadowd.lab.shell import run
 from shadowd.policy.bgp import BgpPolicy, IgpCosts, choose_egress, policy_of, propose_bgp
 from shadowd.predict.records import Stamp
 from shadowd.services.lab_target import LabTarget
+from shadowd.shell import run
 from shadowd.topology import load_topology
 from tests.lab.labs import needs_lab, running_lab
 

@@ -10,12 +10,12 @@ import time
 
 from shadowd.core.events import PolicyChange, PolicyProposed, RolloutStep
 from shadowd.core.state import State, apply
-from shadowd.lab.shell import vtysh
 from shadowd.policy.bgp import policy_of, propose_bgp
 from shadowd.policy.deployed import deployed_bgp
 from shadowd.predict.records import Stamp
 from shadowd.services.mirror import lab_route_maps
 from shadowd.services.validate_bgp import validate_bgp_in_lab
+from shadowd.shell import vtysh
 from tests.lab.labs import needs_lab, running_lab
 from tests.lab.test_lab_bgp import model_egress, two_egress, until_egress
 from tests.lab.test_policy_validate import configs

@@ -16,8 +16,8 @@ import pytest
 from shadowd.core.events import LinkAdded, LinkCapacity, LinkMetric, LinkRemoved
 from shadowd.core.igp import Igp
 from shadowd.core.state import fold
-from shadowd.lab.shell import run
 from shadowd.services.drill import Step, failure_drill, run_steps
+from shadowd.shell import run
 from shadowd.topology import load_topology, topohub_topology
 from tests.lab.labs import needs_lab, running_lab
 

@@ -21,12 +21,12 @@ from shadowd.core.events import LinkCapacity, PolicyChange, PolicyProposed, Roll
 from shadowd.core.state import apply, fold
 from shadowd.drivers.frr import FrrDriver
 from shadowd.lab.lab import Lab
-from shadowd.lab.shell import vtysh
 from shadowd.policy.actions import Journal
 from shadowd.policy.rollout import Segment, deploy_policy
 from shadowd.services.lab_target import LabTarget
 from shadowd.services.monitor import ProbeMonitor
 from shadowd.services.rollouts import RolloutRunner
+from shadowd.shell import vtysh
 from shadowd.topology import load_topology
 from tests.lab.labs import needs_lab, running_lab
 

@@ -33,9 +33,9 @@ from shadowd.drivers.base import RestoreMismatch
 from shadowd.drivers.frr import FrrDriver
 from shadowd.lab.lab import Lab
 from shadowd.lab.plan import LabPlan
-from shadowd.lab.shell import vtysh, vtysh_json
 from shadowd.policy.render import AgentLinkTarget
 from shadowd.services.lab_target import LabTarget
+from shadowd.shell import vtysh, vtysh_json
 from tests.lab.labs import needs_lab, running_lab
 
 pytestmark = needs_lab

@@ -10,11 +10,11 @@ from pathlib import Path
 from shadowd.core.events import DemandSet, LinkCapacity, PolicyChange, PolicyProposed
 from shadowd.core.state import apply, fold
 from shadowd.lab.lab import Lab
-from shadowd.lab.shell import vtysh
 from shadowd.policy.bgp import propose_bgp
 from shadowd.predict.records import Stamp
 from shadowd.services.validate import validate_in_lab
 from shadowd.services.validate_bgp import validate_bgp_in_lab
+from shadowd.shell import vtysh
 from shadowd.topology import load_topology
 from tests.lab.labs import needs_lab, running_lab
 

@@ -11,11 +11,12 @@ import pytest
 
 from shadowd.agent.core import AgentCore, AgentSettings, stamp
 from shadowd.agent.position import PositionFile
-from shadowd.agent.reader import TraceReader, trace_reader
+from shadowd.agent.reader import TraceReader
 from shadowd.agent.run import Agent
 from shadowd.agent.testing import StreamFolder
 from shadowd.agent.transport import FakeTransport
 from shadowd.agent.view import view_digest, view_of
+from shadowd.cli.agent import trace_reader
 from shadowd.core.diff import snapshot_events
 from shadowd.core.errors import ConfigError
 from shadowd.core.events import LinkStatus

@@ -11,8 +11,8 @@ from typing import Any
 import pytest
 import structlog
 
+from shadowd.core.conditions import Sample
 from shadowd.core.state import State
-from shadowd.policy.conditions import Sample
 from shadowd.services.policy import Policies
 from tests.alerts import assert_alert
 from tests.unit.test_policy_generate import detour_net

@@ -58,7 +58,7 @@ from shadowd.core.events import (
     ScenarioRan,
 )
 from shadowd.core.state import PolicyEntry, fold
-from shadowd.report.model import (
+from shadowd.report.data import (
     ForecastPoint,
     ForecastSeries,
     ReportData,

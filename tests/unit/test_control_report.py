@@ -14,7 +14,7 @@ import structlog
 from shadowd.cli.shadowctl import main
 from shadowd.control.fake import FakeService, serving_in_thread
 from shadowd.core.events import PolicyChange, PolicyProposed
-from shadowd.report.model import ReportData
+from shadowd.report.data import ReportData
 from shadowd.scenario.library import load_library
 from shadowd.topology import topohub_topology
 from tests.report_dom import Dom

@@ -17,6 +17,7 @@ import structlog
 
 from shadowd.config import PolicyConfig, RolloutConfig
 from shadowd.core.checks import apply_valid
+from shadowd.core.conditions import Sample
 from shadowd.core.events import (
     AnyEvent,
     LinkUtilization,
@@ -26,7 +27,6 @@ from shadowd.core.events import (
 )
 from shadowd.core.state import State
 from shadowd.drivers.dryrun import DryRunDriver
-from shadowd.policy.conditions import Sample
 from shadowd.services.guide import Guide, Predict
 from shadowd.services.monitor import ShadowMonitor
 from shadowd.services.policy import Policies

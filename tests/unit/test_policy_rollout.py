@@ -14,6 +14,13 @@ from typing import Any
 import msgspec
 import pytest
 
+from shadowd.core.conditions import (
+    Condition,
+    ConditionError,
+    Sample,
+    parse_condition,
+    verdict,
+)
 from shadowd.core.events import ENCODER, PolicyChange, PolicyProposed, RolloutStep, decode_event
 from shadowd.policy.actions import (
     Action,
@@ -24,13 +31,6 @@ from shadowd.policy.actions import (
     Journal,
     Measure,
     Restore,
-)
-from shadowd.policy.conditions import (
-    Condition,
-    ConditionError,
-    Sample,
-    parse_condition,
-    verdict,
 )
 from shadowd.policy.journal import recover
 from shadowd.policy.rollout import (

@@ -15,11 +15,11 @@ import pytest
 
 from shadowd.config import PolicyConfig, RolloutConfig
 from shadowd.core.checks import apply_valid
+from shadowd.core.conditions import Sample
 from shadowd.core.events import AnyEvent, LinkUtilization, PolicyProposed, ScenarioRan
 from shadowd.core.state import State
 from shadowd.drivers.dryrun import DryRunDriver
 from shadowd.policy.bgp import BgpPolicy
-from shadowd.policy.conditions import Sample
 from shadowd.policy.drain import worst_drain
 from shadowd.policy.effect import gate_sample
 from shadowd.services.monitor import Monitor, ShadowMonitor

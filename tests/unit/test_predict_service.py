@@ -13,6 +13,7 @@ import pytest
 import structlog
 
 from shadowd.config import PredictConfig
+from shadowd.core.errors import NotFound
 from shadowd.core.events import (
     DAEMON_SOURCE,
     AnyEvent,
@@ -31,7 +32,7 @@ from shadowd.scenario.library import Scenario
 from shadowd.scenario.results import LabResult, LabStep, Probe, ScenarioResult
 from shadowd.scenario.run import run_model
 from shadowd.services.mirror import LabMirror
-from shadowd.services.predictor import NotFound, Predictor
+from shadowd.services.predictor import Predictor
 from shadowd.services.recorder import Recorder
 from tests.alerts import assert_alert
 from tests.predict_world import SHORT, STEP, T0, triangle

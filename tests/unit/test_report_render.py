@@ -19,15 +19,15 @@ from shadowd.predict.forecast import Forecaster, ForecastParams
 from shadowd.predict.history import ForecastHistory
 from shadowd.report import rows as report_rows
 from shadowd.report import svg
-from shadowd.report.html import page
-from shadowd.report.layout import place
-from shadowd.report.model import (
+from shadowd.report.data import (
     ForecastPoint,
     ForecastSeries,
     ReportData,
     ReportLink,
     ReportRouter,
 )
+from shadowd.report.html import page
+from shadowd.report.layout import place
 from shadowd.report.write import write_report
 from shadowd.topology import topohub_topology
 from tests.report_dom import Dom

@@ -10,6 +10,9 @@ success conditions and failure conditions, judged as Argo Rollouts' analysis doe
 Metrics, as production's probes and counters report them over a gate's interval:
 ``latency_ms`` (mean one-way), ``throughput_bps``, ``loss_pct`` (0-100) and ``max_util``
 (the busiest link direction's utilisation, 1.0 = full).
+
+In core: the config checks a gate's conditions when it is read, the policy package and
+the services judge samples with them.
 """
 
 from __future__ import annotations
