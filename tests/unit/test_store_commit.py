@@ -11,8 +11,8 @@ import structlog
 from shadowd.core.events import AnyEvent
 from shadowd.store.commit import GroupCommitter
 from shadowd.store.log import EventLog, LogUnavailable
-from shadowd.store.testing import FakeFsync, ring, telemetry
 from tests.alerts import assert_alert
+from tests.fakes.store import FakeFsync, ring, telemetry
 
 EVENTS = ring(4) + telemetry(500, 4)
 
