@@ -1,5 +1,7 @@
-"""The test suite's fakes and builders, in one place (the ``shadowd`` package holds none).
+"""The test suite's fakes and builders, in one place.
 
+- ``engine``: ``L``, ``build`` and ``events_for`` (small ``State``s link by link),
+  ``topohub_state`` (a topohub network) and ``synthetic_state`` (a random backbone).
 - ``store``: ``ring`` and ``telemetry`` (a small network's events and its counters) and
   ``FakeFsync`` (an ``os.fsync`` that counts calls and can be held shut).
 
