@@ -1,9 +1,11 @@
 """The test suite's fakes and builders, in one place.
 
+- ``agent``: ``StreamFolder`` (a consumer of an agent's stream that checks its digests)
+  and ``FakeTransport`` (an in-memory broker connection for the agent).
 - ``engine``: ``L``, ``build`` and ``events_for`` (small ``State``s link by link),
   ``topohub_state`` (a topohub network) and ``synthetic_state`` (a random backbone).
 - ``store``: ``ring`` and ``telemetry`` (a small network's events and its counters) and
   ``FakeFsync`` (an ``os.fsync`` that counts calls and can be held shut).
 
-The benchmarks in ``bench/`` use the builders too.
+The benchmarks in ``bench/`` use some of them too.
 """
