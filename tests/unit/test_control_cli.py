@@ -12,8 +12,8 @@ import structlog
 from shadowd.cli.shadowctl import main
 from shadowd.control import protocol as p
 from shadowd.control import render
-from shadowd.control.fake import FakeService, serving_in_thread
 from shadowd.core.state import digest, fold
+from tests.fakes.control import FakeService, serving_in_thread
 from tests.unit.samples import SAMPLES
 
 STATE = fold(SAMPLES)
