@@ -1,4 +1,5 @@
-"""The test suite's fakes and builders, in one place.
+"""The test suite's fakes and builders, in one place: ``shadowd`` holds none
+(``tests/unit/test_layers`` fails on a ``Fake*`` class or a ``testing`` module there).
 
 - ``agent``: ``StreamFolder`` (a consumer of an agent's stream that checks its digests)
   and ``FakeTransport`` (an in-memory broker connection for the agent).
