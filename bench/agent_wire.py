@@ -21,12 +21,12 @@ import time
 from typing import Any
 
 from shadowd.agent.core import AgentCore, AgentSettings
-from shadowd.agent.testing import StreamFolder
 from shadowd.agent.view import view_digest
 from shadowd.cli.agent import trace_reader
 from shadowd.core.diff import Deadband
 from shadowd.core.events import tag_of
 from shadowd.core.wire import DeltaBatch, Format, encode_message
+from tests.fakes.agent import StreamFolder
 
 BANDS = (0.0, 0.01, 0.05, 0.10)
 

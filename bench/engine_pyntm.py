@@ -25,7 +25,7 @@ from shadowd.engine.delta import Workspace, loads_after, reweigh
 from shadowd.engine.loads import route
 from shadowd.engine.network import INF, Network, demand_matrix
 from shadowd.engine.sweep import Failure, Scenario, single_links, sweep
-from shadowd.engine.testing import topohub_state
+from tests.fakes.engine import topohub_state
 
 NETWORK = "sndlib/germany50"
 TARGET_SPEEDUP = 200.0

@@ -26,7 +26,7 @@ from shadowd.core.events import LinkStatus
 from shadowd.engine.incremental import Engine
 from shadowd.engine.parallel import sweep_parallel
 from shadowd.engine.sweep import single_links, sweep
-from shadowd.engine.testing import synthetic_state
+from tests.fakes.engine import synthetic_state
 
 ROUTERS, LINKS, DEMANDS = 1000, 2500, 20_000
 TARGET_EVENT_MS = 10.0

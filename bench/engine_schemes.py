@@ -25,7 +25,7 @@ from shadowd.core.state import State
 from shadowd.engine.loads import route
 from shadowd.engine.network import Network, demand_matrix
 from shadowd.engine.optimize import compare_schemes, table
-from shadowd.engine.testing import topohub_state
+from tests.fakes.engine import topohub_state
 
 NETWORK = "sndlib/germany50"
 MODULES = (155.52e6, 622.08e6, 2.48832e9, 9.95328e9)

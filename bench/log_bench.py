@@ -52,8 +52,8 @@ from shadowd.store.commit import DEFAULT_WINDOW_S, GroupCommitter
 from shadowd.store.log import EventLog
 from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, RecoveryReport, recover
 from shadowd.store.snapshot import SnapshotStore
-from shadowd.store.testing import ring, telemetry
 from shadowd.traffic.trace import TraceSpec
+from tests.fakes.store import ring, telemetry
 
 ROUTERS = 100
 DELTA_BATCH = 500  # events per source batch, as a Kafka poll or an MQTT burst brings them

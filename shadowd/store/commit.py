@@ -1,10 +1,16 @@
 """Group commit: many concurrent appends, one record written and one fsync for all of them.
 
+It makes events durable and says when they are; it never touches the state. The ingest
+pipeline applies each batch to the state first and then queues it (``enqueue``), so the
+log's order is the order the state saw, and the state runs ahead of the log by what is in
+flight. ``append`` queues and waits in one call (benchmarks, tests).
+
 ``run()`` is a long-lived task (name it, put it in the daemon's TaskGroup). It waits for
-the first append, lingers up to ``window_s`` (or until ``max_batch_events`` are queued)
-for more, then writes them as one record and fsyncs once, off the event loop. Only then
-does it call ``on_durable(events, last_lsn)`` — the place to fold them into the state —
-and resolve every ``append()`` that the fsync covered, in lsn order.
+the first events queued, lingers up to ``window_s`` (or until ``max_batch_events`` are
+queued) for more, then writes them as one record and fsyncs once, off the event loop.
+Only then does it move ``durable_lsn`` to the record's last lsn, resolve every
+``append()`` the fsync covered (each with its own last lsn) in lsn order, and wake every
+``wait_durable(lsn)`` it covered.
 
 Cancelling ``run()`` lets an in-flight write finish, commits whatever is queued, then
 re-raises. Cancelling an ``append()`` does not withdraw its events: they are committed.
@@ -23,9 +29,9 @@ import contextlib
 import errno
 import heapq
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Final, TypeAlias
+from typing import Final
 
 from shadowd import logs
 from shadowd.core.events import AnyEvent
@@ -33,8 +39,6 @@ from shadowd.store.log import EventLog
 
 log = logs.get_logger()
 NO_SPACE: Final = frozenset({errno.ENOSPC, errno.EDQUOT})
-
-OnDurable: TypeAlias = Callable[[list[AnyEvent], int], None]
 
 DEFAULT_WINDOW_S: Final = 0.002
 DEFAULT_MAX_BATCH_EVENTS: Final = 20_000
@@ -49,14 +53,12 @@ class _Append:
 
 class GroupCommitter:
     def __init__(self, log: EventLog, *, window_s: float = DEFAULT_WINDOW_S,
-                 max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS,
-                 on_durable: OnDurable | None = None, retry_s: float = 1.0) -> None:
+                 max_batch_events: int = DEFAULT_MAX_BATCH_EVENTS, retry_s: float = 1.0) -> None:
         self._log = log
         self._retry_s = retry_s
         self.stalled: OSError | None = None  # the disk is full: writes wait
         self._window = window_s
         self._max_batch = max_batch_events
-        self._on_durable = on_durable
         self._queue: deque[_Append] = deque()
         self._queued_events = 0
         self._arrived = asyncio.Event()
@@ -180,8 +182,6 @@ class GroupCommitter:
         return last_lsn
 
     def _deliver(self, batch: list[_Append], events: list[AnyEvent], last_lsn: int) -> None:
-        if self._on_durable is not None:
-            self._on_durable(events, last_lsn)
         self.durable_lsn = last_lsn
         lsn = last_lsn - len(events)
         for append in batch:

@@ -16,7 +16,6 @@ from shadowd.agent.core import AgentCore, AgentSettings
 from shadowd.agent.kafka import KafkaTransport
 from shadowd.agent.mqtt import MqttTransport
 from shadowd.agent.run import Agent
-from shadowd.agent.testing import StreamFolder
 from shadowd.agent.transport import Transport
 from shadowd.agent.view import view_digest
 from shadowd.cli.agent import trace_reader
@@ -26,6 +25,7 @@ from tests.brokers import (
     Kafka,
     Mosquitto,
 )
+from tests.fakes.agent import StreamFolder
 
 pytestmark = pytest.mark.integration
 

@@ -13,8 +13,6 @@ from shadowd.agent.core import AgentCore, AgentSettings, stamp
 from shadowd.agent.position import PositionFile
 from shadowd.agent.reader import TraceReader
 from shadowd.agent.run import Agent
-from shadowd.agent.testing import StreamFolder
-from shadowd.agent.transport import FakeTransport
 from shadowd.agent.view import view_digest, view_of
 from shadowd.cli.agent import trace_reader
 from shadowd.core.diff import snapshot_events
@@ -29,6 +27,7 @@ from shadowd.core.wire import (
     decode_message,
     encode_message,
 )
+from tests.fakes.agent import FakeTransport, StreamFolder
 
 SOURCE = "pop-1"
 

@@ -15,9 +15,9 @@ from shadowd.control import protocol as p
 from shadowd.control.blocking import call_sync
 from shadowd.control.client import call_once
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
-from shadowd.control.fake import FakeService
 from shadowd.control.replies import Reply, TopologyReply
 from shadowd.control.server import ControlServer, running
+from tests.fakes.control import FakeService
 from tests.unit.samples import SAMPLES
 
 Peer = Callable[[socket.socket], None]

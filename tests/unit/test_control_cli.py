@@ -11,7 +11,6 @@ import structlog
 
 from shadowd.cli.shadowctl import main
 from shadowd.control import render
-from shadowd.control.fake import FakeService, serving_in_thread
 from shadowd.control.replies import (
     LabFidelityReply,
     LabStatusReply,
@@ -22,6 +21,7 @@ from shadowd.control.replies import (
 )
 from shadowd.control.rows import LabConvergence, LabRouteDiff, LinkLoad, NextHopInfo, WorstCase
 from shadowd.core.state import digest, fold
+from tests.fakes.control import FakeService, serving_in_thread
 from tests.unit.samples import SAMPLES
 
 STATE = fold(SAMPLES)

@@ -11,8 +11,8 @@ import structlog
 from prometheus_client.parser import text_string_to_metric_families
 
 from shadowd.cli.shadowctl import main
-from shadowd.control.fake import FakeService, serving_in_thread
 from shadowd.core.state import fold
+from tests.fakes.control import FakeService, serving_in_thread
 from tests.unit.samples import SAMPLES
 
 STATE = fold(SAMPLES)

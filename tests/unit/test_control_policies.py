@@ -16,7 +16,6 @@ import structlog
 from shadowd.cli.shadowctl import main
 from shadowd.control import protocol as p
 from shadowd.control import render_policy
-from shadowd.control.fake import FakeService, serving_in_thread
 from shadowd.control.replies import (
     ErrorReply,
     PolicyDeployReply,
@@ -36,6 +35,7 @@ from shadowd.core.events import (
 )
 from shadowd.core.state import PolicyEntry
 from shadowd.handlers import DaemonHandlers
+from tests.fakes.control import FakeService, serving_in_thread
 from tests.unit.samples import SAMPLES
 
 _D = "shadowd"

@@ -12,11 +12,11 @@ import structlog
 
 from shadowd.cli.shadowctl import main
 from shadowd.control import render_scenario
-from shadowd.control.fake import FakeService, serving_in_thread
 from shadowd.control.replies import ForecastReply, ScenarioRunReply
 from shadowd.control.rows import LinkForecast
 from shadowd.core.events import LinkStatus, ScenarioRan
 from shadowd.scenario.library import load_library
+from tests.fakes.control import FakeService, serving_in_thread
 from tests.unit.samples import SAMPLES
 
 EVENTS = [*SAMPLES, LinkStatus(source="golden", seq=14, ts=11.0, link="fra--ams", up=True)]

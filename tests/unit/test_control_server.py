@@ -17,12 +17,12 @@ import structlog
 from shadowd.control import protocol as p
 from shadowd.control.client import ControlClient, call_once
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
-from shadowd.control.fake import FakeService
 from shadowd.control.replies import ErrorReply, Reply, SnapshotReply, StatusReply
 from shadowd.control.server import ControlServer, running
 from shadowd.control.service import Handlers, Peer
 from shadowd.core.state import digest, fold
 from shadowd.logs import Throttle
+from tests.fakes.control import FakeService
 from tests.unit.samples import SAMPLES
 
 TEN_MB = 10 * 1024 * 1024

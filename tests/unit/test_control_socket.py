@@ -18,8 +18,8 @@ import pytest
 from shadowd.control import protocol as p
 from shadowd.control.client import ControlClient, call_once
 from shadowd.control.errors import ControlError, SocketInUse
-from shadowd.control.fake import FakeService
 from shadowd.control.server import ControlServer, running
+from tests.fakes.control import FakeService
 from tests.unit.samples import SAMPLES
 
 NOBODY = 65534

@@ -6,7 +6,7 @@ import numpy as np
 
 from shadowd.engine.network import Network, demand_matrix
 from shadowd.engine.optimize import _assess, _objective, compare_schemes, optimise, table
-from shadowd.engine.testing import L, build
+from tests.fakes.engine import L, build
 
 
 def thin_direct_link() -> tuple[Network, np.ndarray]:

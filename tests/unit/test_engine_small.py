@@ -7,7 +7,7 @@ import pytest
 from shadowd.core.events import LinkStatus, RouterHealth
 from shadowd.engine.incremental import Engine
 from shadowd.engine.metrics import MetricOptions
-from shadowd.engine.testing import SOURCE, L, build
+from tests.fakes.engine import SOURCE, L, build
 
 
 def loads(engine: Engine) -> dict[tuple[str, str, str], float]:

@@ -9,7 +9,7 @@ from shadowd.core.state import State
 from shadowd.engine.loads import Routing, route
 from shadowd.engine.network import FloatArray, Network, demand_matrix
 from shadowd.engine.sweep import Failure, Scenario, SweepKind, failure_set, link_pairs, sweep
-from shadowd.engine.testing import L, build
+from tests.fakes.engine import L, build
 
 
 def random_state(seed: int) -> State:

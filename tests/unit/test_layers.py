@@ -1,7 +1,11 @@
 """The dependency rule, read from the source: every import in ``shadowd`` (those under
 TYPE_CHECKING and inside functions too) against ``docs/layers.toml``. A forbidden edge,
 or an import cycle, fails unless the file's ``known`` lists name it, and a ``known`` one
-that is gone fails too, so those lists only shrink."""
+that is gone fails too, so those lists only shrink.
+
+And the package holds no test fakes: they live in ``tests/fakes``, so no module of
+``shadowd`` defines a class named ``Fake*``, is named ``testing`` or ``fake*``, or imports
+``tests``."""
 
 from __future__ import annotations
 
@@ -42,6 +46,24 @@ def imported(name: str, path: Path, known: set[str]) -> Iterator[str]:
             for alias in node.names:
                 sub = f"{base}.{alias.name}"
                 yield sub if sub in known else base
+
+
+def fakes(name: str, path: Path) -> Iterator[str]:
+    """What in module ``name`` belongs in ``tests/fakes``: the module itself if it is named
+    as a test helper, each class named ``Fake*`` (nested ones too), each import of
+    ``tests``."""
+    last = name.rpartition(".")[2]
+    if last == "testing" or last.startswith("fake"):
+        yield name
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.ClassDef) and node.name.lstrip("_").startswith("Fake"):
+            yield f"{name}.{node.name}"
+        elif isinstance(node, ast.Import):
+            yield from (f"{name} imports {a.name}" for a in node.names
+                        if a.name.split(".")[0] == "tests")
+        elif (isinstance(node, ast.ImportFrom) and not node.level
+              and (node.module or "").split(".")[0] == "tests"):
+            yield f"{name} imports {node.module}"
 
 
 def part(module: str) -> str:
@@ -88,6 +110,30 @@ def test_no_import_cycle_beyond_the_known_ones() -> None:
                     for component in rx.strongly_connected_components(graph)
                     if len(component) > 1)
     assert cycles == sorted(sorted(c) for c in TABLE["known"]["cycles"])
+
+
+def test_no_test_fake_lives_in_the_package() -> None:
+    found = [thing for name, path in modules() for thing in fakes(name, path)]
+    assert found == [], "test fakes and helpers belong in tests/fakes"
+
+
+@pytest.mark.parametrize(("file", "source", "found"), [
+    ("x.py", "class FakeClock:\n    pass\n", ["shadowd.core.x.FakeClock"]),
+    ("x.py", "def f() -> None:\n    class _FakeTarget:\n        pass\n",
+     ["shadowd.core.x._FakeTarget"]),
+    ("x.py", "from tests.fakes.store import ring\n",
+     ["shadowd.core.x imports tests.fakes.store"]),
+    ("x.py", "import tests.fakes\n", ["shadowd.core.x imports tests.fakes"]),
+    ("testing.py", "", ["shadowd.core.testing"]),
+    ("fake_policies.py", "", ["shadowd.core.fake_policies"]),
+    ("x.py", "import testfixtures\nclass Transport:\n    fake = True\n", []),
+], ids=["class", "nested-class", "from-tests", "import-tests", "testing-module",
+        "fake-module", "none"])
+def test_the_rule_sees_a_fake(tmp_path: Path, file: str, source: str, found: list[str]) -> None:
+    module = tmp_path / file
+    module.write_text(source)
+    name = f"shadowd.core.{module.stem}"
+    assert list(fakes(name, module)) == found
 
 
 @pytest.mark.parametrize(("source", "target"), [

@@ -7,9 +7,9 @@ import pytest
 
 from shadowd.core.events import PolicyChange
 from shadowd.core.state import State
-from shadowd.engine.testing import L, build
 from shadowd.policy.drain import worst_drain
 from shadowd.policy.effect import InvalidChange, gate_sample
+from tests.fakes.engine import L, build
 
 
 def squeeze_net() -> State:

@@ -15,11 +15,11 @@ from shadowd.core.state import State, fold
 from shadowd.engine.loads import route
 from shadowd.engine.network import Network, demand_matrix
 from shadowd.engine.sweep import SweepResult, single_links, single_routers, sweep
-from shadowd.engine.testing import L, build
 from shadowd.policy.effect import InvalidChange, apply_changes, predicted_utilisation
 from shadowd.policy.generate import propose_metrics, search_metrics
 from shadowd.predict.records import Stamp
 from shadowd.topology import topohub_topology
+from tests.fakes.engine import L, build
 
 STAMP = Stamp(seq=7, ts=1000.0)
 

@@ -38,7 +38,7 @@ from shadowd.services.predict_restore import SIDECAR, WatchRecovery
 from shadowd.store.log import EventLog
 from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, recover
 from shadowd.store.snapshot import SnapshotStore
-from shadowd.store.testing import FakeFsync
+from tests.fakes.store import FakeFsync
 from tests.predict_world import SHORT, STEP, T0, triangle
 
 SETTINGS = WatchSettings(check_every_s=300.0, horizon_s=1800.0, threshold_util=0.8)

@@ -22,7 +22,7 @@ from shadowd.services.scenario_runs import iso
 from shadowd.store.log import EventLog
 from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, recover
 from shadowd.store.snapshot import SnapshotStore
-from shadowd.store.testing import FakeFsync
+from tests.fakes.store import FakeFsync
 from tests.predict_world import SHORT, triangle
 from tests.unit.test_predict_service import (
     CONFIG,

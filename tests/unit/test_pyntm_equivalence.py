@@ -21,7 +21,7 @@ from shadowd.engine.loads import Routing, route
 from shadowd.engine.metrics import MetricOptions
 from shadowd.engine.network import Network, demand_matrix
 from shadowd.engine.sweep import Failure, Scenario, sweep
-from shadowd.engine.testing import topohub_state
+from tests.fakes.engine import topohub_state
 
 SCHEMES = ["igp", "hop"]
 Loads = dict[tuple[str, str, str], float]

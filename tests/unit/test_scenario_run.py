@@ -10,12 +10,12 @@ import msgspec
 import pytest
 
 from shadowd.core.state import State, digest
-from shadowd.engine.testing import L, build
 from shadowd.scenario.diff import diff
 from shadowd.scenario.library import Scenario, parse_text
 from shadowd.scenario.results import LabResult, LabStep, Probe, ScenarioResult
 from shadowd.scenario.run import run_model
 from shadowd.scenario.spec import LinkCutScenario, RouterFailureScenario, SurgeScenario
+from tests.fakes.engine import L, build
 
 
 def square() -> State:

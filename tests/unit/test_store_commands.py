@@ -11,7 +11,7 @@ from shadowd.core.state import digest, fold
 from shadowd.store.log import EventLog
 from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR
 from shadowd.store.snapshot import SnapshotStore
-from shadowd.store.testing import FakeFsync, ring, telemetry
+from tests.fakes.store import FakeFsync, ring, telemetry
 
 EVENTS = ring(4) + telemetry(120, 4)
 

@@ -11,8 +11,8 @@ import structlog
 from shadowd.core.events import AnyEvent
 from shadowd.store.commit import GroupCommitter
 from shadowd.store.log import EventLog, LogUnavailable
-from shadowd.store.testing import FakeFsync, ring, telemetry
 from tests.alerts import assert_alert
+from tests.fakes.store import FakeFsync, ring, telemetry
 
 EVENTS = ring(4) + telemetry(500, 4)
 
@@ -30,64 +30,67 @@ def log(tmp_path: Path, fsync: FakeFsync) -> Iterator[EventLog]:
         yield opened
 
 
-class Durable:
-    """An ``on_durable`` hook that remembers what it was told, in order."""
-
-    def __init__(self) -> None:
-        self.events: list[AnyEvent] = []
-        self.lsns: list[int] = []
-
-    def __call__(self, events: list[AnyEvent], last_lsn: int) -> None:
-        self.events += events
-        self.lsns.append(last_lsn)
-
-
 @pytest.fixture
-async def running(log: EventLog) -> AsyncIterator[tuple[GroupCommitter, Durable]]:
-    durable = Durable()
-    committer = GroupCommitter(log, window_s=0.001, on_durable=durable)
+async def running(log: EventLog) -> AsyncIterator[GroupCommitter]:
+    committer = GroupCommitter(log, window_s=0.001)
     async with asyncio.TaskGroup() as tg:
         task = tg.create_task(committer.run(), name="log.commit")
-        yield committer, durable
+        yield committer
         task.cancel()
 
 
-def _read(log: EventLog) -> list[AnyEvent]:
-    return [e for batch in log.read() for e in batch]
+def _read(log: EventLog, until: int | None = None) -> list[AnyEvent]:
+    return [e for batch in log.read(until=until) for e in batch]
+
+
+def _durable(committer: GroupCommitter, log: EventLog) -> list[AnyEvent]:
+    """The events the committer says are durable (up to its ``durable_lsn``), as the log
+    reads them back."""
+    return _read(log, until=committer.durable_lsn)
+
+
+def _records(log: EventLog) -> list[int]:
+    """The last lsn of each record in the log, in order: one record per commit."""
+    ends: list[int] = []
+    lsn = 0
+    for batch in log.read():
+        lsn += len(batch)
+        ends.append(lsn)
+    return ends
 
 
 async def test_append_returns_the_last_lsn_once_durable(
-    running: tuple[GroupCommitter, Durable], log: EventLog, fsync: FakeFsync
+    running: GroupCommitter, log: EventLog, fsync: FakeFsync
 ) -> None:
-    committer, durable = running
+    committer = running
     assert await committer.append(EVENTS[:3]) == 3
     assert fsync.calls == 1
     assert await committer.append(EVENTS[3:4]) == 4
-    assert durable.events == EVENTS[:4]
+    assert _durable(committer, log) == EVENTS[:4]
     assert _read(log) == EVENTS[:4]
 
 
 async def test_waiters_resolve_only_after_the_fsync(
-    running: tuple[GroupCommitter, Durable], fsync: FakeFsync
+    running: GroupCommitter, log: EventLog, fsync: FakeFsync
 ) -> None:
-    committer, durable = running
+    committer = running
     fsync.gate.clear()
     async with asyncio.TaskGroup() as tg:
         appends = [tg.create_task(committer.append(EVENTS[i : i + 2])) for i in range(0, 10, 2)]
         await asyncio.to_thread(fsync.entered.wait)
         await asyncio.sleep(0)
         assert not any(a.done() for a in appends)
-        assert durable.events == []
         assert committer.durable_lsn == 0
+        assert _durable(committer, log) == []
         fsync.gate.set()
     assert [a.result() for a in appends] == [2, 4, 6, 8, 10]
-    assert durable.events == EVENTS[:10]
+    assert _durable(committer, log) == EVENTS[:10]
 
 
 async def test_many_concurrent_appends_share_one_write_and_fsync(
-    running: tuple[GroupCommitter, Durable], log: EventLog, fsync: FakeFsync
+    running: GroupCommitter, log: EventLog, fsync: FakeFsync
 ) -> None:
-    committer, durable = running
+    committer = running
     fsync.gate.clear()
     async with asyncio.TaskGroup() as tg:
         first = tg.create_task(committer.append(EVENTS[:1]))
@@ -99,25 +102,25 @@ async def test_many_concurrent_appends_share_one_write_and_fsync(
     assert [a.result() for a in rest] == list(range(2, 102))
     assert fsync.calls == 2
     assert committer.commits == 2
-    assert durable.lsns == [1, 101]
+    assert committer.durable_lsn == 101
+    assert _records(log) == [1, 101]
     assert _read(log) == EVENTS[:101]
 
 
 async def test_a_batch_never_exceeds_max_batch_events(log: EventLog, fsync: FakeFsync) -> None:
-    durable = Durable()
-    committer = GroupCommitter(log, window_s=3600.0, max_batch_events=20, on_durable=durable)
+    committer = GroupCommitter(log, window_s=3600.0, max_batch_events=20)
     async with asyncio.TaskGroup() as tg:
         runner = tg.create_task(committer.run())
         appends = [tg.create_task(committer.append(EVENTS[i : i + 10])) for i in range(0, 100, 10)]
         await asyncio.gather(*appends)
         runner.cancel()
-    assert durable.lsns == [20, 40, 60, 80, 100]
+    assert _records(log) == [20, 40, 60, 80, 100]
     assert fsync.calls == 5
+    assert _durable(committer, log) == EVENTS[:100]
 
 
 async def test_cancelling_run_flushes_what_is_queued(log: EventLog, fsync: FakeFsync) -> None:
-    durable = Durable()
-    committer = GroupCommitter(log, window_s=3600.0, on_durable=durable)
+    committer = GroupCommitter(log, window_s=3600.0)
     runner = asyncio.create_task(committer.run())
     appends = [asyncio.create_task(committer.append(EVENTS[i : i + 3])) for i in range(0, 30, 3)]
     await asyncio.sleep(0)
@@ -125,7 +128,7 @@ async def test_cancelling_run_flushes_what_is_queued(log: EventLog, fsync: FakeF
     with pytest.raises(asyncio.CancelledError):
         await runner
     assert [await a for a in appends] == list(range(3, 31, 3))
-    assert durable.events == EVENTS[:30]
+    assert _durable(committer, log) == EVENTS[:30]
     assert _read(log) == EVENTS[:30]
     with pytest.raises(RuntimeError, match="stopped"):
         await committer.append(EVENTS[30:31])
@@ -151,22 +154,22 @@ async def test_cancelling_run_mid_fsync_finishes_that_commit(
 
 
 async def test_a_cancelled_append_is_still_committed(
-    running: tuple[GroupCommitter, Durable], fsync: FakeFsync
+    running: GroupCommitter, log: EventLog, fsync: FakeFsync
 ) -> None:
-    committer, durable = running
+    committer = running
     fsync.gate.clear()
     doomed = asyncio.create_task(committer.append(EVENTS[:4]))
     await asyncio.to_thread(fsync.entered.wait)
     doomed.cancel()
     fsync.gate.set()
     assert await committer.append(EVENTS[4:5]) == 5
-    assert durable.events == EVENTS[:5]
+    assert _durable(committer, log) == EVENTS[:5]
 
 
 async def test_wait_durable_waits_for_the_commit_covering_the_lsn(
-    running: tuple[GroupCommitter, Durable], fsync: FakeFsync
+    running: GroupCommitter, fsync: FakeFsync
 ) -> None:
-    committer, _ = running
+    committer = running
     fsync.gate.clear()
     async with asyncio.TaskGroup() as tg:
         append = tg.create_task(committer.append(EVENTS[:6]))
@@ -193,9 +196,9 @@ async def test_a_failed_write_fails_its_waiters_and_stops_run(log: EventLog) -> 
 
 
 async def test_enqueued_events_commit_in_order_without_a_waiter(
-    running: tuple[GroupCommitter, Durable], log: EventLog, fsync: FakeFsync
+    running: GroupCommitter, log: EventLog, fsync: FakeFsync
 ) -> None:
-    committer, durable = running
+    committer = running
     fsync.gate.clear()
     committer.enqueue(EVENTS[:1])
     await asyncio.to_thread(fsync.entered.wait)  # the first commit is stuck in fsync
@@ -204,8 +207,8 @@ async def test_enqueued_events_commit_in_order_without_a_waiter(
     fsync.gate.set()
     await committer.wait_durable(40)
     assert committer.durable_lsn == 40
-    assert durable.lsns == [1, 40]
-    assert _read(log) == durable.events == EVENTS[:40]
+    assert _records(log) == [1, 40]
+    assert _read(log) == _durable(committer, log) == EVENTS[:40]
 
 
 class FullDisk:
@@ -224,8 +227,7 @@ class FullDisk:
 
 
 async def test_a_full_disk_holds_appends_until_space_returns(log: EventLog) -> None:
-    durable = Durable()
-    committer = GroupCommitter(log, window_s=0.001, on_durable=durable, retry_s=0.01)
+    committer = GroupCommitter(log, window_s=0.001, retry_s=0.01)
     disk = FullDisk(log)
     log.write = disk  # type: ignore[method-assign]  # the kernel's answer, faked
     with structlog.testing.capture_logs() as logs:
@@ -245,7 +247,7 @@ async def test_a_full_disk_holds_appends_until_space_returns(log: EventLog) -> N
             assert (await first, await second) == (10, 20)
             task.cancel()
     assert _read(log) == EVENTS[:20]
-    assert durable.events == EVENTS[:20]
+    assert _durable(committer, log) == EVENTS[:20]
     assert committer.stalled is None
     assert_alert(logs, "disk_full", path=str(log.directory))
     assert len([e for e in logs if e.get("kind") == "disk_full"]) == 1

@@ -19,7 +19,7 @@ from shadowd.store.frames import (
     split_record,
 )
 from shadowd.store.segments import scan_segment, segment_name
-from shadowd.store.testing import ring, telemetry
+from tests.fakes.store import ring, telemetry
 
 
 def _records(*sizes: int) -> tuple[bytes, list[list[AnyEvent]]]:

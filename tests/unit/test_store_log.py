@@ -14,7 +14,7 @@ from shadowd.store import log as log_module
 from shadowd.store.frames import HEADER_SIZE
 from shadowd.store.log import SEALS, EventLog, LogUnavailable
 from shadowd.store.segments import scan_segment
-from shadowd.store.testing import FakeFsync, ring, telemetry
+from tests.fakes.store import FakeFsync, ring, telemetry
 
 EVENTS = ring(6) + telemetry(200, 6)
 

@@ -15,7 +15,7 @@ from shadowd.core.state import State, digest, fold
 from shadowd.store.log import EventLog
 from shadowd.store.recovery import LOG_DIR, SNAPSHOT_DIR, LogLost, recover
 from shadowd.store.snapshot import SnapshotStore, snapshot_name
-from shadowd.store.testing import FakeFsync, ring, telemetry
+from tests.fakes.store import FakeFsync, ring, telemetry
 
 EVENTS = ring(5) + telemetry(300, 5)
 

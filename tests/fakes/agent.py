@@ -1,10 +1,14 @@
-"""A minimal consumer of one agent's stream, for tests and benchmarks: folds what it
-receives the way the contract says shadowd does, and checks every digest on the way."""
+"""Both ends of an agent's stream, for tests and benchmarks: ``StreamFolder``, a minimal
+consumer that folds what it receives the way the contract says shadowd does and checks
+every digest on the way; ``FakeTransport``, an in-memory ``Transport`` for the agent."""
 
 from __future__ import annotations
 
+import asyncio
+
 import msgspec
 
+from shadowd.agent.transport import OnControl
 from shadowd.agent.view import view_digest
 from shadowd.core.state import State, fold
 from shadowd.core.wire import AnyMessage, DeltaBatch, Digest, Snapshot, decode_message
@@ -44,3 +48,28 @@ class StreamFolder(msgspec.Struct, kw_only=True):
         if fresh:
             fold(fresh, self.state)
             self.position = fresh[-1].seq
+
+
+class FakeTransport:
+    """In memory: ``sent`` collects payloads; ``control`` injects a control payload."""
+
+    def __init__(self) -> None:
+        self.ready = asyncio.Event()
+        self.sent: list[bytes] = []
+        self.fail_next = 0  # sends to refuse before accepting again
+        self._on_control: OnControl | None = None
+
+    async def run(self, on_control: OnControl) -> None:
+        self._on_control = on_control
+        self.ready.set()
+        await asyncio.Event().wait()
+
+    async def send(self, payload: bytes) -> None:
+        if self.fail_next:
+            self.fail_next -= 1
+            raise ConnectionError("fake broker unavailable")
+        self.sent.append(payload)
+
+    def control(self, payload: bytes) -> None:
+        assert self._on_control is not None, "transport not running"
+        self._on_control(payload)

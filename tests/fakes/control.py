@@ -18,7 +18,6 @@ from typing import Any
 import msgspec
 
 from shadowd.control import policybook
-from shadowd.control.fake_policies import FakePolicyBook
 from shadowd.control.protocol import (
     INVALID_SCENARIO,
     LAB_DOWN,
@@ -98,6 +97,7 @@ from shadowd.report.data import ReportData
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Library, Scenario, validate
 from shadowd.scenario.run import run_model
+from tests.fakes.policybook import FakePolicyBook
 
 
 class FakeService(Handlers):
