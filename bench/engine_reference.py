@@ -17,7 +17,7 @@ from typing import Any
 from pyNTM import Demand, Interface, Model, Node
 
 from shadowd.core.state import State
-from shadowd.engine.metrics import MetricOptions, link_metrics
+from shadowd.engine.schemes import MetricOptions, link_metrics
 
 
 def interface_name(link: str, router: str) -> str:

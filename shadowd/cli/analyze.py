@@ -33,8 +33,8 @@ import numpy as np
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import fold
 from shadowd.engine.incremental import Engine
-from shadowd.engine.metrics import DEFAULT_REFERENCE_BPS, SCHEMES, MetricOptions
 from shadowd.engine.network import FloatArray, Network
+from shadowd.engine.schemes import DEFAULT_REFERENCE_BPS, SCHEMES, MetricOptions
 from shadowd.engine.sweep import SWEEP_KINDS, Failure, Scenario, SweepResult, failure_set, sweep
 
 TOPOHUB = "topohub:"

@@ -43,9 +43,9 @@ from shadowd.core.events import (
 from shadowd.core.state import State, apply
 from shadowd.engine.delta import Workspace, commit, redemand, reweigh
 from shadowd.engine.loads import Routing, route
-from shadowd.engine.metrics import MetricOptions
 from shadowd.engine.network import IntArray, Network, demand_matrix
 from shadowd.engine.results import DemandResult, EdgeLoad, demand_results, edge_loads, top_loads
+from shadowd.engine.schemes import MetricOptions
 from shadowd.engine.spf import NextHop, next_hops, unreachable
 from shadowd.engine.sweep import (
     DEFAULT_MEMORY_BYTES,

@@ -16,7 +16,7 @@ import numpy as np
 import numpy.typing as npt
 
 from shadowd.core.state import Link, State
-from shadowd.engine.metrics import MetricOptions, latency_ms, link_metrics
+from shadowd.engine.schemes import MetricOptions, latency_ms, link_metrics
 
 FloatArray: TypeAlias = npt.NDArray[np.float64]
 IntArray: TypeAlias = npt.NDArray[np.int64]

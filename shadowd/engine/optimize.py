@@ -23,9 +23,9 @@ import numpy as np
 
 from shadowd.core.state import State
 from shadowd.engine.loads import Routing, route
-from shadowd.engine.metrics import MAX_METRIC, MetricOptions, MetricScheme
 from shadowd.engine.network import FloatArray, Network, demand_matrix
 from shadowd.engine.results import demand_results
+from shadowd.engine.schemes import MAX_METRIC, MetricOptions, MetricScheme
 from shadowd.engine.sweep import SweepResult, single_links, sweep
 
 Objective = tuple[float, float]

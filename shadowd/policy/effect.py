@@ -27,9 +27,9 @@ from shadowd.core.errors import ShadowdError
 from shadowd.core.events import Direction, PolicyChange, PolicyProposed
 from shadowd.core.state import Link, State
 from shadowd.engine.loads import Routing, route
-from shadowd.engine.metrics import MAX_METRIC
 from shadowd.engine.network import BoolArray, FloatArray, IntArray, Network, demand_matrix
 from shadowd.engine.results import Totals, demand_results
+from shadowd.engine.schemes import MAX_METRIC
 from shadowd.engine.spf import tight_rows
 from shadowd.engine.sweep import Failure, SweepResult, single_links, single_routers, srlgs, sweep
 

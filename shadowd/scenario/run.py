@@ -37,9 +37,9 @@ import numpy as np
 from shadowd.core.events import AnyEvent
 from shadowd.core.state import State, view_digest
 from shadowd.engine.incremental import Engine
-from shadowd.engine.metrics import MetricOptions
 from shadowd.engine.network import BoolArray, IntArray
 from shadowd.engine.results import DemandResult, Totals
+from shadowd.engine.schemes import MetricOptions
 from shadowd.engine.spf import tight_rows
 from shadowd.scenario.library import Scenario
 from shadowd.scenario.results import (

@@ -31,7 +31,7 @@ from typing import Final, TypeVar
 from shadowd.core.events import AnyEvent, Direction
 from shadowd.core.state import State
 from shadowd.engine.incremental import Engine
-from shadowd.engine.metrics import MetricOptions
+from shadowd.engine.schemes import MetricOptions
 from shadowd.engine.sweep import SweepKind, SweepResult
 from shadowd.predict.extreme import SWEPT, LinkView, WorstCases, analyse, link_views, worst_cases
 

@@ -25,7 +25,7 @@ from shadowd.core.events import (
 )
 from shadowd.core.state import State, apply
 from shadowd.engine.incremental import Engine
-from shadowd.engine.metrics import MetricOptions
+from shadowd.engine.schemes import MetricOptions
 from tests.fakes.engine import SOURCE, L, build
 
 ROUTERS = [f"r{i}" for i in range(7)]

@@ -6,7 +6,7 @@ import pytest
 
 from shadowd.core.events import LinkStatus, RouterHealth
 from shadowd.engine.incremental import Engine
-from shadowd.engine.metrics import MetricOptions
+from shadowd.engine.schemes import MetricOptions
 from tests.fakes.engine import SOURCE, L, build
 
 

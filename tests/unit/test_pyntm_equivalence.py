@@ -18,8 +18,8 @@ import pytest
 from bench.engine_reference import build_model, failed_link, failed_node, interface_loads
 from shadowd.core.state import State
 from shadowd.engine.loads import Routing, route
-from shadowd.engine.metrics import MetricOptions
 from shadowd.engine.network import Network, demand_matrix
+from shadowd.engine.schemes import MetricOptions
 from shadowd.engine.sweep import Failure, Scenario, sweep
 from tests.fakes.engine import topohub_state
 
