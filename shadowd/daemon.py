@@ -47,9 +47,9 @@ from shadowd.ingest.differential import Differential
 from shadowd.ingest.kafka import KafkaFeed
 from shadowd.ingest.mqtt import MqttFeed
 from shadowd.ingest.source import Feed, ReplayFeed
-from shadowd.metrics_source import DaemonMetrics, http_endpoint
 from shadowd.notify import Notifier
 from shadowd.predict.watch import WatchState, encode_watch
+from shadowd.prometheus.figures import DaemonMetrics, http_endpoint
 from shadowd.services.predict_restore import SIDECAR
 from shadowd.store.snapshot import Offsets
 

@@ -89,7 +89,7 @@ from shadowd.core.sync import SourceCounters, position
 from shadowd.engine.incremental import Engine
 from shadowd.ingest.source import Feed
 from shadowd.lab.availability import LabUnavailable
-from shadowd.metrics_source import DaemonMetrics, MetricsParts
+from shadowd.prometheus.figures import DaemonMetrics, MetricsParts
 from shadowd.scenario.errors import ScenarioError
 from shadowd.scenario.library import Scenario, validate
 from shadowd.scenario.timeline import label, timeline

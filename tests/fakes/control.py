@@ -90,8 +90,8 @@ from shadowd.control.server import ControlServer, running
 from shadowd.control.service import Handlers, Peer
 from shadowd.core.events import DAEMON_SOURCE, AnyEvent, ScenarioRan
 from shadowd.core.state import digest, fold
-from shadowd.metrics import MetricsInputs, families, render
 from shadowd.predict.extreme import analyse
+from shadowd.prometheus.exposition import MetricsInputs, families, render
 from shadowd.report import rows as report_rows
 from shadowd.report.data import ReportData
 from shadowd.scenario.errors import ScenarioError

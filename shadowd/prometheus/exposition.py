@@ -2,8 +2,8 @@
 
 ``families(inputs)`` turns a ``MetricsInputs`` (plain values the shell read from the
 daemon) into metric families; ``render(families)`` writes them as the text format. The
-shell (``shadowd.metrics_http`` for GET /metrics, ``handlers.on_metrics`` for
-``shadowctl metrics``) does the reading and the I/O.
+shell does the reading and the I/O: ``figures`` reads the daemon, ``endpoint`` serves GET
+/metrics, ``handlers.on_metrics`` answers ``shadowctl metrics``.
 
 Cardinality stays bounded: per-link utilisation is exported for the ``top_links`` most
 utilised link directions only; every other label (source, tier, status, alert kind) has a

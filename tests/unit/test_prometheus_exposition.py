@@ -12,7 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from shadowd import logs
 from shadowd.core.state import fold
 from shadowd.core.sync import SourceCounters
-from shadowd.metrics import (
+from shadowd.prometheus.exposition import (
     Family,
     LinkUtil,
     MetricsInputs,

@@ -18,7 +18,7 @@ from typing import Final
 
 from shadowd import logs
 from shadowd.core.errors import ShadowdError
-from shadowd.metrics import CONTENT_TYPE
+from shadowd.prometheus.exposition import CONTENT_TYPE
 
 log = logs.get_logger()
 

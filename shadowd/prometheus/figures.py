@@ -1,4 +1,5 @@
-"""The daemon's side of the metrics: read its parts for a scrape, keep a worst case fresh.
+"""The figures the daemon shows Prometheus: read from its parts for each scrape, with a
+worst case kept fresh.
 
 ``DaemonMetrics.text()`` answers both GET /metrics and ``shadowctl metrics``. A scrape
 never sweeps: the worst case is swept by the ``metrics.worst_case`` task, at most every
@@ -15,7 +16,8 @@ from shadowd import logs
 from shadowd.config import Config, MetricsConfig, parse_listen
 from shadowd.engine.incremental import Engine
 from shadowd.ingest.pipeline import Ingest
-from shadowd.metrics import (
+from shadowd.prometheus.endpoint import MetricsServer
+from shadowd.prometheus.exposition import (
     LinkUtil,
     MetricsInputs,
     PredictorFigures,
@@ -23,7 +25,6 @@ from shadowd.metrics import (
     families,
     render,
 )
-from shadowd.metrics_http import MetricsServer
 from shadowd.services.mirror import LabMirror
 from shadowd.services.model import ModelShadow
 from shadowd.services.predictor import Predictor

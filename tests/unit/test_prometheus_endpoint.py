@@ -12,8 +12,7 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from shadowd.config import parse_config
 from shadowd.core.errors import ConfigError
-from shadowd.metrics import CONTENT_TYPE
-from shadowd.metrics_http import (
+from shadowd.prometheus.endpoint import (
     MAX_CONNECTIONS,
     MetricsBindError,
     MetricsServer,
@@ -21,6 +20,7 @@ from shadowd.metrics_http import (
     Scrape,
     route,
 )
+from shadowd.prometheus.exposition import CONTENT_TYPE
 
 TEXT = "# HELP shadowd_log_seq Log.\n# TYPE shadowd_log_seq gauge\nshadowd_log_seq 7\n"
 
