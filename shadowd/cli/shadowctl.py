@@ -18,7 +18,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Final, Generic, TypeAlias
 
-from shadowd.cli import completion
+from shadowd.cli import completion, tables, tables_policies, tables_scenarios
 from shadowd.cli.shadowctl_arguments import (
     deploy_arguments,
     fidelity_arguments,
@@ -37,7 +37,6 @@ from shadowd.cli.shadowctl_arguments import (
     top_arguments,
     worst_case_arguments,
 )
-from shadowd.control import render, render_policy, render_scenario
 from shadowd.control.blocking import call_sync
 from shadowd.control.endpoint import DEFAULT_TIMEOUT_S, SOCKET_ENV, default_socket
 from shadowd.control.errors import DaemonUnavailable, ProtocolError, RemoteError
@@ -135,68 +134,68 @@ def _metrics_text(reply: MetricsReply) -> str:
 
 COMMANDS: Final[tuple[Command[Any], ...]] = (
     Command(("status",), "log position, digest, sources and uptime of the shadow",
-            lambda args: StatusRequest(), render.status),
+            lambda args: StatusRequest(), tables.status),
     Command(("topology",), "routers and links as the shadow sees them",
-            lambda args: TopologyRequest(), render.topology),
+            lambda args: TopologyRequest(), tables.topology),
     Command(("log", "tail"), "the latest events of the log",
-            lambda args: LogTailRequest(count=args.count), render.log_tail, tail_arguments),
+            lambda args: LogTailRequest(count=args.count), tables.log_tail, tail_arguments),
     Command(("snapshot",), "write a snapshot of the shadow now",
-            lambda args: SnapshotRequest(), render.snapshot),
+            lambda args: SnapshotRequest(), tables.snapshot),
     Command(("routes",), "a router's next-hop table (ECMP) in the model",
-            lambda args: RoutesRequest(router=args.router), render.routes, router_argument),
+            lambda args: RoutesRequest(router=args.router), tables.routes, router_argument),
     Command(("loads",), "the most utilised links in the model",
-            lambda args: LoadsRequest(top=args.top), render.loads, top_arguments),
+            lambda args: LoadsRequest(top=args.top), tables.loads, top_arguments),
     Command(("worst-case",), "each link's worst case (WC util / WC failure) over a failure set",
             lambda args: WorstCaseRequest(failures=args.failures, top=args.top),
-            render.worst_case, worst_case_arguments),
+            tables.worst_case, worst_case_arguments),
     Command(("lab", "up"), "build the FRR lab from the shadow; returns once it agrees with "
-            "the model", lambda args: LabUpRequest(igp=args.igp), render.lab_up,
+            "the model", lambda args: LabUpRequest(igp=args.igp), tables.lab_up,
             igp_argument, LAB_UP_TIMEOUT_S),
     Command(("lab", "down"), "stop the lab's routers and remove its namespaces",
-            lambda args: LabDownRequest(), render.lab_down, timeout_s=LAB_DOWN_TIMEOUT_S),
+            lambda args: LabDownRequest(), tables.lab_down, timeout_s=LAB_DOWN_TIMEOUT_S),
     Command(("lab", "status"), "whether the lab is up, what runs, and its last convergences",
-            lambda args: LabStatusRequest(), render.lab_status),
+            lambda args: LabStatusRequest(), tables.lab_status),
     Command(("lab", "fidelity"), "the lab's routes against the model's, and where they differ",
             lambda args: LabFidelityRequest(differences=args.differences),
-            render.lab_fidelity, fidelity_arguments),
+            tables.lab_fidelity, fidelity_arguments),
     Command(("forecast",), "per link direction: load now and recent max, the forecast at the "
             "next peak, and the extreme case (worst failure at that level)",
-            lambda args: ForecastRequest(link=args.link, top=args.top), render_scenario.forecast,
+            lambda args: ForecastRequest(link=args.link, top=args.top), tables_scenarios.forecast,
             forecast_arguments, SCENARIO_TIMEOUT_S),
     Command(("scenarios", "list"), "the scenario library, and the files that cannot be used",
-            lambda args: ScenarioListRequest(), render_scenario.scenario_list),
+            lambda args: ScenarioListRequest(), tables_scenarios.scenario_list),
     Command(("scenarios", "show"), "one scenario: its keys, and its timeline on the network now",
-            lambda args: ScenarioShowRequest(name=args.name), render_scenario.scenario_show,
+            lambda args: ScenarioShowRequest(name=args.name), tables_scenarios.scenario_show,
             scenario_argument),
     Command(("scenarios", "run"), "run a scenario now in the shadow (the model; --lab: the lab "
             "too), never in production", lambda args: ScenarioRunRequest(
-                name=args.name, lab=args.lab), render_scenario.scenario_run, run_arguments,
+                name=args.name, lab=args.lab), tables_scenarios.scenario_run, run_arguments,
             LAB_UP_TIMEOUT_S),
     Command(("scenarios", "runs"), "the latest scenario runs, predictive and manual",
-            lambda args: ScenarioRunsRequest(count=args.count), render_scenario.scenario_runs,
+            lambda args: ScenarioRunsRequest(count=args.count), tables_scenarios.scenario_runs,
             runs_arguments),
     Command(("policies", "list"), "the route policies shadowd proposed and where each stands",
-            lambda args: PolicyListRequest(count=args.count), render_policy.policy_list,
+            lambda args: PolicyListRequest(count=args.count), tables_policies.policy_list,
             policy_list_arguments),
     Command(("policies", "show"), "one policy: predicted effect, changes, validation, FRR "
             "config and diff, rollout journal, feedback",
             lambda args: PolicyShowRequest(policy_id=args.policy_id),
-            render_policy.policy_show, policy_argument, SCENARIO_TIMEOUT_S),
+            tables_policies.policy_show, policy_argument, SCENARIO_TIMEOUT_S),
     Command(("policies", "propose"), "generate a policy from the shadow now and validate it "
             "(in the lab when it is up)", _propose_request,
-            render_policy.policy_propose, propose_arguments, PROPOSE_TIMEOUT_S),
+            tables_policies.policy_propose, propose_arguments, PROPOSE_TIMEOUT_S),
     Command(("policies", "deploy"), "roll a validated policy out to production in "
             "metric-gated phases (in the background)", _deploy_request,
-            render_policy.policy_deploy, deploy_arguments, SCENARIO_TIMEOUT_S),
+            tables_policies.policy_deploy, deploy_arguments, SCENARIO_TIMEOUT_S),
     Command(("policies", "approve"), "let a rollout held for manual approval go on",
             lambda args: PolicyApproveRequest(policy_id=args.policy_id),
-            render_policy.policy_approve, policy_argument),
+            tables_policies.policy_approve, policy_argument),
     Command(("policies", "rollback"), "roll a policy's rollout back, restoring the previous "
             "configuration exactly", lambda args: PolicyRollbackRequest(policy_id=args.policy_id),
-            render_policy.policy_rollback, policy_argument, SCENARIO_TIMEOUT_S),
+            tables_policies.policy_rollback, policy_argument, SCENARIO_TIMEOUT_S),
     Command(("policies", "history"), "the rollout journal: every step, before and after it acts",
             lambda args: PolicyHistoryRequest(policy_id=args.policy_id, count=args.count),
-            render_policy.policy_history, history_arguments),
+            tables_policies.policy_history, history_arguments),
     Command(("report",), "write a self-contained HTML report: the network map coloured by "
             "utilisation now and in the worst case, the worst-case table, forecasts against "
             "actual, scenario runs, policies and rollouts",
@@ -320,7 +319,7 @@ def run(command: Command[Any], args: argparse.Namespace) -> int:
         reply = call_sync(command.request(args), args.socket, timeout_s=timeout_s)
     except RemoteError as err:
         if args.json:
-            sys.stdout.write(render.as_json(ErrorReply(code=err.code, message=err.message)))
+            sys.stdout.write(tables.as_json(ErrorReply(code=err.code, message=err.message)))
         return _fail(f"shadowd refused: {err.code}: {err.message}", EXIT_ERROR_REPLY)
     except (DaemonUnavailable, ProtocolError) as err:
         return _fail(str(err), EXIT_UNAVAILABLE)
@@ -329,7 +328,7 @@ def run(command: Command[Any], args: argparse.Namespace) -> int:
     except OSError as err:
         return _fail(f"cannot write: {err}", EXIT_UNAVAILABLE)
     if args.json or not text:
-        text = render.as_json(reply) if args.json else command.render(reply)
+        text = tables.as_json(reply) if args.json else command.render(reply)
     try:
         sys.stdout.write(text)
         sys.stdout.flush()

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 import structlog
 
+from shadowd.cli import tables
 from shadowd.cli.shadowctl import main
-from shadowd.control import render
 from shadowd.control.replies import (
     LabFidelityReply,
     LabStatusReply,
@@ -207,13 +207,13 @@ def test_lab_usage_errors_exit_2(argv: list[str], capsys: pytest.CaptureFixture[
 
 def test_lab_replies_render() -> None:
     removed = {"namespaces": ["s-a", "s-b"], "processes": ["1", "2", "3"], "run_dirs": []}
-    up = render.lab_up(LabUpReply(lab_id="s", igp="ospf", lsn=9, seconds=12.34,
+    up = tables.lab_up(LabUpReply(lab_id="s", igp="ospf", lsn=9, seconds=12.34,
                                   converged=False, agreement=0.5, routes=4, routers=2,
                                   links=1, removed=removed))
     assert "up in 12.3 s; does NOT agree with the model yet (convergence timeout): 50.0%" in up
     assert up.endswith("removed what an earlier run left: 2 namespaces, 3 processes, "
                        "0 run dirs\n")
-    status = render.lab_status(LabStatusReply(
+    status = tables.lab_status(LabStatusReply(
         lab_id="s", igp="ospf", enabled=True, last_error="LabError: no", convergences=[
             LabConvergence(lsn=9, ts=10.0, changes=["a", "b", "c", "d"], seconds=60.2,
                            agreement=0.25, routes=4)]))
@@ -224,7 +224,7 @@ def test_lab_replies_render() -> None:
     assert row.split()[:6] == ["9", "1970-01-01T00:00:10Z", ">60", "(timeout)", "25.0%", "4"]
     assert row.endswith("a, b, c (+1)")
     diff = LabRouteDiff(router="a", destination="b", model=["a-b", "a-c"], lab=[])
-    fidelity = render.lab_fidelity(LabFidelityReply(
+    fidelity = tables.lab_fidelity(LabFidelityReply(
         lab_id="s", lsn=9, routes=4, agreeing=3, agreement=0.75, differences=[diff], more=2))
     lines = fidelity.splitlines()
     assert lines[0] == "lab s at seq 9: 3/4 routes agree (75.0%)"
@@ -236,34 +236,34 @@ def test_lab_replies_render() -> None:
 
 
 def test_table_aligns_columns_and_right_aligns_numbers() -> None:
-    text = render.table(
-        [render.Column("NAME"), render.Column("COUNT", right=True)],
+    text = tables.table(
+        [tables.Column("NAME"), tables.Column("COUNT", right=True)],
         [["a", "1"], ["longer", "12345"]],
     )
     assert text == "NAME    COUNT\na           1\nlonger  12345\n"
 
 
 def test_units() -> None:
-    assert render.bps(100e9) == "100.0G"
-    assert render.bps(999.0) == "999"
-    assert render.duration(3723.0) == "1h02m03s"
-    assert render.duration(90061.0) == "1d1h01m01s"
-    assert render.timestamp(0.0) == "-"
+    assert tables.bps(100e9) == "100.0G"
+    assert tables.bps(999.0) == "999"
+    assert tables.duration(3723.0) == "1h02m03s"
+    assert tables.duration(90061.0) == "1d1h01m01s"
+    assert tables.timestamp(0.0) == "-"
 
 
 def test_model_replies_render_as_tables() -> None:
     hop = NextHopInfo(link="fra--ams", neighbor="ams", metric=20.0)
-    routes = render.routes(RoutesReply(seq=7, router="fra", routes={"ams": [hop]},
+    routes = tables.routes(RoutesReply(seq=7, router="fra", routes={"ams": [hop]},
                                        unreachable=["lon"]))
     assert routes.splitlines()[0] == "fra at seq 7: 1 destinations"
     assert "ams" in routes.splitlines()[2]
     assert routes.endswith("unreachable: lon\n")
     load = LinkLoad(link="l", src="a", dst="b", load_bps=2.5e9, capacity_bps=1e10,
                     utilization=0.25)
-    assert "25.0" in render.loads(LoadsReply(seq=7, loads=[load]))
+    assert "25.0" in tables.loads(LoadsReply(seq=7, loads=[load]))
     worst = WorstCase(link="l", src="a", dst="b", wc_load_bps=1.2e10, wc_util=1.2,
                       wc_failure="router:c")
-    table = render.worst_case(WorstCaseReply(seq=7, failures="nodes", scenarios=3,
+    table = tables.worst_case(WorstCaseReply(seq=7, failures="nodes", scenarios=3,
                                              worst=[worst]))
     assert table.startswith("worst case over 3 nodes failures")
     assert "120.0" in table

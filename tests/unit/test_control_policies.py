@@ -13,9 +13,9 @@ import msgspec
 import pytest
 import structlog
 
+from shadowd.cli import tables_policies
 from shadowd.cli.shadowctl import main
 from shadowd.control import protocol as p
-from shadowd.control import render_policy
 from shadowd.control.replies import (
     ErrorReply,
     PolicyDeployReply,
@@ -362,7 +362,7 @@ async def test_a_failing_proposal_and_rendering_are_named() -> None:
     reply = await handlers.handle(p.PolicyShowRequest(policy_id="p-good"), _PEER)
     assert isinstance(reply, PolicyShowReply)
     assert (reply.render_error, reply.frr) == ("vtysh -N fra exited 1", {})
-    assert "no rendering: vtysh -N fra exited 1\n" in render_policy.policy_show(reply)
+    assert "no rendering: vtysh -N fra exited 1\n" in tables_policies.policy_show(reply)
 
 
 # --- renderers -----------------------------------------------------------------------------
@@ -379,7 +379,7 @@ def test_feedback_and_a_failed_validation_render() -> None:
         feedback=PolicyFeedback(source=_D, seq=6, ts=90.0, policy_id="p-bad",
                                 predicted_util=0.7, observed_util=0.77, error=0.1, links=4,
                                 demand_scale=1.05))
-    text = render_policy.policy_show(PolicyShowReply(entry=entry))
+    text = tables_policies.policy_show(PolicyShowReply(entry=entry))
     assert ("validation in the lab at 1970-01-01T00:00:22Z: FAILED: a loop through ams; "
             "worst case 0.0%, RIB agreement 100.0%, 1 loops, 0 unreachable, 0 steps\n") in text
     assert "FRR configuration (frr.conf):\n  (nothing)\n" in text
@@ -387,5 +387,5 @@ def test_feedback_and_a_failed_validation_render() -> None:
     assert text.endswith("feedback at 1970-01-01T00:01:30Z: predicted 70.0%, observed 77.0% "
                          "(error +10.0%) over 4 link directions; the next cycle scales "
                          "demands x1.05\n")
-    propose = render_policy.policy_propose(PolicyProposeReply(entry=entry))
+    propose = tables_policies.policy_propose(PolicyProposeReply(entry=entry))
     assert propose.endswith("validation in the lab FAILED: a loop through ams\n")

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 import structlog
 
+from shadowd.cli import tables_scenarios
 from shadowd.cli.shadowctl import main
-from shadowd.control import render_scenario
 from shadowd.control.replies import ForecastReply, ScenarioRunReply
 from shadowd.control.rows import LinkForecast
 from shadowd.core.events import LinkStatus, ScenarioRan
@@ -122,7 +122,7 @@ def test_the_forecast_table_renders_three_levels() -> None:
                        peak_ts=1800.0, normal_bps=6e10, upper_bps=8.5e10, ready=True,
                        factor=2.125, wc_load_bps=5e10, wc_failure="link:ams--lon",
                        extreme_bps=1.0625e11, extreme_util=1.0625)
-    text = render_scenario.forecast(ForecastReply(seq=9, log_ts=60.0, threshold_util=0.8,
+    text = tables_scenarios.forecast(ForecastReply(seq=9, log_ts=60.0, threshold_util=0.8,
                                                   horizon_s=1800.0, links=[row]))
     lines = text.splitlines()
     assert lines[0] == ("forecast at 1970-01-01T00:01:00Z (seq 9): spikes over 80.0% within "
@@ -143,7 +143,7 @@ def test_a_failed_and_a_lab_run_render() -> None:
     failed = ScenarioRan(source="shadowd", seq=2, ts=1.0, run_id="run-2", scenario="cut",
                          kind="link_cut", trigger="manual", tier="model", injected_ts=1.0,
                          error="scenarios/cut.toml:3: $.link: unknown link 'x'")
-    text = render_scenario.scenario_run(ScenarioRunReply(run=failed, lab_run=base))
+    text = tables_scenarios.scenario_run(ScenarioRunReply(run=failed, lab_run=base))
     assert text.splitlines() == [
         "run-2 cut (link_cut) in the model at 1970-01-01T00:00:01Z: FAILED: "
         "scenarios/cut.toml:3: $.link: unknown link 'x'",

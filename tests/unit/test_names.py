@@ -9,7 +9,7 @@ from pathlib import Path
 import msgspec
 import pytest
 
-from shadowd.control.render import Column, table
+from shadowd.cli.tables import Column, table
 from shadowd.core.checks import validate
 from shadowd.core.errors import InvalidEvent
 from shadowd.core.events import (

@@ -1,9 +1,9 @@
 """Human output for ``shadowctl``: aligned tables and short summaries, one per reply.
 
 Here: the tables and units every renderer uses, and the replies about the shadow's log,
-model and lab; ``render_scenario`` draws the forecast and the scenarios, ``render_policy``
-the policies. Pure functions from a reply to text. Times are rendered from the timestamps
-in the reply (UTC), never from the clock.
+model and lab; ``tables_scenarios`` draws the forecast and the scenarios,
+``tables_policies`` the policies. Pure functions from a reply to text. Times are rendered
+from the timestamps in the reply (UTC), never from the clock.
 """
 
 from __future__ import annotations

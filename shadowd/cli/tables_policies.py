@@ -1,12 +1,12 @@
 """Human output for ``shadowctl policies ...``: a policy's predicted effect, its changes,
 validation, rendering, rollout journal and feedback. Pure functions from a reply to text,
-built from ``render``'s tables and units."""
+built from ``tables``' tables and units."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from shadowd.control.render import Column, bps, pairs, percent, table, timestamp
+from shadowd.cli.tables import Column, bps, pairs, percent, table, timestamp
 from shadowd.control.replies import (
     PolicyApproveReply,
     PolicyDeployReply,

@@ -1,10 +1,10 @@
 """Human output for ``shadowctl forecast`` and ``shadowctl scenarios ...``: the forecast
 per link direction, the scenario library, one scenario, and runs. Pure functions from a
-reply to text, built from ``render``'s tables and units."""
+reply to text, built from ``tables``' tables and units."""
 
 from __future__ import annotations
 
-from shadowd.control.render import (
+from shadowd.cli.tables import (
     Column,
     bps,
     duration,
