@@ -150,3 +150,21 @@ def test_the_rule_sees_imports_under_type_checking(tmp_path: Path) -> None:
     module.write_text("from typing import TYPE_CHECKING\nif TYPE_CHECKING:\n"
                       "    from shadowd.daemon import Daemon\n")
     assert list(imported("shadowd.core.x", module, set())) == ["shadowd.daemon"]
+
+
+def design_table(allow: dict[str, list[str]]) -> str:
+    """``layers.toml``'s rule as the design doc shows it: one row per part."""
+    rows = ["| part | may import |", "|---|---|"]
+    for name, allowed in allow.items():
+        rule = "everything" if "*" in allowed else ", ".join(f"`{a}`" for a in allowed)
+        rows.append(f"| `{name}` | {rule or 'nothing of shadowd'} |")
+    return "\n".join(rows)
+
+
+def test_the_design_doc_shows_the_rule() -> None:
+    doc = (ROOT / "docs" / "DESIGN.md").read_text()
+    start = "<!-- layers: generated from docs/layers.toml; test_layers checks they agree -->\n"
+    shown = doc.split(start, 1)[1].split("<!-- /layers -->", 1)[0].strip()
+    assert shown == design_table(TABLE["allow"]), \
+        "docs/DESIGN.md's table is not docs/layers.toml's rule; paste:\n" + \
+        design_table(TABLE["allow"])
