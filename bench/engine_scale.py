@@ -24,8 +24,8 @@ import numpy as np
 
 from shadowd.core.events import LinkStatus
 from shadowd.engine.incremental import Engine
-from shadowd.engine.parallel import sweep_parallel
 from shadowd.engine.sweep import single_links, sweep
+from shadowd.executors.processes import sweep_parallel
 from tests.fakes.engine import synthetic_state
 
 ROUTERS, LINKS, DEMANDS = 1000, 2500, 20_000

@@ -1,11 +1,9 @@
 """The scenario library: one scenario per TOML or YAML file (same schema), strictly decoded.
 
-Public API::
+Public API (reading the files is ``shadowd.scenario_files``: ``load_library``,
+``parse_library``, ``load_file``)::
 
-    load_library(directory, state=None) -> Library      # .scenarios, .errors, .get(name)
-    parse_library(directory) -> Library                 # files only: safe in a thread
-    check_library(library, state) -> Library            # then against the network
-    load_file(path) -> Scenario                         # raises ScenarioError
+    check_library(library, state) -> Library            # against the network
     parse_text(text, syntax, *, file="") -> Scenario    # syntax: "toml" | "yaml"
     scenario_of(spec) -> Scenario                       # one built in code
     validate(scenario, state) -> None                   # raises ScenarioError
@@ -44,7 +42,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Final, Literal
 
 import msgspec
@@ -157,54 +154,11 @@ def _refuse_aliases(text: str, file: str) -> None:
         return  # not valid YAML: decoding says where
 
 
-def load_file(path: Path) -> Scenario:
-    syntax = SUFFIXES.get(path.suffix.lower())
-    if syntax is None:
-        raise ScenarioError(f"not a scenario file: use one of {', '.join(SUFFIXES)}",
-                            file=str(path))
-    try:
-        size = path.stat().st_size
-        if size > MAX_FILE_BYTES:  # refused before it is read
-            raise ScenarioError(f"{size:,} bytes, over the limit of {MAX_FILE_BYTES:,} for "
-                                "a scenario file", file=str(path))
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as err:
-        raise ScenarioError(f"cannot read: {err}", file=str(path)) from None
-    return parse_text(text, syntax, file=str(path))
-
-
 def validate(scenario: Scenario, state: State) -> None:
     """Raise ``ScenarioError`` if ``scenario`` cannot run on ``state``."""
     problem = static_problem(scenario.spec) or state_problem(scenario.spec, state)
     if problem is not None:
         raise scenario.error(*problem)
-
-
-def load_library(directory: Path, state: State | None = None) -> Library:
-    """Every scenario file directly in ``directory``, by file name; with ``state``, each
-    is also validated against it. A broken file costs only itself."""
-    library = parse_library(directory)
-    return check_library(library, state) if state is not None else library
-
-
-def parse_library(directory: Path) -> Library:
-    """``load_library`` without the network: reads and parses only, so it may run in a
-    worker thread while the state changes on the event loop."""
-    if not directory.is_dir():
-        raise ScenarioError("not a directory", file=str(directory))
-    library = Library()
-    for path in sorted(p for p in directory.iterdir() if p.suffix.lower() in SUFFIXES):
-        try:
-            scenario = load_file(path)
-            if scenario.name in library.names:
-                first = library.get(scenario.name).file
-                raise scenario.error("$.name", f"scenario {scenario.name!r} is already "
-                                     f"defined in {first}")
-        except ScenarioError as err:
-            library.errors.append(err)
-            continue
-        library.scenarios.append(scenario)
-    return library
 
 
 def check_library(library: Library, state: State) -> Library:

@@ -64,9 +64,9 @@ from shadowd.scenario.library import (
     Library,
     Scenario,
     check_library,
-    parse_library,
     validate,
 )
+from shadowd.scenario_files import parse_library
 from shadowd.services.ports import LabPort, ModelPort, RunModel, model_in_thread
 from shadowd.services.predict_jobs import (
     Counters,

@@ -15,7 +15,7 @@ from shadowd.cli.shadowctl import main
 from shadowd.control.replies import ForecastReply, ScenarioRunReply
 from shadowd.control.rows import LinkForecast
 from shadowd.core.events import LinkStatus, ScenarioRan
-from shadowd.scenario.library import load_library
+from shadowd.scenario_files import load_library
 from tests.fakes.control import FakeService, serving_in_thread
 from tests.unit.samples import SAMPLES
 

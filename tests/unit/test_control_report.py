@@ -14,7 +14,7 @@ import structlog
 from shadowd.cli.shadowctl import main
 from shadowd.core.events import PolicyChange, PolicyProposed
 from shadowd.report.data import ReportData
-from shadowd.scenario.library import load_library
+from shadowd.scenario_files import load_library
 from shadowd.topology import topohub_topology
 from tests.fakes.control import FakeService, serving_in_thread
 from tests.report_dom import Dom

@@ -13,10 +13,11 @@ from shadowd.core.checks import apply_valid
 from shadowd.core.events import DemandSet, LinkCapacity, LinkStatus, RouterHealth
 from shadowd.core.state import State, fold, view_digest
 from shadowd.scenario.errors import ScenarioError
-from shadowd.scenario.library import load_file, load_library, parse_text, scenario_of, validate
+from shadowd.scenario.library import parse_text, scenario_of, validate
 from shadowd.scenario.lines import line_of, toml_lines, yaml_lines
 from shadowd.scenario.spec import KINDS, LinkCutScenario, SurgeScenario
 from shadowd.scenario.timeline import label, timeline
+from shadowd.scenario_files import load_file, load_library
 from shadowd.topology import load_topology, topohub_topology
 
 ROOT = Path(__file__).parent.parent.parent

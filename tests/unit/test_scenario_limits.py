@@ -10,7 +10,8 @@ import pytest
 
 from shadowd.scenario.check import MAX_CHANGES
 from shadowd.scenario.errors import ScenarioError
-from shadowd.scenario.library import MAX_FILE_BYTES, load_file, load_library, parse_text
+from shadowd.scenario.library import MAX_FILE_BYTES, parse_text
+from shadowd.scenario_files import load_file, load_library
 from shadowd.topology import load_topology
 from shadowd.topology.errors import TopologyError
 

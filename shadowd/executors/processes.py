@@ -1,6 +1,6 @@
 """Run a large failure sweep on several cores.
 
-The one place in the engine that starts processes (it still does no I/O of its own).
+The engine's sweep (``shadowd.engine.sweep``), on worker processes of this machine.
 Workers are forked, so they share the routed network copy-on-write instead of pickling
 tens of megabytes; each sweeps a contiguous share of the failures and returns its worst
 case, which merges exactly (earlier failures win ties, as in a one-process sweep).
