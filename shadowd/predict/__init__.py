@@ -18,6 +18,8 @@ Public API (pure: time is always an argument)::
     backtest.score(replayed, config) -> Report        # ``shadowd backtest``
 
 Modules: ``holtwinters`` (the vectorised model), ``calibrate`` (the band's multiplier),
-``forecast`` (samples, forecasts, spikes), ``backtest`` and ``commands`` (the CLI),
-``packed`` (numpy arrays in msgspec snapshots).
+``forecast`` (samples, forecasts, spikes), ``backtest`` (``shadowd backtest`` is
+``shadowd.cli.backtest``), ``packed`` (numpy arrays in msgspec snapshots), ``feed`` and
+``watch`` (the forecaster fed at log time), ``extreme`` (the extreme case),
+``scheduler`` (what to inject, when), ``records`` (what is logged).
 """

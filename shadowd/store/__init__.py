@@ -6,5 +6,6 @@
   sidecars (other parts' state at the same lsn: the predictor's forecasts).
 - ``recovery.recover``: newest usable snapshot + log tail; the daemon and tools both use it
   (the daemon with a follower that rebuilds the predictor alongside).
-- ``commands.register``: the ``shadowd log inspect|replay`` commands.
+- ``backend``, ``kafka_log``: the log on local disk or on a Kafka topic; ``inspection``
+  what ``shadowd log inspect|replay`` (``shadowd.cli.log``) read.
 """
