@@ -96,14 +96,20 @@ class ModelShadow:
         return await asyncio.to_thread(_private_views, state, keys)
 
     async def _worst(self, engine: Engine) -> WorstCases:
-        return worst_cases(engine.routing.load, [await self._sweep(engine, k) for k in SWEPT])
+        return worst_cases(engine.routing.load, await self._swept(engine, SWEPT))
 
     async def _sweep(self, engine: Engine, kind: SweepKind) -> SweepResult:
+        return (await self._swept(engine, (kind,)))[0]
+
+    async def _swept(self, engine: Engine, kinds: Sequence[SweepKind]) -> list[SweepResult]:
+        """The sweeps of ``kinds``, those not cached at the engine's routing swept in one
+        trip to a worker thread."""
         changed = engine.changed_lsn
-        cached = self._sweeps.get(kind)
-        if cached is None or cached[0] != changed:
-            cached = self._sweeps[kind] = (changed, await asyncio.to_thread(engine.sweep, kind))
-        return cached[1]
+        missing = [k for k in kinds if self._sweeps.get(k, (-1,))[0] != changed]
+        if missing:
+            done = await asyncio.to_thread(lambda: [engine.sweep(k) for k in missing])
+            self._sweeps.update((k, (changed, r)) for k, r in zip(missing, done, strict=True))
+        return [self._sweeps[k][1] for k in kinds]
 
     def _latest(self) -> Engine:
         engine = self._at(self._state.lsn)
