@@ -12,7 +12,9 @@ The guide reads what the log says. It acts only with the dry-run driver: it depl
 first validated automatic proposal that meets its target (a best-effort one is left for
 an operator, as ``auto_deploy`` leaves it), then proposes the worst drain the model finds
 (``shadowd.policy.drain``), and deploys it once the shadow predicts its gate to fail at
-the traffic of the moment (at a night's trough no drain hurts; it waits for the day).
+the traffic of the moment (at a night's trough no drain hurts; it waits for the day). The
+good policy waits the other way: for an hour whose traffic its gate passes (a surge would
+hold any policy's rollout inconclusive).
 With any other driver it says what it would do and deploys nothing.
 """
 
@@ -25,7 +27,7 @@ from pathlib import Path
 from typing import Final
 
 from shadowd import logs
-from shadowd.core.conditions import Sample, parse_conditions, verdict
+from shadowd.core.conditions import Condition, Sample, parse_conditions, verdict
 from shadowd.core.events import (
     DAEMON_SOURCE,
     AnyEvent,
@@ -44,7 +46,7 @@ log = logs.get_logger(component="guide")
 
 STAGES: Final = ("ingest", "predict", "scenarios", "policy", "rollout", "rollback")
 ROLLOUT_INTERVAL_S: Final = 5.0  # the guided dry-run's gates: seconds, not minutes
-WAIT_S: Final = 1.0  # how often the bad change looks again for traffic that makes it hurt
+WAIT_S: Final = 1.0  # how often the guide looks again for the traffic a rollout waits for
 _ENDS: Final = frozenset({"completed", "rolled_back", "aborted", "held"})
 
 Report = Callable[[], Awaitable[Path]]
@@ -175,6 +177,7 @@ class Guide:
             seen = self._seen
             if seen.deploying and not deployed:
                 deployed = True
+                await self._passing(seen.proposed[seen.deploying])
                 seen.busy = bool(await self._deploy(seen.deploying))
             good = seen.ended.get(seen.deploying)
             if good is not None and not bad_tried:
@@ -240,12 +243,37 @@ class Guide:
         if not await self._deploy(policy_id):
             self._summary_due()
 
+    async def _passing(self, policy: PolicyProposed) -> None:
+        """Return once the shadow predicts ``policy``'s gate to pass at the traffic of the
+        moment (a surge's hour would hold it inconclusive, whatever the policy is worth),
+        or when the replay ends: the gate decides then. Looks again every ``WAIT_S``."""
+        if self._predict is None:
+            return
+        success, failure = self._conditions()
+        said = False
+        while not self._seen.finished:
+            try:
+                predicted = await self._predict(policy.changes)
+            except Exception as err:  # the rollout's own gate decides, as at the end
+                log.warning("the guide cannot predict the policy's gate: it rolls it out now",
+                            error=f"{type(err).__name__}: {err}")
+                return
+            if verdict(predicted, success, failure) == "success":
+                return
+            if not said:
+                said = True
+                log.info(f"policy {policy.policy_id}'s gate would not pass at this hour's "
+                         f"traffic ({predicted}): the guide waits for an hour it does")
+            await asyncio.sleep(WAIT_S)
+
+    def _conditions(self) -> tuple[tuple[Condition, ...], tuple[Condition, ...]]:
+        r = self._policies.config.rollout
+        return parse_conditions(r.success_conditions), parse_conditions(r.failure_conditions)
+
     async def _hurting(self, drain: Drain | None) -> Drain | None:
         """``drain`` (or the worst drain of the moment, when None) once the shadow predicts
         its gate to fail; None when the replay ends first. Looks again every ``WAIT_S``."""
-        r = self._policies.config.rollout
-        success = parse_conditions(r.success_conditions)
-        failure = parse_conditions(r.failure_conditions)
+        success, failure = self._conditions()
         said = False
         while True:
             found = drain if drain is not None else await self._worst_drain()

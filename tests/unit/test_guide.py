@@ -63,7 +63,8 @@ class Wired:
         self.state = state
         self.reports: list[Path] = []
         self.driver = DryRunDriver(out / "dry-run")
-        gates = ShadowMonitor(lambda: state, self.driver.in_effect, round_s=0.001)
+        gates = self.driver_gates = ShadowMonitor(lambda: state, self.driver.in_effect,
+                                                  round_s=0.001)
         config = PolicyConfig(propose_on="scenario", feedback_after_s=3600.0,
                               rollout=RolloutConfig(rollout_percentage=50.0))
         self.recorder = Recorder(state, self.append)
@@ -145,6 +146,33 @@ async def test_a_good_policy_completes_and_a_bad_change_is_rolled_back_by_its_ga
     assert done["policy"] == f"{good.proposal.policy_id}: completed"
     assert done["bad_change"] == f"{bad.proposal.policy_id}: rolled_back"
     assert wired.driver.in_effect() == list(good.proposal.changes)
+
+
+async def test_the_good_policy_waits_for_an_hour_its_gate_passes(tmp_path: Path,
+                                                                  logged: Logged) -> None:
+    """At a surge's hour any rollout's gate would be inconclusive and hold: the guide
+    waits until the shadow predicts the policy's gate to pass, then rolls it out."""
+    hours: list[Sample] = [Sample(latency_ms=8.0, throughput_bps=8e9, loss_pct=1.7,
+                                  max_util=1.07)]  # the surge, once; then the real gates
+
+    async def surge_then_calm(changes: Sequence[PolicyChange]) -> Sample:
+        return hours.pop() if hours else await wired.driver_gates.predict(changes)
+
+    state = squeeze_net()
+    async with running(state, tmp_path, surge_then_calm) as wired:
+        wired.append([TELEMETRY])
+        wired.record(SPIKE)
+        wired.record(RUN)
+        await until(lambda: summary(logged) is not None)
+    lines = said(logged)
+    waited = next(i for i, t in enumerate(lines) if "gate would not pass at this hour" in t)
+    assert "max util 107%" in lines[waited]
+    rolled = next(i for i, t in enumerate(lines) if t.startswith("[5/6 rollout]"))
+    assert waited < rolled
+    assert "completed" in lines[rolled]
+    done = summary(logged)
+    assert done is not None
+    assert done["stages_seen"] == "6/6"
 
 
 async def test_a_bad_change_that_cannot_hurt_is_not_rolled_out(tmp_path: Path,
