@@ -149,7 +149,8 @@ class Policies:
         return await self._adopt(state, found)
 
     async def _propose_own(self, state: State, reason: str,
-                           metrics: Sequence[tuple[str, str, int]]) -> PolicyEntry:
+                           metrics: Sequence[tuple[str, str, int]], *,
+                           in_lab: bool = True) -> PolicyEntry:
         """An operator's own metric changes, assessed, validated and deployable like
         a generated proposal (and refused like one, if validation finds them wanting)."""
         c = self.config
@@ -160,22 +161,23 @@ class Policies:
                                         demand_scale=state.demand_scale)
         return await self._adopt(state, proposal(_PLACEHOLDER, found, policy_id="pending",
                                                  reason=f"operator: {reason}",
-                                                 at_lsn=state.lsn))
+                                                 at_lsn=state.lsn), in_lab=in_lab)
 
-    async def _adopt(self, state: State, found: PolicyProposed) -> PolicyEntry:
+    async def _adopt(self, state: State, found: PolicyProposed, *,
+                     in_lab: bool = True) -> PolicyEntry:
         """Record a proposal, validate it, and deploy it when ``auto_deploy`` says so."""
         policy = self._recorder.record(lambda s: msgspec.structs.replace(
             found, source=s.source, seq=s.seq, ts=s.ts, policy_id=f"p{s.seq}"))
         log.info("policy proposed", **_policy_fields(policy))
-        await self._validate(state, policy)
+        await self._validate(state, policy, in_lab=in_lab)
         entry = self._state.policies[policy.policy_id]
         if self.config.auto_deploy and entry.status == "validated" \
                 and policy.wc_after <= policy.target_util:  # best effort waits for an operator
             self._start_rollout(policy.policy_id, None, None, None, dry_run=False)
         return entry
 
-    async def _validate(self, state: State, policy: PolicyProposed) -> None:
-        lab = self._lab if self.config.validate_in_lab else None
+    async def _validate(self, state: State, policy: PolicyProposed, *, in_lab: bool) -> None:
+        lab = self._lab if self.config.validate_in_lab and in_lab else None
         result = await validate_policy(state, policy, lab, running_bgp(state))
         self._recorder.record(lambda s: PolicyValidated(
             source=s.source, seq=s.seq, ts=s.ts, policy_id=policy.policy_id, tier=result.tier,
@@ -313,17 +315,19 @@ class Policies:
         return Rendered(frr=render_frr(policy, target, igp), json=render_json(policy),
                         diffs=diffs)
 
-    async def propose(self, reason: str = "manual",
-                      metrics: Sequence[tuple[str, str, int]] = ()) -> PolicyEntry | None:
+    async def propose(self, reason: str = "manual", metrics: Sequence[tuple[str, str, int]] = (),
+                      *, in_lab: bool = True) -> PolicyEntry | None:
         """Generate a proposal now, or take the operator's own ``metrics`` (router, link,
-        cost); either is recorded and validated before this returns."""
+        cost); either is recorded and validated (``in_lab``: in the lab when it is up, else
+        in the model) before this returns."""
         done: asyncio.Future[PolicyEntry | None] = asyncio.get_running_loop().create_future()
 
         async def job() -> None:
             state = self._state.fork()
             try:
-                done.set_result(await (self._propose_own(state, reason, metrics) if metrics
-                                       else self._propose(state, reason, 1.0)))
+                done.set_result(await (
+                    self._propose_own(state, reason, metrics, in_lab=in_lab) if metrics
+                    else self._propose(state, reason, 1.0)))
             except Exception as err:
                 done.set_exception(err)
                 raise

@@ -278,3 +278,17 @@ async def test_an_operators_own_change_is_assessed_and_validated(state: State,
             await policies.propose(metrics=[("A", "ac", 70_000)])
         with pytest.raises(PolicyRefused, match="no link 'zz'"):
             await policies.propose(metrics=[("A", "zz", 7)])
+
+
+async def test_a_change_proposed_for_the_model_skips_the_lab(state: State,
+                                                             tmp_path: Path) -> None:
+    """The lab is up (and would refuse it); ``in_lab=False`` proves it in the model."""
+    async with service(state, ScriptedMonitor(GOOD), tmp_path, lab=DivergingLab()) as policies:
+        in_lab = await policies.propose("try it", metrics=[("A", "ac", 7)])
+        in_model = await policies.propose("try it", metrics=[("A", "ac", 7)], in_lab=False)
+    assert in_lab is not None
+    assert in_lab.validation is not None
+    assert (in_lab.validation.tier, in_lab.validation.ok) == ("lab", False)
+    assert in_model is not None
+    assert in_model.validation is not None
+    assert (in_model.validation.tier, in_model.validation.ok) == ("model", True)
