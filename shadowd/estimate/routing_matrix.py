@@ -5,12 +5,14 @@ Row ``r`` is a link direction, column ``p`` a pair ``(src, dst)``; entry ``A[r, 
 share of the pair's traffic that crosses the direction. So ``A @ demands`` is the load of
 every link direction, which is what link counters measure: the estimator inverts it.
 
-Built from a ``Routing`` (its distances and ECMP fan-out) for all pairs at once, in waves
-like the engine's own push (``engine/loads.py``): a wave holds, per (source, router,
-destination), the share of the pair's traffic that reaches the router; each router
-splits its share evenly over its ECMP next hops, every split is recorded as an entry of
-the matrix, and shares reaching the same (source, router, destination) merge. The
-number of waves is the longest ECMP path in hops; the work is the number of entries.
+Built from a ``Routing`` (its distances) for all pairs at once, in waves like the
+engine's own push (``engine/loads.py``): a wave holds, per (source, router, destination),
+the share of the pair's traffic that reaches the router; each router splits its share
+evenly over its ECMP next hops (a table per (router, destination) made once: it does not
+depend on the source), every split is recorded as an entry of the matrix, and shares
+reaching the same (source, router, destination) merge. The number of waves is the
+longest ECMP path in hops; the work is the number of entries (12 million, 3 s, for
+1,000 routers and 2,500 links).
 """
 
 from __future__ import annotations
