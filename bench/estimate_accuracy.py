@@ -18,7 +18,7 @@ the relative error ||estimate - truth|| / ||truth|| (median and p90 over interva
 
 Baselines in the same run: gravity and tomogravity; and the variants of shadowd's recipe
 that lost (``fitting.kl_fit`` on the plain gravity prior; ``least_squares_fit`` on the
-same prior as shadowd; half the previous interval's estimate in the prior).
+affinity prior; shadowd without the previous interval's estimate in its prior).
 
 Prints one JSON document.
 """
@@ -42,9 +42,9 @@ VARIANTS: dict[str, tuple[Method, Recipe | None]] = {
     "gravity": ("gravity", None),
     "tomogravity": ("tomogravity", None),
     "shadowd": ("shadowd", None),
-    "kl_fit_gravity_prior": ("shadowd", Recipe(reverse=0.0, path=0.0)),
-    "least_squares_fit_bounded": ("shadowd", Recipe(fit="least-squares")),
-    "shadowd_half_previous": ("shadowd", Recipe(carry=0.5)),
+    "kl_fit_gravity_prior": ("shadowd", Recipe(reverse=0.0, path=0.0, carry=0.0)),
+    "least_squares_fit_bounded": ("shadowd", Recipe(fit="least-squares", carry=0.0)),
+    "shadowd_without_previous": ("shadowd", Recipe(carry=0.0)),
 }
 
 

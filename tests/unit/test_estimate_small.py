@@ -123,7 +123,7 @@ def test_the_previous_estimate_is_carried_only_when_the_recipe_says() -> None:
     previous = Estimate(routing=matrix, method="shadowd", rates=truth, measured=np.zeros(
         matrix.pair_count, dtype=bool), rows=np.zeros(0, dtype=np.int64),
         residual=np.zeros(0), counters=np.zeros(0))
-    plain = estimate(matrix, seen, previous=previous)
+    plain = estimate(matrix, seen, recipe=Recipe(carry=0.0), previous=previous)
     carried = estimate(matrix, seen, recipe=Recipe(carry=1.0), previous=previous)
     np.testing.assert_array_equal(plain.rates, estimate(matrix, seen).rates)
     np.testing.assert_allclose(carried.rates, truth, rtol=1e-3)  # truth fits: kept
