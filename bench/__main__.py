@@ -13,6 +13,7 @@ from typing import Final
 BENCHMARKS: Final = (
     "log_bench", "pipeline_bench", "kafka_e2e", "agent_wire", "engine_pyntm", "engine_scale",
     "engine_schemes", "lab_bench", "predict_bench", "spike_path", "startup", "analyze_output",
+    "estimate_accuracy", "estimate_speed",
 )
 
 

@@ -61,3 +61,14 @@ class CommandFailed(ShadowdError):
         self.rc = rc
         self.stderr = stderr
         self.retriable = retriable
+
+
+class BadEstimateInput(ShadowdError):
+    """An input of a traffic-matrix estimate is wrong (a counter that is NaN or negative,
+    or names a link direction the routing does not have; arrays whose shapes disagree).
+    ``subject`` names the link direction, router or pair at fault."""
+
+    def __init__(self, reason: str, *, subject: str = ""):
+        super().__init__(f"{subject}: {reason}" if subject else reason)
+        self.reason = reason
+        self.subject = subject

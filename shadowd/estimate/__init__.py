@@ -1,0 +1,1 @@
+"""The traffic matrix, estimated from link counters, edge totals and partial flow data."""
