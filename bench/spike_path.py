@@ -45,7 +45,7 @@ from shadowd.core.events import AnyEvent, Direction, LinkUtilization
 from shadowd.core.state import State
 from shadowd.ingest.builtin import builtin_batches
 from shadowd.ingest.pipeline import Ingest
-from shadowd.predict.extreme import LinkView, WorstCases, analyse, link_views
+from shadowd.predict.extreme import LinkView, WorstCases, analyse, views_from_scratch
 from shadowd.predict.feed import LinkForecasts
 from shadowd.predict.forecast import PredictedSpike
 from shadowd.predict.watch import SpikeWatch
@@ -69,7 +69,7 @@ class FromScratch:
 
     async def views(self, state: State,
                     keys: Sequence[tuple[str, Direction]]) -> list[LinkView]:
-        return await asyncio.to_thread(_scratch_views, state, keys)
+        return await asyncio.to_thread(views_from_scratch, state, keys)
 
     async def worst_cases(self) -> WorstCases:
         return await asyncio.to_thread(_scratch_worst, self._state.fork())
@@ -78,10 +78,6 @@ class FromScratch:
 def _scratch_worst(state: State) -> WorstCases:
     return analyse(state)[1]
 
-
-def _scratch_views(state: State, keys: Sequence[tuple[str, Direction]]) -> list[LinkView]:
-    engine, wc = analyse(state)
-    return link_views(engine, wc, keys)
 
 
 class Timed:

@@ -78,7 +78,6 @@ class Parts:
     ingest: Ingest
     model: ModelShadow
     lab: LabMirror
-    recorder: Recorder
     predictor: Predictor
     policies: Policies
     guide: Guide | None
@@ -112,7 +111,7 @@ async def bootstrap(config: Config, *, config_path: Path | None = None,
              routers=len(state.routers), links=len(state.links), state_dir=str(state_dir),
              log_backend=backend.name)
     return Parts(snapshots=snapshots, backend=backend, start_offsets=offsets, ingest=ingest,
-                 model=model, lab=lab, recorder=recorder, predictor=predictor,
+                 model=model, lab=lab, predictor=predictor,
                  policies=policies, guide=guide,
                  dead_letters=DeadLetterFile(state_dir / DEAD_LETTERS))
 

@@ -83,7 +83,7 @@ class Daemon:
         self.committer = parts.backend.committer
         self._start_offsets = parts.start_offsets
         self.ingest, self.model, self.lab = parts.ingest, parts.model, parts.lab
-        self.recorder, self.predictor = parts.recorder, parts.predictor
+        self.predictor = parts.predictor
         self.policies, self.guide = parts.policies, parts.guide
         self.dead_letters = parts.dead_letters
         self.metrics = DaemonMetrics(self, config.metrics)

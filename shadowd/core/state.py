@@ -342,3 +342,10 @@ def fold(events: Iterable[AnyEvent], state: State | None = None) -> State:
         n += 1
     acc.lsn += n
     return acc
+
+
+def log_time(state: State) -> float:
+    """The log's clock: the latest time stamped on the telemetry ``state`` holds (0: none
+    yet). shadowd's own records do not move it."""
+    return max((p.ts for name, p in state.sources.items() if name != DAEMON_SOURCE),
+               default=0.0)

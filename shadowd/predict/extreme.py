@@ -135,6 +135,12 @@ def analyse(state: State) -> tuple[Engine, WorstCases]:
     return engine, worst_cases(engine.routing.load, [engine.sweep(k) for k in SWEPT])
 
 
+def views_from_scratch(state: State, keys: Sequence[tuple[str, Direction]]) -> list[LinkView]:
+    """``link_views`` of ``state`` routed and swept afresh (``analyse``)."""
+    engine, wc = analyse(state)
+    return link_views(engine, wc, keys)
+
+
 def link_views(engine: Engine, wc: WorstCases,
                keys: Sequence[tuple[str, Direction]]) -> list[LinkView]:
     """``LinkView`` of each (link, direction) of ``engine``, whose worst cases are ``wc``."""

@@ -45,7 +45,7 @@ from shadowd.core.events import (
     LinkUtilization,
     RouterHealth,
 )
-from shadowd.core.state import State
+from shadowd.core.state import State, log_time
 from shadowd.predict.forecast import (
     Forecast,
     Forecaster,
@@ -123,8 +123,7 @@ class LinkForecasts:
         self.forecaster: Forecaster | None = None
         self.recent: RecentMax | None = None
         self.history: ForecastHistory | None = None
-        self.clock = max((p.ts for name, p in state.sources.items() if name != DAEMON_SOURCE),
-                         default=0.0)
+        self.clock = log_time(state)
         self.restarts = 0  # the forecaster started again for a new link
         self._rows_for: Forecaster | None = None  # the forecaster ``_rows_of`` is of
         self._rows_of: dict[str, tuple[int, int]] = {}

@@ -33,7 +33,14 @@ from shadowd.core.state import State
 from shadowd.engine.incremental import Engine
 from shadowd.engine.schemes import MetricOptions
 from shadowd.engine.sweep import SweepKind, SweepResult
-from shadowd.predict.extreme import SWEPT, LinkView, WorstCases, analyse, link_views, worst_cases
+from shadowd.predict.extreme import (
+    SWEPT,
+    LinkView,
+    WorstCases,
+    link_views,
+    views_from_scratch,
+    worst_cases,
+)
 
 T = TypeVar("T")
 
@@ -93,7 +100,7 @@ class ModelShadow:
             if engine is not None:
                 return link_views(engine, await self._worst(engine), keys)
         self.private += 1
-        return await asyncio.to_thread(_private_views, state, keys)
+        return await asyncio.to_thread(views_from_scratch, state, keys)
 
     async def _worst(self, engine: Engine) -> WorstCases:
         return worst_cases(engine.routing.load, await self._swept(engine, SWEPT))
@@ -135,7 +142,3 @@ class ModelShadow:
         self.absorbed += behind
         return self._engine
 
-
-def _private_views(state: State, keys: Sequence[tuple[str, Direction]]) -> list[LinkView]:
-    engine, wc = analyse(state)
-    return link_views(engine, wc, keys)

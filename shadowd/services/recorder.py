@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TypeVar
 
 from shadowd.core.events import DAEMON_SOURCE, ENCODER, AnyEvent, decode_event
-from shadowd.core.state import State
+from shadowd.core.state import State, log_time
 from shadowd.predict.records import Stamp
 
 Append = Callable[[list[AnyEvent]], None]
@@ -43,6 +43,4 @@ class Recorder:
         self._append([event])
 
     def log_time(self) -> float:
-        """The latest time stamped on the telemetry the state holds (0: none yet)."""
-        return max((p.ts for name, p in self._state.sources.items() if name != DAEMON_SOURCE),
-                   default=0.0)
+        return log_time(self._state)
